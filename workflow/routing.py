@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "AGENT_ALTERNATIVES",
     "AGENT_SUPERVISOR",
+    "alternative_agent",
     "ROUTING_TABLE",
     "SUPERVISOR_AGENTS",
     "Route",
@@ -81,7 +82,7 @@ AGENT_SUPERVISOR: dict[str, str] = {
     agent: sup for sup, agents in SUPERVISOR_AGENTS.items() for agent in agents
 }
 
-# Which agent a supervisor may fall back to when reflection sends work back.
+# Which agent a supervisor may fall back to when reflection sends a deploy back.
 AGENT_ALTERNATIVES: dict[str, str] = {
     "harness_expert": "kubernetes_agent",
     "kubernetes_agent": "harness_expert",
@@ -114,3 +115,17 @@ def route_for(task_type: str, *, harness_pipeline: str | None = None) -> Route:
     if tt is TaskType.DEPLOY and not harness_pipeline:
         return Route(route.supervisor, "kubernetes_agent", "Kubernetes deployment")
     return route
+
+
+def alternative_agent(agent: str, task_type: str, *, harness_pipeline: str | None) -> str | None:
+    """The agent to try when `agent` failed a deploy, or None.
+
+    Only deploys have two ways to happen; Harness is an alternative only when the
+    service actually has a pipeline.
+    """
+    if task_type != TaskType.DEPLOY:
+        return None
+    alternative = AGENT_ALTERNATIVES.get(agent)
+    if alternative == "harness_expert" and not harness_pipeline:
+        return None
+    return alternative

@@ -1,0 +1,370 @@
+"""`devops-bot`: classify, run, approve, reject, pending, graph, examples, sandbox.
+
+Exit status: 0 done, 10 paused for approval, 1 failed (or rejected/expired),
+2 bad input, 3 refused by the approval policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+
+from bot import render
+from bot.logging import configure_logging
+from bot.settings import Settings, SettingsError, load_settings
+
+__all__ = ["EXIT", "main"]
+
+EXIT = {"ok": 0, "failed": 1, "bad_input": 2, "refused": 3, "paused": 10}
+_STATUS_EXIT = {
+    "done": 0,
+    "applied": 0,
+    "awaiting_approval": 10,
+    "failed": 1,
+    "rejected": 1,
+    "expired": 1,
+}
+
+log = structlog.get_logger("devops-bot.cli")
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT["bad_input"]):
+        super().__init__(message)
+        self.code = code
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="devops-bot",
+        description="ChatOps for DevOps: classify a request, run it through the supervisor "
+        "graph, and approve or reject what it wants to change.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("classify", help="print the task type, route and context of TEXT")
+    c.add_argument("text", nargs="+")
+
+    r = sub.add_parser("run", help="run TEXT through the graph in a new thread")
+    r.add_argument("text", nargs="+")
+    r.add_argument("--as", dest="user", default=None, help="who is asking (default: $USER)")
+    r.add_argument("--sandbox", action="store_true", help="use the built-in sandbox cluster")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--thread", default=None, help="thread id (default: a new one)")
+
+    a = sub.add_parser("approve", help="approve the pending request of THREAD")
+    a.add_argument("thread")
+    a.add_argument("--as", dest="user", required=True)
+    a.add_argument("--group", dest="groups", action="append", default=[],
+                   help="a user group you belong to (repeatable)")
+    a.add_argument("--sandbox", action="store_true", help=argparse.SUPPRESS)
+    a.add_argument("--json", action="store_true")
+
+    j = sub.add_parser("reject", help="reject the pending request of THREAD")
+    j.add_argument("thread")
+    j.add_argument("--as", dest="user", required=True)
+    j.add_argument("--reason", required=True)
+    j.add_argument("--group", dest="groups", action="append", default=[])
+    j.add_argument("--sandbox", action="store_true", help=argparse.SUPPRESS)
+    j.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("status", help="show where THREAD stands")
+    s.add_argument("thread")
+    s.add_argument("--json", action="store_true")
+
+    n = sub.add_parser("pending", help="list paused approvals")
+    n.add_argument("--json", action="store_true")
+
+    d = sub.add_parser(
+        "demo",
+        help="sandbox walk-through: a production deploy pauses, self-approval is refused, "
+        "a second user approves, it is applied",
+    )
+    d.add_argument("--image", default="api-server:v1.2.3")
+
+    sub.add_parser("graph", help="print the graph as Mermaid")
+    sub.add_parser("examples", help="run the seed's three scenarios and check their routing")
+
+    b = sub.add_parser("sandbox", help="inspect or reset the sandbox cluster")
+    b.add_argument("action", choices=["show", "reset"])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        return asyncio.run(_dispatch(args, settings))
+    except CliError as exc:
+        print(f"devops-bot: {exc}", file=sys.stderr)
+        return exc.code
+    except SettingsError as exc:
+        print(f"devops-bot: {exc}", file=sys.stderr)
+        return EXIT["bad_input"]
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from workflow.approval.policy import PolicyError
+    from workflow.approval.store import LockTimeoutError
+    from workflow.catalog import CatalogError
+    from workflow.service import InputError, RefusedError
+    from workflow.tools.kubernetes import KubernetesError
+
+    handler = _COMMANDS[args.command]
+    try:
+        return await handler(args, settings)
+    except InputError as exc:
+        raise CliError(str(exc)) from None
+    except RefusedError as exc:
+        raise CliError(f"refused: {exc}", EXIT["refused"]) from None
+    except (PolicyError, CatalogError) as exc:
+        raise CliError(str(exc)) from None
+    except LockTimeoutError as exc:
+        raise CliError(f"{exc}: another approval is being applied; try again", 1) from None
+    except KubernetesError as exc:
+        raise CliError(str(exc), EXIT["failed"]) from None
+    except RedisConnectionError as exc:
+        raise CliError(f"cannot reach Redis at REDIS_URL: {exc}", EXIT["failed"]) from None
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+async def _classify(args: argparse.Namespace, settings: Settings) -> int:
+    request, route = await _classify_text(" ".join(args.text), settings)
+    out: dict[str, Any] = {
+        "task_type": request.task_type,
+        "supervisor": route.supervisor if route else None,
+        "agent": route.agent if route else None,
+        "context": request.context,
+        "confidence": request.confidence,
+        "source": request.source,
+    }
+    if request.task_type is None:
+        out["hint"] = request.hint
+    print(json.dumps(out))
+    return EXIT["ok"] if request.task_type else EXIT["bad_input"]
+
+
+async def _classify_text(text: str, settings: Settings):
+    from workflow.catalog import ServiceCatalog, load_catalog
+    from workflow.classify import classify
+    from workflow.routing import route_for
+
+    if not text.strip():
+        raise CliError("empty request: say what to do, e.g. 'deploy api-server:v1.2.3 staging'")
+    llm = None
+    if settings.openai_api_key:
+        from workflow.classify.llm import build_openai_model
+
+        llm = build_openai_model(
+            settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
+        )
+    request = await classify(text, llm=llm)
+    if request.task_type is None:
+        return request, None
+    catalog = (
+        load_catalog(settings.devops_bot_catalog)
+        if settings.devops_bot_catalog
+        else ServiceCatalog(services={})
+    )
+    service = request.context.get("service")
+    pipeline = catalog.harness_pipeline_for(service) if service else None
+    return request, route_for(request.task_type, harness_pipeline=pipeline)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    text = " ".join(args.text)
+    request, _ = await _classify_text(text, settings)
+    if request.task_type is None:
+        raise CliError(request.hint or "could not understand the request")
+    user = args.user or getpass.getuser()
+    sandbox = args.sandbox or settings.devops_bot_sandbox
+    context = {**request.context, "sandbox": sandbox}
+    structlog.contextvars.bind_contextvars(user=user, task_type=request.task_type)
+    async with _service(settings, sandbox=sandbox) as handle:
+        if not args.json:
+            render.banner(handle)
+            print(f"thread: {args.thread or '(new)'}  request: {text!r}  as: {user}")
+            print(render.classification(request))
+        report = await handle.service.start(
+            task_type=request.task_type,
+            context=context,
+            text=request.text or text,
+            requester=user,
+            thread_id=args.thread,
+            on_progress=None if args.json else render.progress,
+        )
+        structlog.contextvars.bind_contextvars(thread_id=report.thread_id)
+        log.info("run finished", status=report.status)
+        render.report(report, as_json=args.json)
+    return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+async def _vote(args: argparse.Namespace, settings: Settings) -> int:
+    structlog.contextvars.bind_contextvars(thread_id=args.thread, user=args.user)
+    sandbox = args.sandbox or await _thread_is_sandbox(args.thread, settings)
+    async with _service(settings, sandbox=sandbox) as handle:
+        service = handle.service
+        groups = frozenset(args.groups)
+        progress = None if args.json else render.progress
+        if not args.json and sandbox:
+            render.banner(handle)
+        if args.command == "approve":
+            report = await service.approve(args.thread, args.user, groups=groups,
+                                           on_progress=progress)
+        else:
+            report = await service.reject(args.thread, args.user, args.reason, groups=groups,
+                                          on_progress=progress)
+        log.info("vote recorded", decision=args.command, status=report.status)
+        render.report(report, as_json=args.json)
+    return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+async def _status(args: argparse.Namespace, settings: Settings) -> int:
+    async with _service(settings, sandbox=False, kubernetes=False) as handle:
+        report = await handle.service.report(args.thread)
+        render.report(report, as_json=args.json)
+    return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+async def _pending(args: argparse.Namespace, settings: Settings) -> int:
+    async with _service(settings, sandbox=False, kubernetes=False) as handle:
+        items = await handle.service.pending()
+    render.pending(items, as_json=args.json)
+    return EXIT["ok"]
+
+
+async def _graph(args: argparse.Namespace, settings: Settings) -> int:
+    from workflow.graph import create_devops_workflow
+
+    print(create_devops_workflow().get_graph().draw_mermaid())
+    return EXIT["ok"]
+
+
+async def _examples(args: argparse.Namespace, settings: Settings) -> int:
+    from workflow.examples import run_examples
+
+    ok = await run_examples()
+    return EXIT["ok"] if ok else EXIT["failed"]
+
+
+async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from workflow.sandbox.kube_api import KubeApiServer
+
+    state = settings.devops_bot_data_dir / "sandbox-cluster.json"
+    if args.action == "reset":
+        state.unlink(missing_ok=True)
+        settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
+        KubeApiServer(state)  # re-seeds and saves
+        print(f"sandbox cluster reset to its seed state ({state})")
+        return EXIT["ok"]
+    settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
+    server = KubeApiServer(state)
+    print(f"SANDBOX cluster (simulated, not a real cluster); state in {state}")
+    for namespace, deployments in server.snapshot().items():
+        for name, d in deployments.items():
+            print(f"  {namespace:<12} {name:<16} {d['image']:<44} replicas={d['replicas']} "
+                  f"revision={d['revision']}")
+    return EXIT["ok"]
+
+
+async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    """The product's main job end to end on the embedded default, narrated."""
+    import uuid
+
+    from workflow.service import RefusedError
+
+    text = f"deploy {args.image} prod"
+    request, _ = await _classify_text(text, settings)
+    thread = f"demo-{uuid.uuid4().hex[:8]}"
+    async with _service(settings, sandbox=True) as handle:
+        render.banner(handle)
+        server = handle.sandbox_server
+        before = server.snapshot()["production"]["api-server"]["image"]
+        print(f"\n$ devops-bot run {text!r} --as U1 --sandbox")
+        print(render.classification(request))
+        report = await handle.service.start(
+            task_type=request.task_type, context={**request.context, "sandbox": True},
+            text=text, requester="U1", thread_id=thread, on_progress=render.progress,
+        )
+        render.report(report, as_json=False)
+        if report.status != "awaiting_approval":
+            return EXIT["failed"]
+        print(f"\nimage in the sandbox now: {server.snapshot()['production']['api-server']['image']}"
+              " (unchanged: nothing runs before approval)")
+        print(f"\n$ devops-bot approve {thread} --as U1")
+        try:
+            await handle.service.approve(thread, "U1")
+            print("UNEXPECTED: self-approval was accepted")
+            return EXIT["failed"]
+        except RefusedError as exc:
+            print(f"refused: {exc}")
+        print(f"\n$ devops-bot approve {thread} --as U2")
+        report = await handle.service.approve(thread, "U2", on_progress=render.progress)
+        render.report(report, as_json=False)
+        after = server.snapshot()["production"]["api-server"]["image"]
+        print(f"\nimage in the sandbox: {before} -> {after}")
+    return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+_COMMANDS = {
+    "demo": _demo,
+    "classify": _classify,
+    "run": _run,
+    "approve": _vote,
+    "reject": _vote,
+    "status": _status,
+    "pending": _pending,
+    "graph": _graph,
+    "examples": _examples,
+    "sandbox": _sandbox,
+}
+
+
+# -- wiring ------------------------------------------------------------------------------
+
+
+def _options(settings: Settings, *, sandbox: bool):
+    from workflow.assembly import ServiceOptions
+
+    return ServiceOptions(
+        data_dir=settings.devops_bot_data_dir,
+        redis_url=settings.redis_url,
+        policy_path=settings.devops_bot_policy,
+        catalog_path=settings.devops_bot_catalog,
+        sandbox=sandbox,
+    )
+
+
+@asynccontextmanager
+async def _service(settings: Settings, *, sandbox: bool, kubernetes: bool = True):
+    from workflow.assembly import open_service
+
+    options = _options(settings, sandbox=sandbox)
+    if not kubernetes:
+        options.kubernetes = False
+    async with open_service(options) as handle:
+        yield handle
+
+
+async def _thread_is_sandbox(thread_id: str, settings: Settings) -> bool:
+    """Whether the thread was started with --sandbox (its apply must go there too)."""
+    async with _service(settings, sandbox=False, kubernetes=False) as handle:
+        values = await handle.service.state_of(thread_id)
+    return bool(values and (values.get("context") or {}).get("sandbox"))

@@ -1,0 +1,79 @@
+"""Every environment variable the product reads, in one place (pydantic-settings).
+
+Read once at the edge (CLI entry point, server start) and passed down by constructors.
+Secrets are `SecretStr`, so they never show up in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    redis_url: str | None = None
+    devops_bot_data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("devops-bot"))
+    )
+    devops_bot_policy: str | None = None
+    devops_bot_catalog: str | None = None
+    devops_bot_sandbox: bool = False
+    kubeconfig: str | None = None
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    loki_url: str | None = None
+    harness_api_url: str | None = None
+    harness_account_id: str | None = None
+    harness_api_key: SecretStr | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    port: int = 3000
+    log_level: str = "WARNING"
+    log_format: Literal["json", "console"] = "console"
+
+    @field_validator("redis_url", "devops_bot_policy", "devops_bot_catalog", "openai_base_url",
+                     mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    def require(self, name: str) -> str:
+        """The value of a setting a command cannot do without, or one clear error."""
+        value = getattr(self, name.lower())
+        if value is None or value == "":
+            raise SettingsError(f"{name.upper()} is not set; this command needs it")
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"{name}: {first['msg']}") from None

@@ -1,0 +1,155 @@
+"""kubernetes_agent: reads cluster state and plans writes on a real Kubernetes API.
+
+Reads (status) complete here. Writes (deploy, scale, restart, rollback, delete,
+provision) are only planned: a server-side dry-run with a before/after preview and a
+plan hash. The apply node executes the plan after the approval gate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from workflow.agents.base import agent_update, make_result
+from workflow.deps import WorkflowDeps, deps_of
+from workflow.plan import WRITE_ACTIONS
+from workflow.state import DevOpsAgentState
+from workflow.tools.kubernetes import KubernetesError
+
+__all__ = ["NAME", "kubernetes_agent", "resolve_action"]
+
+NAME = "kubernetes_agent"
+
+_DEFAULT_ACTION = {"deploy": "deploy", "provision": "provision", "kubernetes": "status"}
+_READ_ACTIONS = frozenset({"status", "logs"})
+_EXAMPLES = {
+    "deploy": "deploy api-server:v1.2.3 to staging",
+    "scale": "scale web to 3 replicas in staging",
+    "restart": "restart checkout in staging",
+    "rollback": "rollback api-server in production",
+    "delete": "delete deployment web in dev",
+    "provision": "create namespace team-a",
+    "status": "status of api-server in production",
+}
+
+
+def resolve_action(task_type: str, context: dict[str, Any]) -> str:
+    action = context.get("action") or _DEFAULT_ACTION.get(task_type, "status")
+    if action == "destroy":
+        action = "delete"
+    if action in {"create", "provision"} and task_type == "provision":
+        return "provision"
+    return action
+
+
+def _missing(action: str, context: dict[str, Any]) -> str | None:
+    """What the action still needs from the user, as a sentence, or None."""
+    example = _EXAMPLES.get(action, _EXAMPLES["status"])
+    if action == "provision":
+        if not (context.get("namespace") or context.get("service")):
+            return f"provision needs a namespace name, e.g. '{example}'"
+        return None
+    if not context.get("service"):
+        return f"{action} needs a deployment name, e.g. '{example}'"
+    if not context.get("environment") and not context.get("namespace"):
+        return (
+            f"{action} needs an environment (production, staging or dev) or a namespace, "
+            f"e.g. '{example}'"
+        )
+    if action == "deploy" and not (context.get("image") or context.get("image_tag")):
+        return f"deploy needs an image or tag, e.g. '{example}'"
+    if action == "scale" and context.get("replicas") is None:
+        return f"scale needs a replica count, e.g. '{example}'"
+    return None
+
+
+async def kubernetes_agent(
+    state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
+) -> dict[str, Any]:
+    """Plan a Kubernetes write, or read the state of a deployment."""
+    deps = deps_of(runtime)
+    context = state.get("context", {})
+    action = resolve_action(state.get("task_type", ""), context)
+
+    def done(status: str, summary: str, **kw: Any) -> dict[str, Any]:
+        return make_result(NAME, status, summary, deps=deps, **kw)  # type: ignore[arg-type]
+
+    if action not in WRITE_ACTIONS and action not in _READ_ACTIONS:
+        result = done(
+            "failed",
+            f"kubernetes_agent cannot {action!r}; it can deploy, scale, restart, rollback, "
+            "delete, provision a namespace, or show status",
+            errors=[f"unsupported action {action}"],
+        )
+        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
+    problem = _missing(action, context)
+    if problem:
+        result = done("failed", problem, errors=[problem])
+        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
+    if deps.kubernetes is None:
+        result = done("failed", deps.kubernetes_unavailable, errors=[deps.kubernetes_unavailable])
+        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
+
+    environment = context.get("environment")
+    service = context.get("service")
+    if action == "provision":
+        namespace = name = context.get("namespace") or service
+    else:
+        name = service
+        namespace = context.get("namespace") or deps.catalog.namespace_for(service, environment)
+    cluster = deps.kubernetes.cluster_label
+    try:
+        if action in _READ_ACTIONS:
+            status = await deps.kubernetes.status(namespace, name)
+            summary = _status_summary(status, namespace, name, cluster)
+            warnings = [
+                f"pod {p['name']}: {p['reason']}" for p in status.get("pods", []) if p.get("reason")
+            ]
+            result = done("completed", summary, output={"status": status}, warnings=warnings)
+            return await agent_update(
+                result,
+                deps=deps,
+                config=config,
+                state=state,
+                plan=None,
+                infrastructure_state={f"{namespace}/{name}": status},
+            )
+        plan = await deps.kubernetes.plan(
+            action,
+            namespace=namespace,
+            name=name,
+            environment=environment,
+            image=context.get("image") or context.get("image_tag"),
+            replicas=context.get("replicas"),
+        )
+    except KubernetesError as exc:
+        result = done(
+            "failed",
+            f"{action} {namespace}/{name} on {cluster}: {exc}",
+            errors=[str(exc)],
+            retryable=getattr(exc, "retryable", False),
+        )
+        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
+
+    plan_data = plan.model_dump(mode="json")
+    warnings = ["the dry-run shows no change"] if "no_change" in plan.risk else []
+    result = done(
+        "planned",
+        f"planned {action} of {plan.target} on {cluster} (server-side dry-run accepted); "
+        "nothing has changed yet",
+        output={"plan": plan_data},
+        warnings=warnings,
+    )
+    return await agent_update(result, deps=deps, config=config, state=state, plan=plan_data)
+
+
+def _status_summary(status: dict[str, Any], namespace: str, name: str, cluster: str) -> str:
+    dep = status.get("deployment", {})
+    images = ", ".join(dep.get("images", [])) or "?"
+    rollout = "rollout complete" if dep.get("rollout_complete") else "rollout in progress"
+    return (
+        f"deployment/{name} -n {namespace} on {cluster}: {images}; "
+        f"{dep.get('ready_replicas', 0)}/{dep.get('replicas', 0)} ready, {rollout}"
+    )

@@ -1,0 +1,77 @@
+"""Apply: execute exactly the approved plan, then report what really happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from workflow.agents.base import thread_id_of
+from workflow.deps import WorkflowDeps, deps_of
+from workflow.memory import AccessContext, Namespace
+from workflow.plan import Plan, compute_plan_hash
+from workflow.state import DevOpsAgentState
+from workflow.tools.kubernetes import KubernetesError
+
+__all__ = ["NODE", "apply"]
+
+NODE = "apply"
+
+
+async def apply(
+    state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
+) -> dict[str, Any]:
+    deps = deps_of(runtime)
+    outcome = await _apply(state, deps)
+    await deps.memory.set(
+        Namespace.WORKFLOW,
+        "apply.result",
+        outcome,
+        access_context=AccessContext.for_workflow(NODE),
+        scope=thread_id_of(config),
+    )
+    return {"outcome": outcome, "current_phase": "done", "next_action": "end"}
+
+
+async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
+    raw = state.get("plan")
+    if not raw:
+        return {"status": "failed", "summary": "nothing to apply: the run has no plan"}
+    plan = Plan.model_validate(raw)
+    approval = state.get("approval")
+    need = deps.policy.needs_approval(plan.action, plan.environment, plan.risk)
+    if need.required and (not approval or approval.get("status") != "approved"):
+        return {"status": "failed", "summary": "refused to apply: the plan was not approved"}
+    if compute_plan_hash(plan) != plan.plan_hash or (
+        approval and approval.get("plan_hash") != plan.plan_hash
+    ):
+        return {
+            "status": "failed",
+            "summary": "refused to apply: the plan differs from the one that was approved",
+        }
+    if deps.kubernetes is None:
+        return {"status": "failed", "summary": f"cannot apply: {deps.kubernetes_unavailable}"}
+    try:
+        result = await deps.kubernetes.apply(plan)
+    except KubernetesError as exc:
+        return {"status": "failed", "summary": f"{plan.action} {plan.target} failed: {exc}",
+                "plan_hash": plan.plan_hash}
+    rollout = result.get("rollout")
+    cluster = deps.kubernetes.cluster_label
+    if rollout == "timed_out":
+        return {
+            "status": "failed",
+            "summary": f"applied {plan.action} of {plan.target} on {cluster}, but the rollout "
+            f"did not complete within {result.get('elapsed_s', '?')} s",
+            "result": result,
+            "plan_hash": plan.plan_hash,
+        }
+    done = f" (rollout {rollout})" if rollout and rollout != "not_applicable" else ""
+    by = f", approved by {approval['decided_by']}" if approval else ""
+    return {
+        "status": "applied",
+        "summary": f"applied {plan.action} of {plan.target} on {cluster}{done}{by}",
+        "result": result,
+        "plan_hash": plan.plan_hash,
+    }

@@ -1,0 +1,204 @@
+"""Approval policy: plain code over a YAML file. No model output ever reaches a decision.
+
+`needs_approval()` says whether a planned action must wait for people;
+`may_vote()` says whether one person may approve or reject one request.
+The file is named by DEVOPS_BOT_POLICY (the caller passes the path); without it the
+built-in defaults hold: every write in production and delete/destroy everywhere need
+approval, and nobody is an approver until the file names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from workflow.environments import canonical_environment
+from workflow.plan import WRITE_ACTIONS
+
+__all__ = [
+    "ApprovalNeed",
+    "ApprovalPolicy",
+    "Approvers",
+    "EnvironmentPolicy",
+    "PolicyError",
+    "Verdict",
+    "load_policy",
+]
+
+DESTRUCTIVE_ACTIONS = frozenset({"delete", "destroy"})
+
+
+class PolicyError(ValueError):
+    """The policy file is unreadable or invalid; the message names the file and field."""
+
+
+class Approvers(BaseModel):
+    users: list[str] = Field(default_factory=list)  # Slack user IDs (U…/W…) or CLI names
+    groups: list[str] = Field(default_factory=list)  # Slack user-group IDs (S…)
+
+    def is_empty(self) -> bool:
+        return not self.users and not self.groups
+
+    def describe(self) -> str:
+        parts = list(self.users) + [f"group {g}" for g in self.groups]
+        return ", ".join(parts) if parts else "nobody"
+
+
+class EnvironmentPolicy(BaseModel):
+    # writes: every write action; destructive: only delete/destroy and high-risk plans
+    require_approval: Literal["writes", "destructive"] = "destructive"
+    approvers: Approvers = Field(default_factory=Approvers)
+    min_approvals: int = Field(default=1, ge=1, le=10)
+    allow_self_approval: bool = True
+    ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+
+class ApprovalPolicy(BaseModel):
+    environments: dict[str, EnvironmentPolicy] = Field(default_factory=dict)
+    default: EnvironmentPolicy = Field(default_factory=EnvironmentPolicy)
+    # Plan risk tags that make any write need approval, whatever the environment.
+    high_risk_tags: list[str] = Field(
+        default_factory=lambda: ["destructive", "scale_to_zero", "high_risk"]
+    )
+    source: str = "built-in defaults"
+
+    @field_validator("environments", mode="before")
+    @classmethod
+    def _canonical_keys(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for key, env in value.items():
+            canon = canonical_environment(str(key))
+            if canon is None:
+                raise ValueError(f"unknown environment {key!r} (use production, staging or dev)")
+            out[canon] = env
+        return out
+
+    @classmethod
+    def builtin(cls) -> ApprovalPolicy:
+        return cls(
+            environments={
+                "production": EnvironmentPolicy(
+                    require_approval="writes", allow_self_approval=False
+                ),
+            }
+        )
+
+    def for_environment(self, environment: str | None) -> EnvironmentPolicy:
+        canon = canonical_environment(environment) if environment else None
+        return self.environments.get(canon or "", self.default)
+
+    def needs_approval(
+        self, action: str, environment: str | None, risk_tags: list[str] | tuple[str, ...] = ()
+    ) -> ApprovalNeed:
+        """Whether `action` in `environment` must wait for approval, and why."""
+        if action not in WRITE_ACTIONS:
+            return ApprovalNeed(False, [])
+        reasons = []
+        env = self.for_environment(environment)
+        if action in DESTRUCTIVE_ACTIONS:
+            reasons.append(f"{action} is destructive")
+        if env.require_approval == "writes":
+            reasons.append(f"every write in {environment or 'this environment'} needs approval")
+        risky = sorted(set(risk_tags) & set(self.high_risk_tags))
+        if risky:
+            reasons.append("high risk: " + ", ".join(risky))
+        return ApprovalNeed(bool(reasons), reasons)
+
+    def may_vote(
+        self,
+        user: str,
+        request: dict[str, Any],
+        *,
+        decision: Literal["approve", "reject"],
+        user_groups: frozenset[str] | set[str] = frozenset(),
+        now: datetime,
+    ) -> Verdict:
+        """Whether `user` may cast this vote on `request` right now. Reasons are user-facing."""
+        environment = request.get("environment") or "this environment"
+        env = self.for_environment(request.get("environment"))
+        expires_at = datetime.fromisoformat(request["expires_at"])
+        if now >= expires_at:
+            return Verdict(False, f"this approval request expired at {request['expires_at']}")
+        requester = request.get("requester")
+        if decision == "reject" and user == requester:
+            return Verdict(True, "the requester may withdraw their own request")
+        if env.approvers.is_empty():
+            return Verdict(
+                False,
+                f"{environment} has no approvers configured, so nobody can approve this; "
+                f"list them under environments.{environment}.approvers in the policy file "
+                f"({self.source})",
+            )
+        if decision == "approve" and user == requester and not env.allow_self_approval:
+            return Verdict(
+                False,
+                f"self-approval is not allowed in {environment}: someone other than "
+                f"{requester} must approve",
+            )
+        groups = set(user_groups) & set(env.approvers.groups)
+        if user not in env.approvers.users and not groups:
+            return Verdict(
+                False,
+                f"{user} is not an approver for {environment} "
+                f"(approvers: {env.approvers.describe()})",
+            )
+        voters = {v["user"] for v in request.get("votes", [])}
+        if user in voters:
+            return Verdict(False, f"{user} has already voted on this request")
+        return Verdict(True, "approver")
+
+
+@dataclass(frozen=True)
+class ApprovalNeed:
+    required: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str
+
+
+def load_policy(path: str | Path | None) -> ApprovalPolicy:
+    """The policy in `path`, or the built-in defaults when no path is given."""
+    if not path:
+        return ApprovalPolicy.builtin()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {path} must hold a mapping at the top level")
+    try:
+        policy = ApprovalPolicy.model_validate({**raw, "source": str(path)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PolicyError(f"policy file {path}: {where}: {first['msg']}") from None
+    # Production keeps its safe defaults for whatever the file leaves out.
+    prod = raw.get("environments", {}) or {}
+    prod_raw = next(
+        (v for k, v in prod.items() if canonical_environment(str(k)) == "production"), None
+    )
+    if "production" in policy.environments and isinstance(prod_raw, dict):
+        env = policy.environments["production"]
+        updates = {}
+        if "require_approval" not in prod_raw:
+            updates["require_approval"] = "writes"
+        if "allow_self_approval" not in prod_raw:
+            updates["allow_self_approval"] = False
+        policy.environments["production"] = env.model_copy(update=updates)
+    elif "production" not in policy.environments:
+        policy.environments["production"] = ApprovalPolicy.builtin().environments["production"]
+    return policy

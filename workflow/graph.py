@@ -1,0 +1,76 @@
+"""`create_devops_workflow()`: the supervisor graph, compiled.
+
+START -> devops_root_supervisor -> {infrastructure,development,operations}_supervisor
+-> one of eight agents -> reflection -> (retry: back to the agent's supervisor)
+| human_approval -> apply | apply | END. Supervisors, reflection and the gate move on
+with `Command(goto=...)`; `destinations` makes those edges visible in the drawing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+
+from workflow.agents.codegen_agent import codegen_agent
+from workflow.agents.database_agent import database_agent
+from workflow.agents.harness_expert import harness_expert
+from workflow.agents.incident_agent import incident_agent
+from workflow.agents.kubernetes_agent import kubernetes_agent
+from workflow.agents.monitoring_agent import monitoring_agent
+from workflow.agents.scaffold_agent import scaffold_agent
+from workflow.agents.testing_agent import testing_agent
+from workflow.apply import apply
+from workflow.approval.gate import human_approval
+from workflow.deps import WorkflowDeps
+from workflow.reflection import reflection
+from workflow.routing import AGENT_SUPERVISOR, SUPERVISOR_AGENTS
+from workflow.state import DevOpsAgentState
+from workflow.supervisors import ROOT, devops_root_supervisor, domain_supervisor
+
+__all__ = ["AGENTS", "RECURSION_LIMIT", "create_devops_workflow", "studio_graph"]
+
+AGENTS = {
+    "scaffold_agent": scaffold_agent,
+    "harness_expert": harness_expert,
+    "kubernetes_agent": kubernetes_agent,
+    "codegen_agent": codegen_agent,
+    "database_agent": database_agent,
+    "testing_agent": testing_agent,
+    "monitoring_agent": monitoring_agent,
+    "incident_agent": incident_agent,
+}
+
+# Root + supervisor + (agent + reflection) * (1 + retries) + gate loops + apply: well below.
+RECURSION_LIMIT = 40
+
+
+def create_devops_workflow(
+    checkpointer: Checkpointer = None, *, name: str = "devops-bot"
+) -> CompiledStateGraph:
+    """Build and compile the graph. Pass deps per run as `context=WorkflowDeps(...)`."""
+    graph: StateGraph[Any] = StateGraph(DevOpsAgentState, context_schema=WorkflowDeps)
+    graph.add_node(ROOT, devops_root_supervisor, destinations=(*SUPERVISOR_AGENTS, END))
+    for supervisor, agents in SUPERVISOR_AGENTS.items():
+        graph.add_node(supervisor, domain_supervisor(supervisor), destinations=agents)
+    for agent, node in AGENTS.items():
+        graph.add_node(agent, node)
+        graph.add_edge(agent, "reflection")
+    graph.add_node(
+        "reflection",
+        reflection,
+        destinations=(*SUPERVISOR_AGENTS, "human_approval", "apply", END),
+    )
+    graph.add_node("human_approval", human_approval, destinations=("human_approval", "apply", END))
+    graph.add_node("apply", apply)
+    graph.add_edge(START, ROOT)
+    graph.add_edge("apply", END)
+    assert set(AGENT_SUPERVISOR) == set(AGENTS)
+    return graph.compile(checkpointer=checkpointer, name=name)
+
+
+def studio_graph() -> CompiledStateGraph:
+    """Entry for LangGraph Studio (`langgraph dev`), which brings its own checkpointer."""
+    return create_devops_workflow()

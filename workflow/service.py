@@ -1,0 +1,254 @@
+"""Run, approve, reject and list: the one way in for the CLI and the Slack bot alike.
+
+Approving goes through the same steps wherever the vote comes from:
+policy check (`may_vote`), per-thread lock, confirm the interrupt is still pending in
+`get_state`, claim the interrupt (SET NX), then resume with
+`Command(resume={interrupt_id: vote})`. A double click, a second replica or a second
+`devops-bot approve` finds the interrupt gone or claimed and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from workflow.approval.store import ApprovalStore
+from workflow.deps import WorkflowDeps
+from workflow.graph import RECURSION_LIMIT
+from workflow.state import initial_state
+
+__all__ = ["DevOpsService", "InputError", "RefusedError", "RunReport"]
+
+ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+
+class InputError(ValueError):
+    """The caller asked for something that does not exist or is not in that state."""
+
+
+class RefusedError(PermissionError):
+    """The policy refuses this vote; the message says why."""
+
+
+@dataclass
+class RunReport:
+    thread_id: str
+    status: str  # done | applied | awaiting_approval | failed | rejected | expired
+    summary: str
+    routing_trace: list[dict[str, Any]] = field(default_factory=list)
+    approval: dict[str, Any] | None = None
+    interrupt_id: str | None = None
+    result: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class DevOpsService:
+    def __init__(
+        self, graph: CompiledStateGraph, deps: WorkflowDeps, approvals: ApprovalStore
+    ) -> None:
+        self.graph = graph
+        self.deps = deps
+        self.approvals = approvals
+
+    @staticmethod
+    def _config(thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
+
+    async def state_of(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread's checkpointed values, or None for an unknown thread."""
+        snapshot = await self.graph.aget_state(self._config(thread_id))
+        return dict(snapshot.values) if snapshot.values else None
+
+    async def start(
+        self,
+        *,
+        task_type: str,
+        context: dict[str, Any],
+        text: str,
+        requester: str,
+        thread_id: str | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> RunReport:
+        thread_id = thread_id or f"cli-{uuid.uuid4().hex[:10]}"
+        snapshot = await self.graph.aget_state(self._config(thread_id))
+        if snapshot.interrupts:
+            request = snapshot.interrupts[0].value
+            raise InputError(
+                f"thread {thread_id} is waiting for approval of {request.get('action')} "
+                f"{request.get('target')}; approve or reject it first"
+            )
+        state = initial_state(task_type, {**context, "requester": requester}, text)
+        return await self._drive(thread_id, state, on_progress)
+
+    async def approve(
+        self, thread_id: str, user: str, *, groups: frozenset[str] = frozenset(),
+        on_progress: ProgressCallback | None = None,
+    ) -> RunReport:
+        return await self._vote(thread_id, user, "approve", groups, None, on_progress)
+
+    async def reject(
+        self, thread_id: str, user: str, reason: str, *, groups: frozenset[str] = frozenset(),
+        on_progress: ProgressCallback | None = None,
+    ) -> RunReport:
+        if not reason or not reason.strip():
+            raise InputError("a rejection needs a reason, e.g. --reason 'wrong image tag'")
+        return await self._vote(thread_id, user, "reject", groups, reason.strip(), on_progress)
+
+    async def expire(self, thread_id: str) -> RunReport:
+        """Close an approval request whose TTL has passed; nothing is applied."""
+        now = self.deps.clock()
+        return await self._resume_once(
+            thread_id, None, {"decision": "expire", "user": "system", "at": now.isoformat()}, None
+        )
+
+    async def pending(self) -> list[dict[str, Any]]:
+        """Paused approvals, each checked against its checkpoint; stale entries are dropped."""
+        out = []
+        now = self.deps.clock()
+        for thread_id, summary in sorted((await self.approvals.list_pending()).items()):
+            snapshot = await self.graph.aget_state(self._config(thread_id))
+            if not snapshot.interrupts:
+                await self.approvals.remove_pending(thread_id)
+                continue
+            request = snapshot.interrupts[0].value
+            expired = now >= datetime.fromisoformat(request["expires_at"])
+            out.append({**summary, **_summary(thread_id, request), "expired": expired})
+        return out
+
+    async def report(self, thread_id: str) -> RunReport:
+        snapshot = await self.graph.aget_state(self._config(thread_id))
+        if not snapshot.values:
+            raise InputError(f"unknown thread id {thread_id!r}")
+        return _report(thread_id, snapshot)
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _vote(
+        self,
+        thread_id: str,
+        user: str,
+        decision: str,
+        groups: frozenset[str],
+        reason: str | None,
+        on_progress: ProgressCallback | None,
+    ) -> RunReport:
+        if not user or not user.strip():
+            raise InputError("say who you are: --as USER")
+        snapshot = await self.graph.aget_state(self._config(thread_id))
+        if not snapshot.values:
+            raise InputError(f"unknown thread id {thread_id!r}")
+        if not snapshot.interrupts:
+            status = (snapshot.values.get("outcome") or {}).get("status", "running")
+            raise InputError(f"thread {thread_id} is not awaiting approval (it is {status})")
+        request = snapshot.interrupts[0].value
+        now = self.deps.clock()
+        if now >= datetime.fromisoformat(request["expires_at"]):
+            report = await self.expire(thread_id)
+            report.note = "expired"
+            return report
+        verdict = self.deps.policy.may_vote(
+            user, request, decision=decision, user_groups=groups, now=now  # type: ignore[arg-type]
+        )
+        if not verdict.allowed:
+            raise RefusedError(verdict.reason)
+        vote = {"decision": decision, "user": user, "groups": sorted(groups),
+                "reason": reason, "at": now.isoformat()}
+        return await self._resume_once(thread_id, request, vote, on_progress)
+
+    async def _resume_once(
+        self,
+        thread_id: str,
+        request: dict[str, Any] | None,
+        vote: dict[str, Any],
+        on_progress: ProgressCallback | None,
+    ) -> RunReport:
+        config = self._config(thread_id)
+        async with self.approvals.thread_lock(thread_id):
+            snapshot = await self.graph.aget_state(config)
+            if not snapshot.interrupts:
+                raise InputError(f"thread {thread_id} was already decided: nothing changed")
+            interrupt = snapshot.interrupts[0]
+            if request is not None and interrupt.value.get("id") != request.get("id"):
+                raise InputError(f"thread {thread_id} was already decided: nothing changed")
+            current = interrupt.value
+            if vote["decision"] in {"approve", "reject"} and not await self.approvals.claim(
+                f"vote:{current['id']}:{vote['user']}", vote
+            ):
+                raise RefusedError(f"{vote['user']} has already voted on this request")
+            if not await self.approvals.claim(f"interrupt:{interrupt.id}", vote):
+                # Claimed but still pending under our lock: the claimer died mid-resume.
+                # Finish its decision rather than take a second one.
+                vote = await self.approvals.claimed(f"interrupt:{interrupt.id}") or vote
+            return await self._drive(
+                thread_id, Command(resume={interrupt.id: vote}), on_progress
+            )
+
+    async def _drive(
+        self, thread_id: str, graph_input: Any, on_progress: ProgressCallback | None
+    ) -> RunReport:
+        config = self._config(thread_id)
+        async for chunk in self.graph.astream(
+            graph_input, config, context=self.deps, stream_mode="updates"
+        ):
+            if on_progress is None:
+                continue
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    continue
+                maybe = on_progress(node, update if isinstance(update, dict) else {})
+                if maybe is not None:
+                    await maybe
+        snapshot = await self.graph.aget_state(config)
+        if snapshot.interrupts:
+            await self.approvals.add_pending(
+                thread_id, _summary(thread_id, snapshot.interrupts[0].value)
+            )
+        else:
+            await self.approvals.remove_pending(thread_id)
+        return _report(thread_id, snapshot)
+
+
+def _summary(thread_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "action", "target", "environment", "requester", "plan_hash", "expires_at",
+            "min_approvals", "sandbox")
+    votes = [v["user"] for v in request.get("votes", []) if v.get("decision") == "approve"]
+    return {"thread_id": thread_id, **{k: request.get(k) for k in keys}, "approvals": votes}
+
+
+def _report(thread_id: str, snapshot: Any) -> RunReport:
+    values = snapshot.values
+    agent = values.get("last_agent")
+    result = (values.get("subagent_results") or {}).get(agent) if agent else None
+    if snapshot.interrupts:
+        request = snapshot.interrupts[0].value
+        got = len([v for v in request.get("votes", []) if v.get("decision") == "approve"])
+        return RunReport(
+            thread_id=thread_id,
+            status="awaiting_approval",
+            summary=f"{request['action']} {request['target']} is waiting for approval "
+            f"({got}/{request.get('min_approvals', 1)} approvals)",
+            routing_trace=values.get("routing_trace", []),
+            approval=request,
+            interrupt_id=snapshot.interrupts[0].id,
+            result=result,
+        )
+    outcome = values.get("outcome") or {"status": "failed", "summary": "the run did not finish"}
+    return RunReport(
+        thread_id=thread_id,
+        status=outcome.get("status", "failed"),
+        summary=outcome.get("summary", ""),
+        routing_trace=values.get("routing_trace", []),
+        approval=values.get("approval"),
+        result=result,
+        outcome=outcome,
+    )

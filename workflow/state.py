@@ -1,0 +1,91 @@
+"""DevOpsAgentState: every field of the seed, plus retry, approval and plan state.
+
+Everything here must survive the checkpointer (msgpack/JSON), so it is plain data.
+The memory bus, backends and settings travel in the runtime context (`workflow.deps`).
+List fields that several nodes add to use `operator.add`; dict fields that nodes
+update per key use `merge_dicts`. A node returns only the keys it changes.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+__all__ = ["DevOpsAgentState", "initial_state", "merge_dicts"]
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Shallow merge: right's keys win. Used for per-agent result maps."""
+    return {**(left or {}), **(right or {})}
+
+
+class DevOpsAgentState(TypedDict, total=False):
+    # Core workflow
+    messages: Annotated[list[AnyMessage], add_messages]
+    task_type: str
+    context: dict[str, Any]
+    current_phase: str
+    # Routing
+    supervisor_path: Annotated[list[str], operator.add]
+    routing_trace: Annotated[list[dict[str, Any]], operator.add]
+    next_action: str
+    # Agent results
+    subagent_results: Annotated[dict[str, Any], merge_dicts]
+    active_agents: list[str]
+    # Infrastructure context
+    infrastructure_state: Annotated[dict[str, Any], merge_dicts]
+    metrics: Annotated[dict[str, Any], merge_dicts]
+    logs: Annotated[list[Any], operator.add]
+    alerts: Annotated[list[Any], operator.add]
+    # Knowledge retrieval
+    retrieved_docs: Annotated[list[Any], operator.add]
+    search_queries: Annotated[list[str], operator.add]
+    # Tool results
+    web_search_results: Annotated[list[Any], operator.add]
+    api_responses: Annotated[dict[str, Any], merge_dicts]
+    # Reflection
+    reflection_outcomes: Annotated[dict[str, Any], merge_dicts]
+    remediation_tasks: Annotated[list[dict[str, Any]], operator.add]
+    failure_history: Annotated[list[dict[str, Any]], operator.add]
+    context_signals: dict[str, Any]
+    # Plan -> approve -> apply
+    last_agent: str
+    plan: dict[str, Any] | None
+    approval: dict[str, Any] | None  # the request, its votes and its decision
+    outcome: dict[str, Any] | None  # the final word of the run: status + summary
+
+
+def initial_state(task_type: str, context: dict[str, Any], text: str) -> DevOpsAgentState:
+    """A complete initial state, so every seed field is present from the first checkpoint."""
+    from langchain_core.messages import HumanMessage
+
+    return DevOpsAgentState(
+        messages=[HumanMessage(content=text)],
+        task_type=task_type,
+        context=dict(context),
+        current_phase="init",
+        supervisor_path=[],
+        routing_trace=[],
+        next_action="",
+        subagent_results={},
+        active_agents=[],
+        infrastructure_state={},
+        metrics={},
+        logs=[],
+        alerts=[],
+        retrieved_docs=[],
+        search_queries=[],
+        web_search_results=[],
+        api_responses={},
+        reflection_outcomes={},
+        remediation_tasks=[],
+        failure_history=[],
+        context_signals={},
+        last_agent="",
+        plan=None,
+        approval=None,
+        outcome=None,
+    )
