@@ -62,8 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("approve", help="approve the pending request of THREAD")
     a.add_argument("thread")
     a.add_argument("--as", dest="user", required=True)
-    a.add_argument("--group", dest="groups", action="append", default=[],
-                   help="a user group you belong to (repeatable)")
+    a.add_argument(
+        "--group",
+        dest="groups",
+        action="append",
+        default=[],
+        help="a user group you belong to (repeatable)",
+    )
     a.add_argument("--sandbox", action="store_true", help=argparse.SUPPRESS)
     a.add_argument("--json", action="store_true")
 
@@ -226,11 +231,13 @@ async def _vote(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json and sandbox:
             render.banner(handle)
         if args.command == "approve":
-            report = await service.approve(args.thread, args.user, groups=groups,
-                                           on_progress=progress)
+            report = await service.approve(
+                args.thread, args.user, groups=groups, on_progress=progress
+            )
         else:
-            report = await service.reject(args.thread, args.user, args.reason, groups=groups,
-                                          on_progress=progress)
+            report = await service.reject(
+                args.thread, args.user, args.reason, groups=groups, on_progress=progress
+            )
         log.info("vote recorded", decision=args.command, status=report.status)
         render.report(report, as_json=args.json)
     return _STATUS_EXIT.get(report.status, EXIT["failed"])
@@ -279,8 +286,10 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     print(f"SANDBOX cluster (simulated, not a real cluster); state in {state}")
     for namespace, deployments in server.snapshot().items():
         for name, d in deployments.items():
-            print(f"  {namespace:<12} {name:<16} {d['image']:<44} replicas={d['replicas']} "
-                  f"revision={d['revision']}")
+            print(
+                f"  {namespace:<12} {name:<16} {d['image']:<44} replicas={d['replicas']} "
+                f"revision={d['revision']}"
+            )
     return EXIT["ok"]
 
 
@@ -300,14 +309,20 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         print(f"\n$ devops-bot run {text!r} --as U1 --sandbox")
         print(render.classification(request))
         report = await handle.service.start(
-            task_type=request.task_type, context={**request.context, "sandbox": True},
-            text=text, requester="U1", thread_id=thread, on_progress=render.progress,
+            task_type=request.task_type,
+            context={**request.context, "sandbox": True},
+            text=text,
+            requester="U1",
+            thread_id=thread,
+            on_progress=render.progress,
         )
         render.report(report, as_json=False)
         if report.status != "awaiting_approval":
             return EXIT["failed"]
-        print(f"\nimage in the sandbox now: {server.snapshot()['production']['api-server']['image']}"
-              " (unchanged: nothing runs before approval)")
+        print(
+            f"\nimage in the sandbox now: {server.snapshot()['production']['api-server']['image']}"
+            " (unchanged: nothing runs before approval)"
+        )
         print(f"\n$ devops-bot approve {thread} --as U1")
         try:
             await handle.service.approve(thread, "U1")

@@ -32,15 +32,19 @@ def progress(node: str, update: dict[str, Any]) -> None:
             print(f"         warning: {warning}")
     for agent, outcome in (update.get("reflection_outcomes") or {}).items():
         risks = ", ".join(outcome["risks"]) or "none"
-        line = f"  check  reflection on {agent}: quality {outcome['quality']}, " \
-               f"{outcome['completeness']}, risks: {risks}"
+        line = (
+            f"  check  reflection on {agent}: quality {outcome['quality']}, "
+            f"{outcome['completeness']}, risks: {risks}"
+        )
         if outcome.get("approval_reasons"):
             line += "; approval needed: " + "; ".join(outcome["approval_reasons"])
         print(line)
     signals = update.get("context_signals") or {}
     if signals.get("needs_retry"):
-        print(f"  retry  attempt {signals['recent_failure_count'] + 1} "
-              f"(failed so far: {', '.join(signals['last_failure_agents'])})")
+        print(
+            f"  retry  attempt {signals['recent_failure_count'] + 1} "
+            f"(failed so far: {', '.join(signals['last_failure_agents'])})"
+        )
     if node == "apply" and update.get("outcome"):
         print(f"  apply  {update['outcome']['summary']}")
 
@@ -66,17 +70,26 @@ def report(report: Any, *, as_json: bool) -> None:
         print(f"  why: {'; '.join(r.get('reasons', []))}")
         print(f"  risk tags: {', '.join(r.get('risk_tags', [])) or 'none'}")
         print(f"  plan hash: {r['plan_hash']}")
-        print(f"  approvers: {_approvers(r)}; {r['min_approvals']} needed "
-              f"(so far: {', '.join(votes) or 'none'}); self-approval {self_rule}")
+        print(
+            f"  approvers: {_approvers(r)}; {r['min_approvals']} needed "
+            f"(so far: {', '.join(votes) or 'none'}); self-approval {self_rule}"
+        )
         print(f"  expires: {r['expires_at']}")
         print("  preview:")
         print(textwrap.indent(r.get("preview", "").rstrip(), "    "))
-        print(f"\nnothing has changed yet. approve: devops-bot approve {report.thread_id} "
-              f"--as USER\n  reject: devops-bot reject {report.thread_id} --as USER "
-              "--reason TEXT")
+        print(
+            f"\nnothing has changed yet. approve: devops-bot approve {report.thread_id} "
+            f"--as USER\n  reject: devops-bot reject {report.thread_id} --as USER "
+            "--reason TEXT"
+        )
         return
-    label = {"done": "DONE", "applied": "APPLIED", "failed": "FAILED", "rejected": "REJECTED",
-             "expired": "EXPIRED"}.get(report.status, report.status.upper())
+    label = {
+        "done": "DONE",
+        "applied": "APPLIED",
+        "failed": "FAILED",
+        "rejected": "REJECTED",
+        "expired": "EXPIRED",
+    }.get(report.status, report.status.upper())
     print(f"{label}: {report.summary}")
     output = (report.result or {}).get("output") or {}
     if report.status == "done" and "status" in output:
@@ -86,8 +99,10 @@ def report(report: Any, *, as_json: bool) -> None:
 def _print_status(status: dict[str, Any]) -> None:
     for pod in status.get("pods", [])[:10]:
         reason = f" {pod['reason']}" if pod.get("reason") else ""
-        print(f"  pod {pod['name']}: {pod.get('phase')} ready={pod.get('ready')} "
-              f"restarts={pod.get('restart_count', pod.get('restarts', 0))}{reason}")
+        print(
+            f"  pod {pod['name']}: {pod.get('phase')} ready={pod.get('ready')} "
+            f"restarts={pod.get('restart_count', pod.get('restarts', 0))}{reason}"
+        )
     for event in status.get("events", [])[-5:]:
         print(f"  event {event.get('type')} {event.get('reason')}: {event.get('message')}")
 
@@ -101,6 +116,8 @@ def pending(items: list[dict[str, Any]], *, as_json: bool) -> None:
         return
     for item in items:
         flag = " EXPIRED" if item.get("expired") else ""
-        print(f"{item['thread_id']}  {item['action']} {item['target']}  env={item['environment']}"
-              f"  by {item['requester']}  approvals {len(item.get('approvals', []))}/"
-              f"{item.get('min_approvals')}  expires {item['expires_at']}{flag}")
+        print(
+            f"{item['thread_id']}  {item['action']} {item['target']}  env={item['environment']}"
+            f"  by {item['requester']}  approvals {len(item.get('approvals', []))}/"
+            f"{item.get('min_approvals')}  expires {item['expires_at']}{flag}"
+        )

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     log_format: Literal["json", "console"] = "console"
 
-    @field_validator("redis_url", "devops_bot_policy", "devops_bot_catalog", "openai_base_url",
-                     mode="before")
+    @field_validator(
+        "redis_url", "devops_bot_policy", "devops_bot_catalog", "openai_base_url", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -54,11 +54,22 @@ class RedisStackServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisStackServer:
-        args = [self._server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self._dir]
+        args = [
+            self._server,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self._dir,
+        ]
         for module in self._modules:
             args += ["--loadmodule", module]
-        log = open(os.path.join(self._dir, "server.log"), "wb")  # noqa: SIM115
+        log = open(os.path.join(self._dir, "server.log"), "wb")
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

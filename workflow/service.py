@@ -91,13 +91,22 @@ class DevOpsService:
         return await self._drive(thread_id, state, on_progress)
 
     async def approve(
-        self, thread_id: str, user: str, *, groups: frozenset[str] = frozenset(),
+        self,
+        thread_id: str,
+        user: str,
+        *,
+        groups: frozenset[str] = frozenset(),
         on_progress: ProgressCallback | None = None,
     ) -> RunReport:
         return await self._vote(thread_id, user, "approve", groups, None, on_progress)
 
     async def reject(
-        self, thread_id: str, user: str, reason: str, *, groups: frozenset[str] = frozenset(),
+        self,
+        thread_id: str,
+        user: str,
+        reason: str,
+        *,
+        groups: frozenset[str] = frozenset(),
         on_progress: ProgressCallback | None = None,
     ) -> RunReport:
         if not reason or not reason.strip():
@@ -157,12 +166,21 @@ class DevOpsService:
             report.note = "expired"
             return report
         verdict = self.deps.policy.may_vote(
-            user, request, decision=decision, user_groups=groups, now=now  # type: ignore[arg-type]
+            user,
+            request,
+            decision=decision,
+            user_groups=groups,
+            now=now,  # type: ignore[arg-type]
         )
         if not verdict.allowed:
             raise RefusedError(verdict.reason)
-        vote = {"decision": decision, "user": user, "groups": sorted(groups),
-                "reason": reason, "at": now.isoformat()}
+        vote = {
+            "decision": decision,
+            "user": user,
+            "groups": sorted(groups),
+            "reason": reason,
+            "at": now.isoformat(),
+        }
         return await self._resume_once(thread_id, request, vote, on_progress)
 
     async def _resume_once(
@@ -189,9 +207,7 @@ class DevOpsService:
                 # Claimed but still pending under our lock: the claimer died mid-resume.
                 # Finish its decision rather than take a second one.
                 vote = await self.approvals.claimed(f"interrupt:{interrupt.id}") or vote
-            return await self._drive(
-                thread_id, Command(resume={interrupt.id: vote}), on_progress
-            )
+            return await self._drive(thread_id, Command(resume={interrupt.id: vote}), on_progress)
 
     async def _drive(
         self, thread_id: str, graph_input: Any, on_progress: ProgressCallback | None
@@ -219,8 +235,17 @@ class DevOpsService:
 
 
 def _summary(thread_id: str, request: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "action", "target", "environment", "requester", "plan_hash", "expires_at",
-            "min_approvals", "sandbox")
+    keys = (
+        "id",
+        "action",
+        "target",
+        "environment",
+        "requester",
+        "plan_hash",
+        "expires_at",
+        "min_approvals",
+        "sandbox",
+    )
     votes = [v["user"] for v in request.get("votes", []) if v.get("decision") == "approve"]
     return {"thread_id": thread_id, **{k: request.get(k) for k in keys}, "approvals": votes}
 

@@ -30,14 +30,16 @@ def _closed(approval: dict[str, Any], status: str, summary: str, **extra: Any) -
     outcome = {"status": status, "summary": summary}
     return Command(
         goto=END,
-        update={"approval": approval, "outcome": outcome, "current_phase": "done",
-                "next_action": "end"},
+        update={
+            "approval": approval,
+            "outcome": outcome,
+            "current_phase": "done",
+            "next_action": "end",
+        },
     )
 
 
-async def human_approval(
-    state: DevOpsAgentState, runtime: Runtime[WorkflowDeps]
-) -> Command:
+async def human_approval(state: DevOpsAgentState, runtime: Runtime[WorkflowDeps]) -> Command:
     deps = deps_of(runtime)
     approval = dict(state["approval"] or {})
     vote = interrupt({"kind": "approval_request", **approval})

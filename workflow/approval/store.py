@@ -102,8 +102,9 @@ class RedisApprovalStore:
     async def thread_lock(
         self, thread_id: str, *, timeout: float = 30.0, hold: float = 600.0
     ) -> AsyncIterator[None]:
-        lock = self._r.lock(f"{self._prefix}:lock:{thread_id}", timeout=hold,
-                            blocking_timeout=timeout)
+        lock = self._r.lock(
+            f"{self._prefix}:lock:{thread_id}", timeout=hold, blocking_timeout=timeout
+        )
         if not await lock.acquire():
             raise LockTimeoutError(f"thread {thread_id} is busy")
         try:

@@ -1,0 +1,249 @@
+"""The graph's routing, reflection and retries, driven through the compiled graph."""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from workflow.approval.policy import ApprovalPolicy
+from workflow.catalog import ServiceCatalog
+from workflow.deps import WorkflowDeps
+from workflow.graph import RECURSION_LIMIT, create_devops_workflow
+from workflow.memory import MemoryBus, Namespace
+from workflow.reflection import evaluate
+from workflow.routing import ROUTING_TABLE, TaskType, route_for
+from workflow.sandbox.kube_api import KubeApiServer
+from workflow.state import initial_state
+from workflow.tools.kubernetes import KubernetesBackend
+
+# The seed's "Task Type Routing Reference", verbatim (deploy: see the Harness rule).
+SEED_TABLE = """
+deploy infrastructure_supervisor harness_expert
+provision infrastructure_supervisor kubernetes_agent
+scaffold infrastructure_supervisor scaffold_agent
+pipeline infrastructure_supervisor harness_expert
+kubernetes infrastructure_supervisor kubernetes_agent
+codegen development_supervisor codegen_agent
+database development_supervisor database_agent
+schema development_supervisor database_agent
+migration development_supervisor database_agent
+test development_supervisor testing_agent
+monitor operations_supervisor monitoring_agent
+metrics operations_supervisor monitoring_agent
+logs operations_supervisor monitoring_agent
+alert operations_supervisor monitoring_agent
+incident_response operations_supervisor incident_agent
+incident operations_supervisor incident_agent
+debug operations_supervisor incident_agent
+"""
+ROWS = [tuple(line.split()) for line in SEED_TABLE.strip().splitlines()]
+CATALOG = ServiceCatalog.from_dict(
+    {"services": {"api-server": {"harness_pipeline": "api_server_deploy"}, "web": {}}}
+)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with KubeApiServer(rollout_seconds=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+async def deps(cluster):
+    backend = KubernetesBackend.from_url(cluster.url, rollout_timeout=5, poll_interval=0.05)
+    yield WorkflowDeps(
+        memory=MemoryBus.in_memory(),
+        policy=ApprovalPolicy.builtin(),
+        catalog=CATALOG,
+        kubernetes=backend,
+    )
+    await backend.aclose()
+
+
+async def run(deps, task_type, context, thread="t1"):
+    graph = create_devops_workflow(InMemorySaver())
+    config = {"configurable": {"thread_id": thread}, "recursion_limit": RECURSION_LIMIT}
+    seen = []
+    async for chunk in graph.astream(
+        initial_state(task_type, context, f"{task_type} request"),
+        config,
+        context=deps,
+        stream_mode="updates",
+    ):
+        seen.extend(chunk)
+    return seen, (await graph.aget_state(config))
+
+
+def test_table_matches_the_seed_row_for_row():
+    assert len(ROWS) == 17 == len(ROUTING_TABLE)
+    for task_type, supervisor, agent in ROWS:
+        route = ROUTING_TABLE[TaskType(task_type)]
+        assert (route.supervisor, route.agent) == (supervisor, agent)
+
+
+@pytest.mark.parametrize(("task_type", "supervisor", "agent"), ROWS)
+async def test_graph_routes_every_task_type_as_the_seed_says(deps, task_type, supervisor, agent):
+    # "web" has no Harness pipeline, "api-server" has one: deploy takes both branches.
+    service = "api-server" if task_type == "deploy" else "web"
+    seen, state = await run(deps, task_type, {"service": service, "environment": "staging"})
+    assert seen[:3] == ["devops_root_supervisor", supervisor, agent]
+    assert state.values["supervisor_path"][:2] == ["devops_root_supervisor", supervisor]
+    trace = state.values["routing_trace"]
+    assert trace[0]["target"] == supervisor and trace[1]["target"] == agent
+    assert all(step["reason"] for step in trace)
+    assert seen[3] == "reflection"
+
+
+async def test_deploy_without_harness_pipeline_goes_to_kubernetes_agent(deps):
+    assert route_for("deploy", harness_pipeline=None).agent == "kubernetes_agent"
+    seen, state = await run(
+        deps, "deploy", {"service": "web", "environment": "production", "image": "web:v9"}
+    )
+    assert seen[:3] == ["devops_root_supervisor", "infrastructure_supervisor", "kubernetes_agent"]
+    assert "no Harness pipeline" in state.values["routing_trace"][1]["reason"]
+    assert state.interrupts, "a production deploy pauses for approval"
+
+
+async def test_failed_harness_deploy_retries_on_kubernetes_agent(deps):
+    """harness_expert is not built yet: reflection sends the deploy back and the
+    supervisor picks the alternative agent, which plans it for real."""
+    seen, state = await run(
+        deps,
+        "deploy",
+        {"service": "api-server", "environment": "production", "image": "api-server:v1.2.3"},
+    )
+    assert seen[:6] == [
+        "devops_root_supervisor",
+        "infrastructure_supervisor",
+        "harness_expert",
+        "reflection",
+        "infrastructure_supervisor",
+        "kubernetes_agent",
+    ]
+    values = state.values
+    assert values["failure_history"][0]["agent"] == "harness_expert"
+    assert values["remediation_tasks"][0]["action"] == "review_and_retry"
+    assert values["reflection_outcomes"]["harness_expert"]["quality"] == "low"
+    assert "execution_failed" in values["reflection_outcomes"]["harness_expert"]["risks"]
+    assert values["reflection_outcomes"]["kubernetes_agent"]["quality"] == "high"
+    assert values["context_signals"]["needs_approval"] is True
+    assert "retry" in values["routing_trace"][-1]["reason"]
+    assert state.interrupts[0].value["action"] == "deploy"
+
+
+async def test_unavailable_agent_is_reported_truthfully_without_retry(deps):
+    seen, state = await run(deps, "codegen", {"service": "web"})
+    assert seen == [
+        "devops_root_supervisor",
+        "development_supervisor",
+        "codegen_agent",
+        "reflection",
+    ]
+    outcome = state.values["outcome"]
+    assert outcome["status"] == "failed"
+    assert "codegen_agent is not available yet" in outcome["summary"]
+    assert state.values["subagent_results"]["codegen_agent"]["status"] == "unavailable"
+
+
+async def test_status_read_completes_with_infrastructure_state(deps):
+    _, state = await run(
+        deps, "kubernetes", {"action": "status", "service": "api-server", "environment": "dev"}
+    )
+    assert state.values["outcome"]["status"] == "done"
+    assert "dev/api-server" in state.values["infrastructure_state"]
+    assert not state.interrupts
+
+
+async def test_missing_deployment_fails_with_clear_message(deps):
+    _, state = await run(
+        deps, "kubernetes", {"action": "restart", "service": "nosuch", "environment": "dev"}
+    )
+    assert state.values["outcome"]["status"] == "failed"
+    assert "'nosuch' not found" in state.values["outcome"]["summary"]
+
+
+async def test_invalid_name_never_reaches_the_api(deps, cluster):
+    before = len(cluster.requests)
+    _, state = await run(
+        deps,
+        "kubernetes",
+        {"action": "scale", "service": "Web_App", "environment": "dev", "replicas": 2},
+    )
+    assert state.values["outcome"]["status"] == "failed"
+    assert "DNS-1123" in state.values["outcome"]["summary"]
+    assert len(cluster.requests) == before
+
+
+async def test_memory_bus_records_routing_results_and_reflection(deps):
+    await run(
+        deps,
+        "kubernetes",
+        {"action": "status", "service": "web", "environment": "dev"},
+        thread="mem-1",
+    )
+    assert (
+        await deps.memory.get(Namespace.WORKFLOW, "routing.devops_root_supervisor", scope="mem-1")
+    )["target"] == "infrastructure_supervisor"
+    result = await deps.memory.get(Namespace.AGENT, "kubernetes_agent.result", scope="mem-1")
+    assert result["status"] == "completed"
+    assert await deps.memory.get(Namespace.WORKFLOW, "reflection.kubernetes_agent", scope="mem-1")
+    assert (
+        await deps.memory.get(Namespace.WORKFLOW, "routing.devops_root_supervisor", scope="other")
+        is None
+    )
+
+
+def test_state_is_checkpointable_data():
+    """Every state value must survive the checkpointer's serializer."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    serde = JsonPlusSerializer()
+    state = initial_state("deploy", {"service": "x"}, "deploy x")
+    kind, blob = serde.dumps_typed(state)
+    assert serde.loads_typed((kind, blob))["context"] == {"service": "x"}
+
+
+@pytest.mark.parametrize(
+    ("result", "quality", "completeness", "risks"),
+    [
+        (None, "low", "partial", ["missing_output"]),
+        (
+            {"status": "failed", "errors": ["x"]},
+            "low",
+            "partial",
+            ["execution_failed", "missing_output", "errors_detected"],
+        ),
+        (
+            {"status": "completed", "output": {"a": 1}, "warnings": ["w"]},
+            "high",
+            "complete",
+            ["warnings_present"],
+        ),
+        (
+            {"status": "planned", "output": {"plan": {"plan_hash": "h", "preview": "p"}}},
+            "high",
+            "complete",
+            [],
+        ),
+        (
+            {"status": "planned", "output": {"plan": {"plan_hash": "h"}}},
+            "low",
+            "partial",
+            ["missing_output"],
+        ),
+    ],
+)
+def test_reflection_assessment(result, quality, completeness, risks):
+    assert evaluate(result) == {"quality": quality, "completeness": completeness, "risks": risks}
+
+
+def test_mermaid_shows_every_node():
+    mermaid = create_devops_workflow().get_graph().draw_mermaid()
+    for node in [
+        "devops_root_supervisor",
+        "reflection",
+        "human_approval",
+        "apply",
+        *{r.agent for r in ROUTING_TABLE.values()},
+    ]:
+        assert node in mermaid

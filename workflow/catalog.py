@@ -1,0 +1,281 @@
+"""The service catalog: which namespace, owners, pipeline and runbooks a service has.
+
+Loaded from the YAML file the settings name (`DEVOPS_BOT_CATALOG`) and published in
+the memory bus's `org` namespace, so every node on every replica reads the same data.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from workflow.environments import CANONICAL_ENVIRONMENTS, canonical_environment
+from workflow.memory import AccessContext, MemoryBus, Namespace
+
+__all__ = [
+    "CATALOG_KEY",
+    "CatalogError",
+    "ServiceCatalog",
+    "ServiceEntry",
+    "catalog_from_bus",
+    "load_catalog",
+    "load_into_bus",
+]
+
+CATALOG_KEY = "catalog.services"
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_HARNESS_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,127}")
+_BUS_SOURCE = f"memory bus org/{CATALOG_KEY}"
+
+
+class CatalogError(ValueError):
+    """A catalog that cannot be used; the message names the source and the field."""
+
+
+def _dns1123_label(value: str, what: str) -> str:
+    if len(value) > 63 or not _DNS1123_LABEL.fullmatch(value):
+        raise ValueError(
+            f"invalid {what} {value!r}: must be a DNS-1123 label (lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def _service_name(value: str) -> str:
+    return _dns1123_label(value, "service name")
+
+
+def _namespace_name(value: str) -> str:
+    return _dns1123_label(value, "namespace name")
+
+
+def _environment_key(value: str) -> str:
+    canonical = canonical_environment(value)
+    if canonical is None:
+        raise ValueError(
+            f"unknown environment {value!r} (expected {', '.join(CANONICAL_ENVIRONMENTS)} "
+            "or an alias such as prod, stage, development)"
+        )
+    return canonical
+
+
+def _harness_pipeline(value: str) -> str:
+    if not _HARNESS_ID.fullmatch(value):
+        raise ValueError(
+            f"invalid Harness pipeline identifier {value!r}: letters, digits, '_' and '$', "
+            "starting with a letter or '_'"
+        )
+    return value
+
+
+def _non_empty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _runbook(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"runbook {value!r} must be an http(s) URL")
+    return value
+
+
+_Text = Annotated[str, AfterValidator(_non_empty)]
+
+
+class ServiceEntry(BaseModel):
+    """One service. `namespaces` is keyed by canonical environment (production, ...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, AfterValidator(_service_name)]
+    namespaces: dict[
+        Annotated[str, AfterValidator(_environment_key)],
+        Annotated[str, AfterValidator(_namespace_name)],
+    ] = Field(default_factory=dict)
+    owners: list[_Text] = Field(default_factory=list)
+    harness_pipeline: Annotated[str, AfterValidator(_harness_pipeline)] | None = None
+    runbooks: list[Annotated[str, AfterValidator(_runbook)]] = Field(default_factory=list)
+    aliases: list[_Text] = Field(default_factory=list)
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _no_duplicate_environments(cls, value: Any) -> Any:
+        # `prod` and `production` would otherwise silently overwrite one another.
+        if isinstance(value, dict):
+            seen: dict[str, str] = {}
+            for key in value:
+                canonical = canonical_environment(key) if isinstance(key, str) else None
+                if canonical is None:
+                    continue
+                if canonical in seen:
+                    raise ValueError(
+                        f"environments {seen[canonical]!r} and {key!r} both mean {canonical!r}"
+                    )
+                seen[canonical] = key
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML shape of this entry (without its name, which is the mapping key)."""
+        return self.model_dump(mode="json", exclude={"name"})
+
+
+class ServiceCatalog(BaseModel):
+    """All services by name, with case-insensitive lookup by name or alias."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    services: dict[str, ServiceEntry] = Field(default_factory=dict)
+    _index: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_entries(cls, data: Any) -> Any:
+        # The YAML names a service by its mapping key; give each entry that name.
+        if not isinstance(data, dict):
+            return data
+        services = data.get("services")
+        if services is None:
+            return {**data, "services": {}}
+        if not isinstance(services, dict):
+            return data
+        named: dict[str, Any] = {}
+        for key, entry in services.items():
+            name = str(key)
+            if entry is None:
+                entry = {}
+            if isinstance(entry, dict):
+                if "name" in entry and entry["name"] != name:
+                    raise ValueError(
+                        f"services.{name}: 'name' {entry['name']!r} differs from the key; "
+                        "the key is the service name"
+                    )
+                entry = {**entry, "name": name}
+            named[name] = entry
+        return {**data, "services": named}
+
+    @model_validator(mode="after")
+    def _build_index(self) -> ServiceCatalog:
+        index: dict[str, str] = {}
+        for name in self.services:
+            index[name.lower()] = name
+        for name, entry in self.services.items():
+            for alias in entry.aliases:
+                owner = index.setdefault(alias.lower(), name)
+                if owner != name:
+                    raise ValueError(
+                        f"services.{name}.aliases: {alias!r} already names service {owner!r}"
+                    )
+        self._index = index
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "<catalog>") -> ServiceCatalog:
+        """Validate already-parsed catalog data; errors are `CatalogError`s naming `source`."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise CatalogError(
+                f"{source}: the top level must be a mapping with a 'services' key, "
+                f"not a {type(data).__name__}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise CatalogError(_format_errors(source, exc)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML/JSON shape: `{"services": {name: {...}}}`."""
+        return {"services": {name: e.to_dict() for name, e in self.services.items()}}
+
+    def resolve(self, service_name: str | None) -> ServiceEntry | None:
+        """The entry whose name or alias matches, ignoring case; None when unknown."""
+        if not isinstance(service_name, str):
+            return None
+        name = self._index.get(service_name.strip().lower())
+        return None if name is None else self.services[name]
+
+    def namespace_for(self, service: str, environment: str) -> str:
+        """The Kubernetes namespace of `service` in `environment`.
+
+        Falls back to the canonical environment name ("production") when the service
+        or its environment is not in the catalog. Unknown environments raise ValueError.
+        """
+        canonical = canonical_environment(environment)
+        if canonical is None:
+            raise ValueError(
+                f"unknown environment {environment!r} "
+                f"(expected {', '.join(CANONICAL_ENVIRONMENTS)} or an alias)"
+            )
+        entry = self.resolve(service)
+        if entry is None:
+            return canonical
+        return entry.namespaces.get(canonical, canonical)
+
+    def harness_pipeline_for(self, service: str) -> str | None:
+        entry = self.resolve(service)
+        return None if entry is None else entry.harness_pipeline
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p != "[key]")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")
+    return "\n".join(lines)
+
+
+def load_catalog(path: str | Path) -> ServiceCatalog:
+    """Read and validate a catalog YAML file; every problem is a `CatalogError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: service catalog file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: cannot read service catalog: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"{path}: invalid YAML{where}: {problem}") from None
+    return ServiceCatalog.from_dict(data, source=str(path))
+
+
+async def load_into_bus(catalog: ServiceCatalog, bus: MemoryBus) -> None:
+    """Publish the catalog as org/`catalog.services` ({name: entry}) for every replica."""
+    await bus.set(
+        Namespace.ORG,
+        CATALOG_KEY,
+        catalog.to_dict()["services"],
+        access_context=AccessContext.for_loader("catalog"),
+    )
+
+
+async def catalog_from_bus(bus: MemoryBus) -> ServiceCatalog:
+    """The catalog last published with `load_into_bus`; empty when none was."""
+    services = await bus.get(Namespace.ORG, CATALOG_KEY)
+    return ServiceCatalog.from_dict({"services": services}, source=_BUS_SOURCE)
