@@ -55,8 +55,11 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
     try:
         result = await deps.kubernetes.apply(plan)
     except KubernetesError as exc:
-        return {"status": "failed", "summary": f"{plan.action} {plan.target} failed: {exc}",
-                "plan_hash": plan.plan_hash}
+        return {
+            "status": "failed",
+            "summary": f"{plan.action} {plan.target} failed: {exc}",
+            "plan_hash": plan.plan_hash,
+        }
     rollout = result.get("rollout")
     cluster = deps.kubernetes.cluster_label
     if rollout == "timed_out":

@@ -58,7 +58,10 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
     async with AsyncExitStack() as stack:
         if options.persistence == "memory":
             checkpointer, approvals, mode, where = (
-                InMemorySaver(), InMemoryApprovalStore(), "memory", "this process"
+                InMemorySaver(),
+                InMemoryApprovalStore(),
+                "memory",
+                "this process",
             )
         else:
             p = await stack.enter_async_context(
@@ -88,7 +91,9 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
         if options.sandbox:
             from workflow.sandbox.kube_api import KubeApiServer
 
-            state_file = options.data_dir / "sandbox-cluster.json" if options.sandbox_state else None
+            state_file = (
+                options.data_dir / "sandbox-cluster.json" if options.sandbox_state else None
+            )
             if state_file:
                 options.data_dir.mkdir(parents=True, exist_ok=True)
             server = KubeApiServer(state_file)

@@ -22,10 +22,20 @@ SCENARIOS: list[dict[str, Any]] = [
         "name": "Example 1: deploy to Kubernetes",
         "text": "Deploy api-server to production",
         "task_type": "deploy",
-        "context": {"action": "deploy", "namespace": "production", "service": "api-server",
-                    "environment": "production", "image": "api-server:v1.2.3"},
-        "flow": ["devops_root_supervisor", "infrastructure_supervisor", "kubernetes_agent",
-                 "reflection", "human_approval"],
+        "context": {
+            "action": "deploy",
+            "namespace": "production",
+            "service": "api-server",
+            "environment": "production",
+            "image": "api-server:v1.2.3",
+        },
+        "flow": [
+            "devops_root_supervisor",
+            "infrastructure_supervisor",
+            "kubernetes_agent",
+            "reflection",
+            "human_approval",
+        ],
         "status": "awaiting_approval",
     },
     {
@@ -33,19 +43,24 @@ SCENARIOS: list[dict[str, Any]] = [
         "text": "Investigate payment service latency",
         "task_type": "incident_response",
         "context": {"incident_id": "INC-12345", "severity": "high", "service": "payment-service"},
-        "flow": ["devops_root_supervisor", "operations_supervisor", "incident_agent",
-                 "reflection"],
+        "flow": ["devops_root_supervisor", "operations_supervisor", "incident_agent", "reflection"],
         "status": "failed",  # incident_agent is not available yet, and says so
     },
     {
         "name": "Example 3: create CI/CD pipeline",
         "text": "Create pipeline for microservice",
         "task_type": "pipeline",
-        "context": {"pipeline_name": "microservice-cicd",
-                    "repository": "https://github.com/org/microservice",
-                    "environments": ["dev", "staging", "production"]},
-        "flow": ["devops_root_supervisor", "infrastructure_supervisor", "harness_expert",
-                 "reflection"],
+        "context": {
+            "pipeline_name": "microservice-cicd",
+            "repository": "https://github.com/org/microservice",
+            "environments": ["dev", "staging", "production"],
+        },
+        "flow": [
+            "devops_root_supervisor",
+            "infrastructure_supervisor",
+            "harness_expert",
+            "reflection",
+        ],
         "status": "failed",  # harness_expert is not available yet, and says so
     },
 ]

@@ -107,8 +107,12 @@ async def reflection(
         )
 
     if assessment["quality"] == "low":
-        failure = {"agent": agent, "risks": assessment["risks"], "at": now,
-                   "summary": (result or {}).get("summary", "")}
+        failure = {
+            "agent": agent,
+            "risks": assessment["risks"],
+            "at": now,
+            "summary": (result or {}).get("summary", ""),
+        }
         failures.append(failure)
         update["failure_history"] = [failure]
         update["remediation_tasks"] = [
@@ -124,8 +128,8 @@ async def reflection(
         (result and result.get("retryable"))
         or alternative_for(agent, {**state, "failure_history": failures}, deps)
     )
-    needs_retry = assessment["quality"] == "low" and retry_possible and (
-        len(failures) <= deps.max_retries
+    needs_retry = (
+        assessment["quality"] == "low" and retry_possible and (len(failures) <= deps.max_retries)
     )
     signals = {
         "needs_retry": needs_retry,
@@ -135,8 +139,12 @@ async def reflection(
         "last_failure_agents": [f["agent"] for f in failures[-3:]],
     }
     update["context_signals"] = signals
-    outcome_entry = {**assessment, "agent": agent, "at": now,
-                     "approval_reasons": need.reasons if need else []}
+    outcome_entry = {
+        **assessment,
+        "agent": agent,
+        "at": now,
+        "approval_reasons": need.reasons if need else [],
+    }
     update["reflection_outcomes"] = {agent: outcome_entry}
     await deps.memory.set(
         Namespace.WORKFLOW,
@@ -170,4 +178,3 @@ async def reflection(
     update["current_phase"] = "done"
     update["next_action"] = "end"
     return Command(goto=END, update=update)
-

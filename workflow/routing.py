@@ -13,12 +13,12 @@ from typing import Any
 __all__ = [
     "AGENT_ALTERNATIVES",
     "AGENT_SUPERVISOR",
-    "alternative_agent",
     "ROUTING_TABLE",
     "SUPERVISOR_AGENTS",
     "Route",
     "RoutingDecision",
     "TaskType",
+    "alternative_agent",
     "route_for",
 ]
 

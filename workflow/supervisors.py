@@ -84,9 +84,7 @@ async def devops_root_supervisor(
     return Command(goto=route.supervisor, update=update)
 
 
-def pick_agent(
-    supervisor: str, state: DevOpsAgentState, deps: WorkflowDeps
-) -> tuple[str, str]:
+def pick_agent(supervisor: str, state: DevOpsAgentState, deps: WorkflowDeps) -> tuple[str, str]:
     """(agent, reason) for this supervisor, honouring retries and the deploy rule."""
     route, pipeline = _route(state, deps)
     task_type = state.get("task_type", "")
