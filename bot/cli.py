@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         help="sandbox walk-through: a production deploy pauses, self-approval is refused, "
         "a second user approves, it is applied",
     )
-    d.add_argument("--image", default="api-server:v1.2.3")
+    d.add_argument("--image", default=None, help="default: the next patch release of api-server")
 
     sub.add_parser("graph", help="print the graph as Mermaid")
     sub.add_parser("examples", help="run the seed's three scenarios and check their routing")
@@ -119,30 +119,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# Errors that end a command with one clear line: (module, class) -> (exit code, prefix).
+# Matched by name so that `classify` never has to import the graph machinery.
+_KNOWN_ERRORS = {
+    ("workflow.service", "InputError"): (EXIT["bad_input"], ""),
+    ("workflow.service", "RefusedError"): (EXIT["refused"], "refused: "),
+    ("workflow.approval.policy", "PolicyError"): (EXIT["bad_input"], ""),
+    ("workflow.catalog", "CatalogError"): (EXIT["bad_input"], ""),
+    ("workflow.approval.store", "LockTimeoutError"): (EXIT["failed"], ""),
+    ("workflow.tools.kubernetes", "KubernetesError"): (EXIT["failed"], ""),
+    ("redis.exceptions", "ConnectionError"): (EXIT["failed"], "cannot reach Redis at REDIS_URL: "),
+}
+
+
+def _known_error(exc: BaseException) -> tuple[int, str] | None:
+    for (module, name), verdict in _KNOWN_ERRORS.items():
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return verdict
+    return None
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
-    from workflow.approval.policy import PolicyError
-    from workflow.approval.store import LockTimeoutError
-    from workflow.catalog import CatalogError
-    from workflow.service import InputError, RefusedError
-    from workflow.tools.kubernetes import KubernetesError
-
-    handler = _COMMANDS[args.command]
     try:
-        return await handler(args, settings)
-    except InputError as exc:
-        raise CliError(str(exc)) from None
-    except RefusedError as exc:
-        raise CliError(f"refused: {exc}", EXIT["refused"]) from None
-    except (PolicyError, CatalogError) as exc:
-        raise CliError(str(exc)) from None
-    except LockTimeoutError as exc:
-        raise CliError(f"{exc}: another approval is being applied; try again", 1) from None
-    except KubernetesError as exc:
-        raise CliError(str(exc), EXIT["failed"]) from None
-    except RedisConnectionError as exc:
-        raise CliError(f"cannot reach Redis at REDIS_URL: {exc}", EXIT["failed"]) from None
+        return await _COMMANDS[args.command](args, settings)
+    except Exception as exc:
+        known = _known_error(exc)
+        if known is None:
+            raise
+        code, prefix = known
+        raise CliError(f"{prefix}{exc}", code) from None
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -186,7 +192,9 @@ async def _classify_text(text: str, settings: Settings):
         if settings.devops_bot_catalog
         else ServiceCatalog(services={})
     )
-    service = request.context.get("service")
+    service = catalog.canonical_name(request.context.get("service"))
+    if service:
+        request.context["service"] = service
     pipeline = catalog.harness_pipeline_for(service) if service else None
     return request, route_for(request.task_type, harness_pipeline=pipeline)
 
@@ -299,13 +307,13 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
     from workflow.service import RefusedError
 
-    text = f"deploy {args.image} prod"
-    request, _ = await _classify_text(text, settings)
     thread = f"demo-{uuid.uuid4().hex[:8]}"
     async with _service(settings, sandbox=True) as handle:
         render.banner(handle)
         server = handle.sandbox_server
         before = server.snapshot()["production"]["api-server"]["image"]
+        text = f"deploy {args.image or _next_patch(before)} prod"
+        request, _ = await _classify_text(text, settings)
         print(f"\n$ devops-bot run {text!r} --as U1 --sandbox")
         print(render.classification(request))
         report = await handle.service.start(
@@ -336,6 +344,17 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         after = server.snapshot()["production"]["api-server"]["image"]
         print(f"\nimage in the sandbox: {before} -> {after}")
     return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+def _next_patch(image: str) -> str:
+    """api-server:<next patch>, so the demo always shows a real change."""
+    import re
+
+    match = re.search(r":v?(\d+)\.(\d+)\.(\d+)$", image)
+    if not match:
+        return "api-server:v1.2.3"
+    major, minor, patch = (int(g) for g in match.groups())
+    return f"api-server:v{major}.{minor}.{patch + 1}"
 
 
 _COMMANDS = {

@@ -282,3 +282,11 @@ async def test_corrupt_catalog_on_bus(bus):
 def test_to_dict_round_trip():
     catalog = load_catalog(EXAMPLE)
     assert ServiceCatalog.from_dict(catalog.to_dict()) == catalog
+
+
+def test_x_service_reading_maps_back_to_the_catalog_name():
+    catalog = ServiceCatalog.from_dict({"services": {"payment": {"aliases": ["pay"]}}})
+    assert catalog.canonical_name("payment-service") == "payment"
+    assert catalog.canonical_name("PAY") == "payment"
+    assert catalog.canonical_name("checkout-service") == "checkout-service"
+    assert catalog.canonical_name(None) is None

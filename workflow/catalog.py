@@ -207,8 +207,17 @@ class ServiceCatalog(BaseModel):
         """The entry whose name or alias matches, ignoring case; None when unknown."""
         if not isinstance(service_name, str):
             return None
-        name = self._index.get(service_name.strip().lower())
+        key = service_name.strip().lower()
+        name = self._index.get(key)
+        if name is None and key.endswith("-service"):
+            # "payment service" is read as payment-service; the catalog may call it payment.
+            name = self._index.get(key.removesuffix("-service"))
         return None if name is None else self.services[name]
+
+    def canonical_name(self, service_name: str | None) -> str | None:
+        """The catalog's own name for `service_name`, or the name unchanged if unknown."""
+        entry = self.resolve(service_name)
+        return entry.name if entry else service_name
 
     def namespace_for(self, service: str, environment: str) -> str:
         """The Kubernetes namespace of `service` in `environment`.

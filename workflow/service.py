@@ -87,7 +87,10 @@ class DevOpsService:
                 f"thread {thread_id} is waiting for approval of {request.get('action')} "
                 f"{request.get('target')}; approve or reject it first"
             )
-        state = initial_state(task_type, {**context, "requester": requester}, text)
+        context = {**context, "requester": requester}
+        if context.get("service"):
+            context["service"] = self.deps.catalog.canonical_name(context["service"])
+        state = initial_state(task_type, context, text)
         return await self._drive(thread_id, state, on_progress)
 
     async def approve(
