@@ -7,9 +7,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from workflow.agents.base import thread_id_of
 from workflow.deps import WorkflowDeps, deps_of
-from workflow.memory import AccessContext, Namespace
+from workflow.memory import AccessContext
 from workflow.plan import Plan, compute_plan_hash
 from workflow.state import DevOpsAgentState
 from workflow.tools.kubernetes import KubernetesError
@@ -24,13 +23,7 @@ async def apply(
 ) -> dict[str, Any]:
     deps = deps_of(runtime)
     outcome = await _apply(state, deps)
-    await deps.memory.set(
-        Namespace.WORKFLOW,
-        "apply.result",
-        outcome,
-        access_context=AccessContext.for_workflow(NODE),
-        scope=thread_id_of(config),
-    )
+    await deps.remember(config, AccessContext.for_workflow(NODE), "apply.result", outcome)
     return {"outcome": outcome, "current_phase": "done", "next_action": "end"}
 
 

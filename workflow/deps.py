@@ -14,14 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from workflow.approval.policy import ApprovalPolicy
 from workflow.catalog import ServiceCatalog
-from workflow.memory import MemoryBus
+from workflow.memory import AccessContext, MemoryBus, Namespace
 
 if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
     from langgraph.runtime import Runtime
 
     from workflow.tools.kubernetes import KubernetesBackend
 
-__all__ = ["WorkflowDeps", "deps_of", "utcnow"]
+__all__ = ["WorkflowDeps", "deps_of", "thread_id_of", "utcnow"]
+
+
+def thread_id_of(config: RunnableConfig) -> str:
+    return str((config.get("configurable") or {}).get("thread_id") or "unthreaded")
 
 
 def utcnow() -> datetime:
@@ -45,6 +50,15 @@ class WorkflowDeps:
     max_retries: int = 2
     sandbox: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+
+    async def remember(
+        self, config: RunnableConfig, actor: AccessContext, key: str, value: Any
+    ) -> None:
+        """Write `key` to the actor's own namespace on the memory bus, for this thread."""
+        namespace = Namespace.AGENT if actor.actor_kind == "agent" else Namespace.WORKFLOW
+        await self.memory.set(
+            namespace, key, value, access_context=actor, scope=thread_id_of(config)
+        )
 
     @classmethod
     def embedded(cls) -> WorkflowDeps:

@@ -17,9 +17,8 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from workflow.agents.base import thread_id_of
 from workflow.deps import WorkflowDeps, deps_of
-from workflow.memory import AccessContext, Namespace
+from workflow.memory import AccessContext
 from workflow.routing import AGENT_SUPERVISOR
 from workflow.state import DevOpsAgentState
 from workflow.supervisors import alternative_for
@@ -146,12 +145,8 @@ async def reflection(
         "approval_reasons": need.reasons if need else [],
     }
     update["reflection_outcomes"] = {agent: outcome_entry}
-    await deps.memory.set(
-        Namespace.WORKFLOW,
-        f"reflection.{agent or 'none'}",
-        outcome_entry,
-        access_context=AccessContext.for_workflow(NODE),
-        scope=thread_id_of(config),
+    await deps.remember(
+        config, AccessContext.for_workflow(NODE), f"reflection.{agent or 'none'}", outcome_entry
     )
 
     if needs_retry:

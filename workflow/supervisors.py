@@ -15,9 +15,8 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from workflow.agents.base import thread_id_of
 from workflow.deps import WorkflowDeps, deps_of
-from workflow.memory import AccessContext, Namespace
+from workflow.memory import AccessContext
 from workflow.routing import SUPERVISOR_AGENTS, RoutingDecision, alternative_agent, route_for
 from workflow.state import DevOpsAgentState
 
@@ -35,13 +34,8 @@ ROOT = "devops_root_supervisor"
 async def _record(
     deps: WorkflowDeps, config: RunnableConfig, decision: RoutingDecision
 ) -> dict[str, Any]:
-    await deps.memory.set(
-        Namespace.WORKFLOW,
-        f"routing.{decision.node}",
-        decision.as_trace(),
-        access_context=AccessContext.for_workflow(decision.node),
-        scope=thread_id_of(config),
-    )
+    actor = AccessContext.for_workflow(decision.node)
+    await deps.remember(config, actor, f"routing.{decision.node}", decision.as_trace())
     return {
         "supervisor_path": [decision.node],
         "routing_trace": [decision.as_trace()],

@@ -17,19 +17,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from workflow.deps import WorkflowDeps, deps_of
-from workflow.memory import AccessContext, Namespace
+from workflow.memory import AccessContext
 from workflow.state import DevOpsAgentState
 
-__all__ = ["AgentNode", "agent_update", "make_result", "thread_id_of", "unavailable_agent"]
+__all__ = ["AgentNode", "agent_update", "make_result", "unavailable_agent"]
 
 Status = Literal["completed", "planned", "failed", "unavailable"]
 AgentNode = Callable[
     [DevOpsAgentState, RunnableConfig, Runtime[WorkflowDeps]], Awaitable[dict[str, Any]]
 ]
-
-
-def thread_id_of(config: RunnableConfig) -> str:
-    return str((config.get("configurable") or {}).get("thread_id") or "unthreaded")
 
 
 def make_result(
@@ -65,13 +61,7 @@ async def agent_update(
 ) -> dict[str, Any]:
     """The state update for an agent's result, also recorded on the memory bus."""
     agent = result["agent"]
-    await deps.memory.set(
-        Namespace.AGENT,
-        f"{agent}.result",
-        result,
-        access_context=AccessContext.for_agent(agent),
-        scope=thread_id_of(config),
-    )
+    await deps.remember(config, AccessContext.for_agent(agent), f"{agent}.result", result)
     update: dict[str, Any] = {
         "subagent_results": {agent: result},
         "active_agents": [*state.get("active_agents", []), agent],
