@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
@@ -24,6 +25,8 @@ from workflow.graph import RECURSION_LIMIT
 from workflow.state import initial_state
 
 __all__ = ["DevOpsService", "InputError", "RefusedError", "RunReport"]
+
+log = structlog.get_logger("devops-bot.service")
 
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
@@ -91,6 +94,7 @@ class DevOpsService:
         if context.get("service"):
             context["service"] = self.deps.catalog.canonical_name(context["service"])
         state = initial_state(task_type, context, text)
+        log.info("run started", thread_id=thread_id, user=requester, task_type=task_type)
         return await self._drive(thread_id, state, on_progress)
 
     async def approve(
@@ -176,6 +180,13 @@ class DevOpsService:
             now=now,  # type: ignore[arg-type]
         )
         if not verdict.allowed:
+            log.info(
+                "vote refused",
+                thread_id=thread_id,
+                user=user,
+                decision=decision,
+                reason=verdict.reason,
+            )
             raise RefusedError(verdict.reason)
         vote = {
             "decision": decision,
@@ -210,6 +221,20 @@ class DevOpsService:
                 # Claimed but still pending under our lock: the claimer died mid-resume.
                 # Finish its decision rather than take a second one.
                 vote = await self.approvals.claimed(f"interrupt:{interrupt.id}") or vote
+                log.warning(
+                    "finishing a decision interrupted by a crash",
+                    thread_id=thread_id,
+                    user=vote.get("user"),
+                    interrupt_id=interrupt.id,
+                )
+            log.info(
+                "vote accepted",
+                thread_id=thread_id,
+                user=vote.get("user"),
+                decision=vote["decision"],
+                interrupt_id=interrupt.id,
+                plan_hash=current.get("plan_hash"),
+            )
             return await self._drive(thread_id, Command(resume={interrupt.id: vote}), on_progress)
 
     async def _drive(
@@ -234,7 +259,13 @@ class DevOpsService:
             )
         else:
             await self.approvals.remove_pending(thread_id)
-        return _report(thread_id, snapshot)
+        report = _report(thread_id, snapshot)
+        log.info(
+            "run paused" if snapshot.interrupts else "run ended",
+            thread_id=thread_id,
+            status=report.status,
+        )
+        return report
 
 
 def _summary(thread_id: str, request: dict[str, Any]) -> dict[str, Any]:
