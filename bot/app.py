@@ -1,0 +1,568 @@
+"""The Slack app: `build_app()` wires the listeners to one `BotRuntime`.
+
+Listeners only ack and hand off; the runtime does the work in background tasks, so every
+request is acknowledged well inside Slack's 3 seconds however long the graph takes:
+
+    request  -> classify -> status message -> service.start -> status updated
+                -> approval card posted in the thread (by the runner, never by a node)
+    click    -> stale check (button's interrupt id == the pending one) -> service.approve
+                / reject (policy, lock, SET NX, resume) -> card closed, result in thread
+
+One Slack thread is one graph thread: `slack:{team}:{channel}:{thread_ts}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import blocks, messages
+from bot.settings import Settings
+from workflow.classify import classify
+from workflow.service import DevOpsService, InputError, RefusedError
+
+__all__ = [
+    "BotRuntime",
+    "Metrics",
+    "RetryDeduper",
+    "SlackRequest",
+    "build_app",
+    "parse_thread_id",
+    "runtime_of",
+    "thread_id_for",
+]
+
+log = structlog.get_logger("devops-bot.slack")
+
+ServiceSource = DevOpsService | Callable[[], DevOpsService]
+Say = Callable[[str], Awaitable[Any]]
+
+# Context a follow-up in a thread inherits when it does not say otherwise.
+_INHERITED = ("service", "environment", "namespace", "incident_id")
+
+
+def thread_id_for(team: str, channel: str, thread_ts: str) -> str:
+    return f"slack:{team}:{channel}:{thread_ts}"
+
+
+def parse_thread_id(thread_id: str) -> tuple[str, str, str] | None:
+    """(team, channel, thread_ts) of a Slack thread id, or None for another kind of id."""
+    parts = thread_id.split(":")
+    if len(parts) != 4 or parts[0] != "slack":
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+class Metrics:
+    """A few process-local counters, rendered in the Prometheus text format."""
+
+    HELP = {
+        "devops_bot_slack_requests_total": "HTTP requests received on the Slack endpoint.",
+        "devops_bot_slack_retries_ignored_total": "Slack event retries acked and ignored.",
+        "devops_bot_runs_started_total": "Graph runs started from Slack.",
+        "devops_bot_approval_decisions_total": "Approval requests closed from Slack, by outcome.",
+        "devops_bot_votes_refused_total": "Approval clicks refused (policy, stale, late).",
+    }
+
+    def __init__(self) -> None:
+        self._values: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+
+    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        key = tuple(sorted(labels.items()))
+        series = self._values[name]
+        series[key] = series.get(key, 0.0) + amount
+
+    def value(self, name: str, **labels: str) -> float:
+        return self._values.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for name, help_text in self.HELP.items():
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+            series = self._values.get(name) or {(): 0.0}
+            for labels, value in sorted(series.items()):
+                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{name}{{{label_text}}} {value:g}" if labels else f"{name} {value:g}")
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# -- retry de-duplication --------------------------------------------------------------------
+
+
+class RetryDeduper:
+    """Remembers Events API event ids: Redis SET NX (shared by replicas) or an in-process TTL."""
+
+    def __init__(
+        self, redis_url: str | None = None, *, prefix: str = "devops-bot", ttl: int = 3600
+    ) -> None:
+        self._ttl = ttl
+        self._prefix = prefix
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._redis = None
+        if redis_url:
+            from redis.asyncio import Redis
+
+            self._redis = Redis.from_url(redis_url)
+
+    async def first_time(self, event_id: str) -> bool:
+        """True the first time `event_id` is seen (within the TTL), False afterwards."""
+        if self._redis is not None:
+            key = f"{self._prefix}:slack:event:{event_id}"
+            return bool(await self._redis.set(key, "1", nx=True, ex=self._ttl))
+        now = time.monotonic()
+        while self._seen:  # entries are in expiry order: the TTL is the same for all
+            oldest, expires = next(iter(self._seen.items()))
+            if expires > now:
+                break
+            del self._seen[oldest]
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = now + self._ttl
+        return True
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+# -- the runtime -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackRequest:
+    """Who asked what, where. `thread_ts` None: start a new thread with a root message."""
+
+    team: str
+    channel: str
+    user: str
+    text: str
+    thread_ts: str | None = None
+
+
+class BotRuntime:
+    """What the listeners share: the service, background tasks, metrics and the flows."""
+
+    def __init__(
+        self,
+        service: ServiceSource,
+        settings: Settings,
+        *,
+        sandbox: bool = False,
+        llm: Any = None,
+        metrics: Metrics | None = None,
+        deduper: RetryDeduper | None = None,
+        update_interval: float = 1.0,
+    ) -> None:
+        self._service = service
+        self.settings = settings
+        self.sandbox = sandbox
+        self.llm = llm
+        self.metrics = metrics or Metrics()
+        self.deduper = deduper or RetryDeduper()
+        self.update_interval = update_interval
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def service(self) -> DevOpsService:
+        if isinstance(self._service, DevOpsService):
+            return self._service
+        return self._service()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run `coro` after the ack; keep a reference so the task is not garbage-collected."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("slack.task_failed", task=task.get_name(), error=repr(exc)[:500])
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for background work to finish (shutdown, tests)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+
+    async def aclose(self) -> None:
+        await self.drain()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.deduper.aclose()
+
+    # -- a request: classify, status message, run, card -------------------------------------
+
+    async def handle_request(
+        self, client: AsyncWebClient, req: SlackRequest, say_private: Say
+    ) -> None:
+        structlog.contextvars.bind_contextvars(team=req.team, channel=req.channel, user=req.user)
+        request = await classify(req.text, llm=self.llm)
+        if request.task_type is None:
+            await say_private(messages.not_understood(req.text, request.hint))
+            return
+        structlog.contextvars.bind_contextvars(task_type=request.task_type)
+        context = {**request.context, "sandbox": self.sandbox}
+        header = messages.status_header(req.user, req.text)
+        root_ts = req.thread_ts
+        if root_ts is not None:
+            thread_id = thread_id_for(req.team, req.channel, root_ts)
+            previous = await self.service.state_of(thread_id)
+            if previous:
+                current = await self.service.report(thread_id)
+                if current.status == "awaiting_approval":
+                    await client.chat_postMessage(
+                        channel=req.channel,
+                        thread_ts=root_ts,
+                        text=messages.already_pending(current.summary),
+                    )
+                    return
+                context = _inherit(previous.get("context") or {}, context)
+        try:
+            posted = await client.chat_postMessage(
+                channel=req.channel, thread_ts=root_ts, text=f"{header} — routing…"
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            log.warning("slack.cannot_post", error=error)
+            await say_private(messages.cannot_post(error))
+            return
+        status_ts = posted["ts"]
+        if root_ts is None:  # a new conversation: the status message is the thread root
+            root_ts = status_ts
+            thread_id = thread_id_for(req.team, req.channel, root_ts)
+        structlog.contextvars.bind_contextvars(thread_id=thread_id)
+        status = _StatusMessage(client, req.channel, status_ts, header, self.update_interval)
+        try:
+            report = await self.service.start(
+                task_type=request.task_type,
+                context=context,
+                text=request.text or req.text,
+                requester=req.user,
+                thread_id=thread_id,
+                on_progress=status.on_progress,
+            )
+        except InputError as exc:
+            await status.finish(messages.already_pending(str(exc)))
+            return
+        except Exception as exc:
+            self.metrics.inc("devops_bot_runs_started_total")
+            log.exception("slack.run_failed")
+            await status.finish(messages.failed(_short(exc)))
+            return
+        self.metrics.inc("devops_bot_runs_started_total")
+        log.info("slack.run_finished", status=report.status)
+        await status.finish(messages.result_line(report))
+        if report.status == "awaiting_approval":
+            await client.chat_postMessage(
+                channel=req.channel,
+                thread_ts=root_ts,
+                text=f"Approval required: {report.summary}",
+                blocks=blocks.approval_card(report, status_ts=status_ts),
+            )
+
+    # -- a click: stale check, then the service decides -------------------------------------
+
+    async def vote(
+        self,
+        client: AsyncWebClient,
+        *,
+        user: str,
+        channel: str,
+        card_ts: str,
+        value: dict[str, str],
+        decision: str,
+        reason: str | None = None,
+    ) -> None:
+        thread_id = value["thread_id"]
+        structlog.contextvars.bind_contextvars(
+            thread_id=thread_id, channel=channel, user=user, decision=decision
+        )
+        tell = self._teller(client, channel, user, thread_id)
+        current = await self._fresh(thread_id, value, tell)
+        if current is None:
+            return
+
+        async def on_progress(node: str, update: dict[str, Any]) -> None:
+            approval = update.get("approval") or {}
+            if node == "human_approval" and approval.get("status") == "approved":
+                # Decided: take the buttons away for everyone before the apply runs.
+                await self._update(
+                    client,
+                    channel,
+                    card_ts,
+                    blocks.closed_card(approval, "approved", thread_id, note="Applying…"),
+                    messages.decision_line(approval, "approved"),
+                )
+
+        try:
+            if decision == "approve":
+                report = await self.service.approve(thread_id, user, on_progress=on_progress)
+            else:
+                report = await self.service.reject(
+                    thread_id, user, reason or "", on_progress=on_progress
+                )
+        except (RefusedError, InputError) as exc:
+            self.metrics.inc("devops_bot_votes_refused_total")
+            log.info("slack.vote_refused", reason=str(exc))
+            await tell(messages.refused(str(exc)))
+            return
+        except Exception as exc:
+            log.exception("slack.vote_failed")
+            await tell(messages.failed(_short(exc)))
+            return
+        log.info("slack.vote_recorded", status=report.status)
+        if report.status == "awaiting_approval":  # quorum not reached: show the votes so far
+            await self._update(
+                client,
+                channel,
+                card_ts,
+                blocks.approval_card(report, status_ts=value.get("status_ts", "")),
+                f"Approval required: {report.summary}",
+            )
+            return
+        self.metrics.inc("devops_bot_approval_decisions_total", outcome=report.status)
+        approval = report.approval or {}
+        await self._update(
+            client,
+            channel,
+            card_ts,
+            blocks.closed_card(approval, report.status, thread_id),
+            messages.decision_line(approval, report.status),
+        )
+        parsed = parse_thread_id(thread_id)
+        root_ts = parsed[2] if parsed else None
+        result = messages.result_line(report)
+        await client.chat_postMessage(channel=channel, thread_ts=root_ts, text=result)
+        status_ts = value.get("status_ts")
+        if status_ts:
+            header = messages.status_header(approval.get("requester"), await self._asked(thread_id))
+            await self._update(client, channel, status_ts, None, f"{header}\n{result}")
+
+    async def open_reject(
+        self,
+        client: AsyncWebClient,
+        *,
+        user: str,
+        channel: str,
+        card_ts: str,
+        value: dict[str, str],
+        trigger_id: str,
+    ) -> None:
+        """Ask for a reason, but only someone who may reject a request that is still pending."""
+        thread_id = value["thread_id"]
+        tell = self._teller(client, channel, user, thread_id)
+        current = await self._fresh(thread_id, value, tell)
+        if current is None:
+            return
+        service = self.service
+        verdict = service.deps.policy.may_vote(
+            user, current.approval or {}, decision="reject", now=service.deps.clock()
+        )
+        if not verdict.allowed:
+            self.metrics.inc("devops_bot_votes_refused_total")
+            await tell(messages.refused(verdict.reason))
+            return
+        metadata = json.dumps({**value, "channel": channel, "card_ts": card_ts})
+        await client.views_open(
+            trigger_id=trigger_id, view=blocks.reject_modal(current.approval or {}, metadata)
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _fresh(self, thread_id: str, value: dict[str, str], tell: Say) -> Any | None:
+        """The pending report if the card's interrupt is the one still pending, else None."""
+        try:
+            current = await self.service.report(thread_id)
+        except InputError:
+            self.metrics.inc("devops_bot_votes_refused_total")
+            await tell(messages.unknown_thread(thread_id))
+            return None
+        if current.status != "awaiting_approval" or current.interrupt_id != value["interrupt_id"]:
+            self.metrics.inc("devops_bot_votes_refused_total")
+            await tell(messages.stale_card(current))
+            return None
+        return current
+
+    def _teller(self, client: AsyncWebClient, channel: str, user: str, thread_id: str) -> Say:
+        parsed = parse_thread_id(thread_id)
+
+        async def tell(text: str) -> None:
+            try:
+                await client.chat_postEphemeral(
+                    channel=channel,
+                    user=user,
+                    text=text,
+                    thread_ts=parsed[2] if parsed else None,
+                )
+            except SlackApiError as exc:
+                log.warning("slack.ephemeral_failed", error=exc.response.get("error"))
+
+        return tell
+
+    async def _update(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        ts: str,
+        block_list: list[dict[str, Any]] | None,
+        text: str,
+    ) -> None:
+        try:
+            if block_list is None:
+                await client.chat_update(channel=channel, ts=ts, text=text)
+            else:
+                await client.chat_update(channel=channel, ts=ts, text=text, blocks=block_list)
+        except SlackApiError as exc:
+            log.warning("slack.update_failed", error=exc.response.get("error"))
+
+    async def _asked(self, thread_id: str) -> str:
+        """The latest request typed in this thread, for the status message."""
+        values = await self.service.state_of(thread_id) or {}
+        for message in reversed(values.get("messages") or []):
+            if getattr(message, "type", None) == "human":
+                return str(message.content)
+        return "(request)"
+
+
+class _StatusMessage:
+    """The message that follows a run. Updates are coalesced: at most one per interval."""
+
+    def __init__(
+        self, client: AsyncWebClient, channel: str, ts: str, header: str, interval: float
+    ) -> None:
+        self.client, self.channel, self.ts, self.header = client, channel, ts, header
+        self.interval = interval
+        self.lines: list[str] = []
+        self._last = time.monotonic()
+
+    async def on_progress(self, node: str, update: dict[str, Any]) -> None:
+        for step in update.get("routing_trace") or []:
+            self.lines.append(messages.routing_line(step))
+        for agent, result in (update.get("subagent_results") or {}).items():
+            self.lines.append(f"• {agent}: {result.get('status')}: {result.get('summary')}")
+        for agent, outcome in (update.get("reflection_outcomes") or {}).items():
+            self.lines.append(f"• reflection on {agent}: quality {outcome.get('quality')}")
+        if time.monotonic() - self._last >= self.interval:
+            await self._write("_working…_")
+
+    async def finish(self, footer: str) -> None:
+        await self._write(footer)
+
+    async def _write(self, footer: str) -> None:
+        self._last = time.monotonic()
+        text = "\n".join([self.header, *self.lines[-20:], footer])
+        try:
+            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text[:3900])
+        except SlackApiError as exc:
+            log.warning("slack.update_failed", error=exc.response.get("error"))
+
+
+def _inherit(previous: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    inherited = {k: previous[k] for k in _INHERITED if k in previous and k not in context}
+    return {**inherited, **context}
+
+
+def _short(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+# -- the app ------------------------------------------------------------------------------------
+
+
+def build_app(
+    service: ServiceSource,
+    settings: Settings,
+    *,
+    client: AsyncWebClient | None = None,
+    sandbox: bool | None = None,
+    llm: Any = None,
+    metrics: Metrics | None = None,
+    deduper: RetryDeduper | None = None,
+    update_interval: float = 1.0,
+) -> AsyncApp:
+    """An AsyncApp serving /devops, approval clicks, the reject modal and app mentions.
+
+    `service` is a DevOpsService or a zero-argument callable returning one (resolved per
+    request, so a server can open the service after building the app).
+    """
+    if client is None:
+        base_url = settings.slack_api_url
+        client = AsyncWebClient(
+            token=settings.require("slack_bot_token"),
+            base_url=base_url if base_url.endswith("/") else base_url + "/",
+        )
+    if llm is None and settings.openai_api_key is not None:
+        from workflow.classify import build_openai_model
+
+        llm = build_openai_model(
+            settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
+        )
+    if deduper is None:
+        deduper = RetryDeduper(settings.redis_url)
+    runtime = BotRuntime(
+        service,
+        settings,
+        sandbox=settings.devops_bot_sandbox if sandbox is None else sandbox,
+        llm=llm,
+        metrics=metrics,
+        deduper=deduper,
+        update_interval=update_interval,
+    )
+    secret = settings.slack_signing_secret
+    app = AsyncApp(
+        name="devops-bot",
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else "",
+        # Listeners ack and hand off to runtime.spawn(); the response goes out right away.
+        process_before_response=True,
+    )
+
+    async def attach_runtime(
+        req: AsyncBoltRequest, resp: BoltResponse, context: dict[str, Any], next: Any
+    ) -> BoltResponse:
+        if req.body.get("type") == "event_callback" and req.body.get("event_id"):
+            first = await runtime.deduper.first_time(str(req.body["event_id"]))
+            if not first and req.headers.get("x-slack-retry-num"):
+                runtime.metrics.inc("devops_bot_slack_retries_ignored_total")
+                return BoltResponse(status=200, body="")
+        context["devops"] = runtime
+        await next()
+        return resp
+
+    app.use(attach_runtime)
+    app._devops_runtime = runtime  # type: ignore[attr-defined]
+
+    from bot import listeners
+
+    listeners.register(app)
+    return app
+
+
+def runtime_of(app: AsyncApp) -> BotRuntime:
+    return app._devops_runtime  # type: ignore[attr-defined]

@@ -1,0 +1,217 @@
+"""Block Kit structures: the approval card (open, partly voted, closed) and the reject modal.
+
+Limits respected here: section text <= 3000 characters, a section's fields <= 10 and
+each <= 2000, header text <= 150, button value <= 2000 (Slack rejects bigger blocks).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot import messages
+
+__all__ = [
+    "APPROVE_ACTION",
+    "REJECT_ACTION",
+    "REJECT_REASON_ACTION",
+    "REJECT_REASON_BLOCK",
+    "REJECT_VIEW",
+    "approval_card",
+    "button_value",
+    "closed_card",
+    "parse_button_value",
+    "reject_modal",
+    "truncate_preview",
+]
+
+APPROVE_ACTION = "approval_approve"
+REJECT_ACTION = "approval_reject"
+REJECT_VIEW = "approval_reject_reason"
+REJECT_REASON_BLOCK = "reason"
+REJECT_REASON_ACTION = "reason_input"
+
+SECTION_TEXT_MAX = 3000
+_PREVIEW_MAX = SECTION_TEXT_MAX - 200  # room for the fences and the "more lines" note
+
+
+def button_value(thread_id: str, report_interrupt_id: str, approval_id: str, status_ts: str) -> str:
+    """What a button carries back: enough to find and check the exact pending interrupt."""
+    return json.dumps(
+        {
+            "thread_id": thread_id,
+            "interrupt_id": report_interrupt_id,
+            "approval_id": approval_id,
+            "status_ts": status_ts,
+        },
+        separators=(",", ":"),
+    )
+
+
+def parse_button_value(value: str | None) -> dict[str, str] | None:
+    """The button's JSON, or None when it is not one of ours."""
+    try:
+        data = json.loads(value or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not data.get("thread_id") or not data.get("interrupt_id"):
+        return None
+    return {k: str(v) for k, v in data.items() if v is not None}
+
+
+def truncate_preview(preview: str, limit: int = _PREVIEW_MAX) -> str:
+    """Cut at a line boundary and say how much was left out."""
+    text = (preview or "(no preview)").rstrip().replace("```", "'''")
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    size = 0
+    lines = text.splitlines()
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if not kept:  # one enormous line
+        kept, size = [text[:limit]], limit
+    left = len(lines) - len(kept)
+    note = f"… {left} more line(s)" if left else f"… {len(text) - size} more character(s)"
+    return "\n".join(kept) + "\n" + note
+
+
+def approval_card(report: Any, *, status_ts: str) -> list[dict[str, Any]]:
+    """The open card: what, where, who asked, risk, preview, expiry, approvers, votes, buttons."""
+    request = report.approval or {}
+    value = button_value(
+        report.thread_id, report.interrupt_id or "", request.get("id", ""), status_ts
+    )
+    return [
+        *_facts(request, title="Approval required"),
+        {
+            "type": "actions",
+            "block_id": "approval_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE_ACTION,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "style": "primary",
+                    "value": value,
+                },
+                {
+                    "type": "button",
+                    "action_id": REJECT_ACTION,
+                    "text": {"type": "plain_text", "text": "Reject"},
+                    "style": "danger",
+                    "value": value,
+                },
+            ],
+        },
+        _footer(request, report.thread_id),
+    ]
+
+
+def closed_card(
+    approval: dict[str, Any], status: str, thread_id: str, *, note: str | None = None
+) -> list[dict[str, Any]]:
+    """The card after a decision: same facts, no buttons, who decided and when."""
+    line = messages.decision_line(approval, status)
+    if note:
+        line += f"\n{note}"
+    return [
+        *_facts(approval, title="Approval closed"),
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cap(line)}},
+        _footer(approval, thread_id),
+    ]
+
+
+def reject_modal(approval: dict[str, Any], private_metadata: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": REJECT_VIEW,
+        "private_metadata": private_metadata,
+        "title": {"type": "plain_text", "text": "Reject request"},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cap(messages.reject_modal_prompt(approval))},
+            },
+            {
+                "type": "input",
+                "block_id": REJECT_REASON_BLOCK,
+                "label": {"type": "plain_text", "text": "Reason"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REJECT_REASON_ACTION,
+                    "multiline": True,
+                    "max_length": 500,
+                },
+            },
+        ],
+    }
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _facts(request: dict[str, Any], *, title: str) -> list[dict[str, Any]]:
+    action, target = request.get("action", "?"), request.get("target", "?")
+    risk = ", ".join(request.get("risk_tags") or []) or "none"
+    got = [v["user"] for v in request.get("votes", []) if v.get("decision") == "approve"]
+    needed = request.get("min_approvals", 1)
+    so_far = ", ".join(messages.mention(u) for u in got) or "none yet"
+    self_rule = "allowed" if request.get("allow_self_approval") else "not allowed"
+    fields = [
+        ("Action", f"`{action}`"),
+        ("Target", f"`{target}`"),
+        ("Environment", request.get("environment") or "unknown"),
+        ("Namespace", request.get("namespace") or "default"),
+        ("Requested by", messages.mention(request.get("requester"))),
+        ("Risk tags", risk),
+        ("Plan hash", f"`{request.get('plan_hash', '?')}`"),
+        ("Expires", messages.slack_date(request.get("expires_at"))),
+        ("Who may approve", f"{_approvers(request)} (self-approval {self_rule})"),
+        ("Votes", f"{len(got)} of {needed}: {so_far}"),
+    ]
+    why = "; ".join(request.get("reasons") or []) or "policy"
+    preview = truncate_preview(request.get("preview", ""))
+    return [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{title}: {action}"[:150]}},
+        {
+            "type": "section",
+            "fields": [{"type": "mrkdwn", "text": _cap(f"*{k}*\n{v}", 2000)} for k, v in fields],
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cap(f"*Why approval:* {why}")}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Dry-run preview*\n```{preview}```"},
+        },
+    ]
+
+
+def _footer(request: dict[str, Any], thread_id: str) -> dict[str, Any]:
+    sandbox = " · SANDBOX (simulated cluster)" if request.get("sandbox") else ""
+    return {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": _cap(
+                    f"approval `{request.get('id', '?')}` · thread `{thread_id}`{sandbox}"
+                ),
+            }
+        ],
+    }
+
+
+def _approvers(request: dict[str, Any]) -> str:
+    who = request.get("required_approvers") or {}
+    names = [messages.mention(u) for u in who.get("users", [])]
+    names += [f"<!subteam^{g}>" for g in who.get("groups", [])]
+    return ", ".join(names) or "nobody is configured"
+
+
+def _cap(text: str, limit: int = SECTION_TEXT_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

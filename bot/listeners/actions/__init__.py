@@ -1,0 +1,16 @@
+"""Block actions: the approval card's buttons."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.blocks import APPROVE_ACTION, REJECT_ACTION
+from bot.listeners.actions.approve import approve_clicked
+from bot.listeners.actions.reject import reject_clicked
+
+__all__ = ["register"]
+
+
+def register(app: AsyncApp) -> None:
+    app.action(APPROVE_ACTION)(approve_clicked)
+    app.action(REJECT_ACTION)(reject_clicked)

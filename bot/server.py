@@ -1,0 +1,175 @@
+"""Serving the app: HTTP mode (aiohttp) for production, Socket Mode for development.
+
+HTTP routes:
+    POST /slack/events   Events API, slash commands and interactivity (signature checked)
+    GET  /healthz        200 while the process serves
+    GET  /metrics        Prometheus text format
+
+The signature is checked before the body is parsed, so a forged request gets 401 whatever
+it contains; a correctly signed body that cannot be parsed gets 400 (bolt would answer
+500 and log a traceback). Bolt's own verification stays on behind this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_app, runtime_of
+from bot.settings import Settings
+
+__all__ = ["SLACK_PATH", "create_web_app", "run_http", "run_socket", "service_options"]
+
+SLACK_PATH = "/slack/events"
+
+log = structlog.get_logger("devops-bot.server")
+
+
+def create_web_app(
+    app: AsyncApp, *, signing_secret: str, path: str = SLACK_PATH
+) -> web.Application:
+    """An aiohttp application serving `app` on `path`, plus /healthz and /metrics."""
+    runtime = runtime_of(app)
+    metrics = runtime.metrics
+    verifier = SignatureVerifier(signing_secret)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        response = await _slack_events(request)
+        metrics.inc("devops_bot_slack_requests_total", status=str(response.status))
+        return response
+
+    async def _slack_events(request: web.Request) -> web.Response:
+        raw = await request.text()
+        if parse_qs(raw).get("ssl_check") == ["1"]:  # Slack's unsigned certificate probe
+            return web.Response(status=200)
+        if not _signed(verifier, raw, request):
+            return web.json_response({"error": "invalid request signature"}, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=raw,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except Exception as exc:
+            log.warning("slack.malformed_request", error=type(exc).__name__)
+            return web.json_response({"error": "malformed request body"}, status=400)
+        if not isinstance(bolt_request.body, dict) or not _well_formed(bolt_request.body):
+            return web.json_response({"error": "malformed request body"}, status=400)
+        bolt_response = await app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "background_tasks": runtime.busy})
+
+    async def prometheus(_: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.render().encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    web_app = web.Application()
+    web_app.add_routes(
+        [
+            web.post(path, slack_events),
+            web.get("/healthz", healthz),
+            web.get("/metrics", prometheus),
+        ]
+    )
+    return web_app
+
+
+def _signed(verifier: SignatureVerifier, raw: str, request: web.Request) -> bool:
+    """HMAC over `v0:{timestamp}:{body}`, and a timestamp within the last 5 minutes."""
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    if not timestamp.isdigit() or not signature:
+        return False
+    return verifier.is_valid(raw, timestamp, signature)
+
+
+def _well_formed(body: dict[str, Any]) -> bool:
+    """The shape Slack always sends for each kind we accept; anything else is a 400."""
+    if isinstance(body.get("command"), str):
+        return True
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        return False
+    if kind == "event_callback":
+        return isinstance(body.get("event"), dict) and isinstance(body["event"].get("type"), str)
+    if kind == "block_actions":
+        actions = body.get("actions")
+        return isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+    if kind in {"view_submission", "view_closed"}:
+        view = body.get("view")
+        return isinstance(view, dict) and isinstance(view.get("type"), str)
+    return True
+
+
+def service_options(settings: Settings) -> Any:
+    from workflow.assembly import ServiceOptions
+
+    return ServiceOptions(
+        data_dir=settings.devops_bot_data_dir,
+        redis_url=settings.redis_url,
+        policy_path=settings.devops_bot_policy,
+        catalog_path=settings.devops_bot_catalog,
+        sandbox=settings.devops_bot_sandbox,
+    )
+
+
+async def run_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
+    """Serve HTTP mode until SIGINT/SIGTERM."""
+    from workflow.assembly import open_service
+
+    signing_secret = settings.require("slack_signing_secret")
+    settings.require("slack_bot_token")
+    async with AsyncExitStack() as stack:
+        handle = await stack.enter_async_context(open_service(service_options(settings)))
+        app = build_app(handle.service, settings)
+        stack.push_async_callback(runtime_of(app).aclose)
+        runner = web.AppRunner(create_web_app(app, signing_secret=signing_secret))
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, host, port).start()
+        log.warning("serving", mode="http", host=host, port=port, path=SLACK_PATH)
+        await _until_stopped()
+
+
+async def run_socket(settings: Settings) -> None:
+    """Serve Socket Mode until SIGINT/SIGTERM (no public URL needed)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from workflow.assembly import open_service
+
+    app_token = settings.require("slack_app_token")
+    settings.require("slack_bot_token")
+    async with AsyncExitStack() as stack:
+        handle = await stack.enter_async_context(open_service(service_options(settings)))
+        app = build_app(handle.service, settings)
+        stack.push_async_callback(runtime_of(app).aclose)
+        handler = AsyncSocketModeHandler(app, app_token)
+        await handler.connect_async()
+        stack.push_async_callback(handler.close_async)
+        log.warning("serving", mode="socket")
+        await _until_stopped()
+
+
+async def _until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await stop.wait()

@@ -1,0 +1,388 @@
+"""A local Slack: a Web API server that records every call, and a client that signs like Slack.
+
+`MockSlack` binds port 0 in the test's event loop and answers like Slack does
+(`{"ok": true, "ts": ...}`), so the app under test talks real HTTP through slack_sdk.
+`SlackSender` builds requests exactly as Slack sends them: form-encoded slash commands,
+`payload=` JSON for interactivity, event_callback JSON for events, and the
+`X-Slack-Signature` / `X-Slack-Request-Timestamp` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from bot.app import BotRuntime, RetryDeduper, build_app, runtime_of
+from bot.server import create_web_app
+from bot.settings import Settings
+from workflow.assembly import ServiceOptions, open_service
+from workflow.sandbox.kube_api import KubeApiServer
+
+__all__ = ["SECRET", "BotUnderTest", "Call", "MockSlack", "SlackSender", "running_bot"]
+
+SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+BOT_USER = "UBOT"
+TEAM = "T1"
+CHANNEL = "C1"
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    token: str | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+class MockSlack:
+    """Slack's Web API on loopback; `calls` is every request in arrival order."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.not_in: set[str] = set()  # channels where chat.postMessage says not_in_channel
+        self.delay = 0.0  # seconds every chat.* call takes, to show the ack does not wait
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.add_routes(
+            [web.post("/api/{method}", self._api), web.post("/respond/{key}", self._respond)]
+        )
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url + "/api/"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            args = await request.json()
+        else:
+            args = dict(await request.post())
+        for key in ("blocks", "view", "attachments"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args = await self._args(request)
+        if self.delay and method.startswith("chat."):
+            await asyncio.sleep(self.delay)
+        auth = request.headers.get("Authorization", "")
+        answer = self._answer(method, args)
+        self.calls.append(Call(method, args, auth.removeprefix("Bearer ") or None, answer))
+        return web.json_response(answer)
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://acme.slack.com/",
+                "team": "Acme",
+                "user": "devops-bot",
+                "team_id": TEAM,
+                "user_id": BOT_USER,
+                "bot_id": "BBOT",
+            }
+        if method == "chat.postMessage" and args.get("channel") in self.not_in:
+            return {"ok": False, "error": "not_in_channel"}
+        if method == "chat.postMessage":
+            ts = self.next_ts()
+            return {"ok": True, "channel": args.get("channel"), "ts": ts, "message": {"ts": ts}}
+        if method == "chat.update":
+            return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self.next_ts()}
+        if method == "views.open":
+            return {"ok": True, "view": {"id": "V1", **args.get("view", {})}}
+        return {"ok": True}
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        args = await request.json()
+        self.calls.append(Call("response_url", {"key": request.match_info["key"], **args}))
+        return web.Response(text="ok")
+
+    # -- assertions --------------------------------------------------------------------------
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        return [c.args for c in self.calls if c.method == method]
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = predicate()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                summary = [(c.method, str(c.args)[:200]) for c in self.calls]
+                raise AssertionError(f"timed out waiting; calls so far: {summary}")
+            await asyncio.sleep(0.02)
+
+
+def sign(body: str, timestamp: int, secret: str = SECRET) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackSender:
+    """Sends what Slack sends, signed (or deliberately mis-signed)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, response_base: str) -> None:
+        self.session = session
+        self.base = base
+        self.response_base = response_base
+        self._ids = itertools.count(1)
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        ts = int(time.time()) if timestamp is None else timestamp
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature or sign(body, ts),
+            **(headers or {}),
+        }
+        async with self.session.post(
+            self.base + "/slack/events", data=body.encode(), headers=all_headers
+        ) as resp:
+            return resp.status, await resp.text()
+
+    async def command(
+        self, text: str, *, user: str = "U1", channel: str = CHANNEL, **kw: Any
+    ) -> tuple[int, str]:
+        n = next(self._ids)
+        form = {
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "ops",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/devops",
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": f"{self.response_base}/respond/cmd{n}",
+            "trigger_id": f"trigger-cmd-{n}",
+        }
+        return await self.post(urlencode(form), "application/x-www-form-urlencoded", **kw)
+
+    async def interactive(self, payload: dict[str, Any], **kw: Any) -> tuple[int, str]:
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded", **kw)
+
+    async def click(
+        self, card: dict[str, Any], action_id: str, *, user: str, value: str | None = None
+    ) -> tuple[int, str]:
+        """Click a button on a posted card (`card` is the recorded chat.postMessage args)."""
+        n = next(self._ids)
+        button = next(
+            e
+            for b in card["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == action_id
+        )
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "api_app_id": "A1",
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": card["ts"],
+                "channel_id": card["channel"],
+                "is_ephemeral": False,
+                "thread_ts": card.get("thread_ts"),
+            },
+            "trigger_id": f"trigger-click-{n}",
+            "team": {"id": TEAM, "domain": "acme"},
+            "channel": {"id": card["channel"], "name": "ops"},
+            "message": {
+                "type": "message",
+                "ts": card["ts"],
+                "thread_ts": card.get("thread_ts"),
+                "text": card.get("text", ""),
+                "blocks": card["blocks"],
+            },
+            "response_url": f"{self.response_base}/respond/click{n}",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "approval_actions",
+                    "value": value if value is not None else button["value"],
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        return await self.interactive(payload)
+
+    async def submit_view(
+        self, view: dict[str, Any], *, user: str, values: dict[str, Any]
+    ) -> tuple[int, str]:
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM},
+            "api_app_id": "A1",
+            "token": "legacy-verification-token",
+            "trigger_id": f"trigger-view-{next(self._ids)}",
+            "view": {**view, "id": "V1", "state": {"values": values}},
+        }
+        return await self.interactive(payload)
+
+    async def event(
+        self, event: dict[str, Any], *, event_id: str, retry: int | None = None
+    ) -> tuple[int, str]:
+        body = {
+            "token": "legacy-verification-token",
+            "team_id": TEAM,
+            "api_app_id": "A1",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [
+                {"team_id": TEAM, "user_id": BOT_USER, "is_bot": True, "enterprise_id": None}
+            ],
+        }
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        return await self.post(
+            json.dumps(body), "application/json", headers=headers if retry else None
+        )
+
+
+@dataclass
+class BotUnderTest:
+    slack: MockSlack
+    send: SlackSender
+    runtime: BotRuntime
+    data_dir: Path
+    base: str
+    session: aiohttp.ClientSession
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def deployment(self, name: str = "api-server", namespace: str = "production") -> dict:
+        return KubeApiServer(self.data_dir / "sandbox-cluster.json").snapshot()[namespace][name]
+
+    def cards(self) -> list[dict[str, Any]]:
+        """Approval cards posted so far (chat.postMessage args plus the ts Slack gave them)."""
+        return [a for a in self._posted() if _has_buttons(a.get("blocks"))]
+
+    def _posted(self) -> list[dict[str, Any]]:
+        return [
+            {**c.args, "ts": c.response["ts"]}
+            for c in self.slack.calls
+            if c.method == "chat.postMessage" and c.response.get("ok")
+        ]
+
+    def posted(self) -> list[dict[str, Any]]:
+        return self._posted()
+
+    async def wait_card(self, count: int = 1) -> dict[str, Any]:
+        cards = await self.slack.wait_for(lambda: len(self.cards()) >= count and self.cards())
+        return cards[count - 1]
+
+    def updates_of(self, ts: str) -> list[dict[str, Any]]:
+        return [a for a in self.slack.of("chat.update") if a.get("ts") == ts]
+
+    def ephemerals_to(self, user: str) -> list[dict[str, Any]]:
+        return [a for a in self.slack.of("chat.postEphemeral") if a.get("user") == user]
+
+    async def get(self, path: str) -> tuple[int, str, str]:
+        async with self.session.get(self.base + path) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
+
+
+def _has_buttons(block_list: list[dict[str, Any]] | None) -> bool:
+    return any(b.get("type") == "actions" for b in block_list or [])
+
+
+@asynccontextmanager
+async def running_bot(
+    data_dir: Path,
+    *,
+    redis_url: str | None = None,
+    key_prefix: str = "devops-bot",
+    policy_path: str | None = None,
+) -> AsyncIterator[BotUnderTest]:
+    """The real app over HTTP (port 0) on a real DevOpsService, talking to a MockSlack."""
+    slack = MockSlack()
+    api_url = await slack.start()
+    settings = Settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=api_url,
+        redis_url=redis_url,
+        devops_bot_data_dir=data_dir,
+        devops_bot_sandbox=True,
+        openai_api_key=None,
+    )
+    options = ServiceOptions(
+        data_dir=data_dir,
+        sandbox=True,
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        policy_path=policy_path,
+        rollout_timeout=10,
+    )
+    try:
+        async with open_service(options) as handle:
+            app = build_app(
+                handle.service, settings, deduper=RetryDeduper(redis_url, prefix=key_prefix)
+            )
+            runtime = runtime_of(app)
+            runner = web.AppRunner(create_web_app(app, signing_secret=SECRET))
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            try:
+                async with aiohttp.ClientSession() as session:
+                    yield BotUnderTest(
+                        slack,
+                        SlackSender(session, base, slack.url),
+                        runtime,
+                        data_dir,
+                        base,
+                        session,
+                    )
+            finally:
+                await runtime.aclose()
+                await runner.cleanup()
+    finally:
+        await slack.stop()
