@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("sandbox", help="inspect or reset the sandbox cluster")
     b.add_argument("action", choices=["show", "reset"])
+
+    v = sub.add_parser("serve", help="serve Slack: --http (/slack/events) or --socket")
+    mode = v.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--http", action="store_true", help="HTTP mode (Events API, production)")
+    mode.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    v.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
+    v.add_argument("--host", default="0.0.0.0", help="HTTP bind address")
     return p
 
 
@@ -117,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT["bad_input"]
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `devops-bot run ... | head`: the run itself finished
+        sys.stderr.close()
+        return EXIT["failed"]
 
 
 # Errors that end a command with one clear line: (module, class) -> (exit code, prefix).
@@ -128,7 +138,8 @@ _KNOWN_ERRORS = {
     ("workflow.catalog", "CatalogError"): (EXIT["bad_input"], ""),
     ("workflow.approval.store", "LockTimeoutError"): (EXIT["failed"], ""),
     ("workflow.tools.kubernetes", "KubernetesError"): (EXIT["failed"], ""),
-    ("redis.exceptions", "ConnectionError"): (EXIT["failed"], "cannot reach Redis at REDIS_URL: "),
+    ("workflow.persistence", "PersistenceError"): (EXIT["failed"], ""),
+    ("redis.exceptions", "ConnectionError"): (EXIT["failed"], "lost the connection to Redis: "),
 }
 
 
@@ -357,7 +368,18 @@ def _next_patch(image: str) -> str:
     return f"api-server:v{major}.{minor}.{patch + 1}"
 
 
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import server
+
+    if args.socket:
+        await server.run_socket(settings)
+    else:
+        await server.run_http(settings, port=args.port or settings.port, host=args.host)
+    return EXIT["ok"]
+
+
 _COMMANDS = {
+    "serve": _serve,
     "demo": _demo,
     "classify": _classify,
     "run": _run,

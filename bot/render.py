@@ -64,7 +64,10 @@ def report(report: Any, *, as_json: bool) -> None:
         r = report.approval
         votes = [v["user"] for v in r.get("votes", []) if v["decision"] == "approve"]
         self_rule = "allowed" if r.get("allow_self_approval") else "not allowed"
-        print(f"\nAPPROVAL REQUIRED ({r['id']}): {r['action']} {r['target']}")
+        print(
+            f"\nAPPROVAL REQUIRED ({r['id']}): {r['action']} {r['target']} "
+            f"({len(votes)}/{r['min_approvals']} approvals)"
+        )
         print(f"  environment: {r.get('environment')}   namespace: {r.get('namespace')}")
         print(f"  requested by: {r['requester']}   at {r['requested_at']}")
         print(f"  why: {'; '.join(r.get('reasons', []))}")

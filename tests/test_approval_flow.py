@@ -80,7 +80,7 @@ async def test_deploy_to_production_pauses_then_second_user_applies(opener, back
         assert image(tmp_path) == OLD
         if backend == "memory":
             done = await h.service.approve(report.thread_id, "U2")
-            with pytest.raises(InputError, match="not awaiting approval"):
+            with pytest.raises(InputError, match=r"already decided \(approved by U2\)"):
                 await h.service.approve(report.thread_id, "U3")
     if backend != "memory":
         async with opener() as h:  # a restart between pause and approval
@@ -92,7 +92,7 @@ async def test_deploy_to_production_pauses_then_second_user_applies(opener, back
     assert done.approval["status"] == "approved" and done.approval["decided_by"] == "U2"
     if backend != "memory":
         async with opener() as h:
-            with pytest.raises(InputError, match="not awaiting approval"):
+            with pytest.raises(InputError, match=r"already decided \(approved by U2\)"):
                 await h.service.approve(report.thread_id, "U3")
 
 

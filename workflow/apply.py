@@ -64,7 +64,8 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
             "plan_hash": plan.plan_hash,
         }
     done = f" (rollout {rollout})" if rollout and rollout != "not_applicable" else ""
-    by = f", approved by {approval['decided_by']}" if approval else ""
+    voters = [v["user"] for v in (approval or {}).get("votes", []) if v["decision"] == "approve"]
+    by = f", approved by {', '.join(voters)}" if voters else ""
     return {
         "status": "applied",
         "summary": f"applied {plan.action} of {plan.target} on {cluster}{done}{by}",

@@ -16,10 +16,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from workflow.approval.store import ApprovalStore, RedisApprovalStore, SqliteApprovalStore
 
-__all__ = ["CHECKPOINT_TTL_MINUTES", "Persistence", "open_persistence"]
+__all__ = ["CHECKPOINT_TTL_MINUTES", "Persistence", "PersistenceError", "open_persistence"]
 
 # 14 days: far above the longest approval TTL the policy allows (7 days).
 CHECKPOINT_TTL_MINUTES = 14 * 24 * 60
+
+
+class PersistenceError(RuntimeError):
+    """The configured store cannot be used; the message says which and why."""
 
 
 @dataclass
@@ -54,9 +58,16 @@ async def open_persistence(
     if redis_url:
         from langgraph.checkpoint.redis.aio import AsyncRedisSaver
         from redis.asyncio import Redis
+        from redis.exceptions import RedisError
 
-        client = Redis.from_url(redis_url)
+        client = Redis.from_url(redis_url, socket_connect_timeout=5)
         try:
+            try:
+                await client.ping()
+            except RedisError as exc:
+                raise PersistenceError(
+                    f"cannot reach Redis at REDIS_URL ({redact_url(redis_url)}): {exc}"
+                ) from None
             saver = AsyncRedisSaver(
                 redis_client=client,
                 ttl={"default_ttl": CHECKPOINT_TTL_MINUTES, "refresh_on_read": True},

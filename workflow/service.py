@@ -164,8 +164,7 @@ class DevOpsService:
         if not snapshot.values:
             raise InputError(f"unknown thread id {thread_id!r}")
         if not snapshot.interrupts:
-            status = (snapshot.values.get("outcome") or {}).get("status", "running")
-            raise InputError(f"thread {thread_id} is not awaiting approval (it is {status})")
+            raise InputError(_not_pending(thread_id, snapshot.values))
         request = snapshot.interrupts[0].value
         now = self.deps.clock()
         if now >= datetime.fromisoformat(request["expires_at"]):
@@ -208,7 +207,7 @@ class DevOpsService:
         async with self.approvals.thread_lock(thread_id):
             snapshot = await self.graph.aget_state(config)
             if not snapshot.interrupts:
-                raise InputError(f"thread {thread_id} was already decided: nothing changed")
+                raise InputError(_not_pending(thread_id, snapshot.values))
             interrupt = snapshot.interrupts[0]
             if request is not None and interrupt.value.get("id") != request.get("id"):
                 raise InputError(f"thread {thread_id} was already decided: nothing changed")
@@ -249,9 +248,12 @@ class DevOpsService:
             for node, update in chunk.items():
                 if node == "__interrupt__":
                     continue
-                maybe = on_progress(node, update if isinstance(update, dict) else {})
-                if maybe is not None:
-                    await maybe
+                try:
+                    maybe = on_progress(node, update if isinstance(update, dict) else {})
+                    if maybe is not None:
+                        await maybe
+                except Exception:  # a broken display must never abort a run half-way
+                    log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
         snapshot = await self.graph.aget_state(config)
         if snapshot.interrupts:
             await self.approvals.add_pending(
@@ -266,6 +268,15 @@ class DevOpsService:
             status=report.status,
         )
         return report
+
+
+def _not_pending(thread_id: str, values: dict[str, Any]) -> str:
+    approval = values.get("approval") or {}
+    if approval.get("status") in {"approved", "rejected", "expired"}:
+        by = f" by {approval['decided_by']}" if approval.get("decided_by") else ""
+        return f"thread {thread_id} was already decided ({approval['status']}{by}): nothing changed"
+    status = (values.get("outcome") or {}).get("status", "running")
+    return f"thread {thread_id} is not awaiting approval (it is {status})"
 
 
 def _summary(thread_id: str, request: dict[str, Any]) -> dict[str, Any]:

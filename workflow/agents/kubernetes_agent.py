@@ -146,10 +146,17 @@ async def kubernetes_agent(
 
 
 def _status_summary(status: dict[str, Any], namespace: str, name: str, cluster: str) -> str:
-    dep = status.get("deployment", {})
-    images = ", ".join(dep.get("images", [])) or "?"
-    rollout = "rollout complete" if dep.get("rollout_complete") else "rollout in progress"
+    images = ", ".join(sorted(set((status.get("images") or {}).values()))) or "no containers"
+    replicas = status.get("replicas") or {}
+    rollout = (
+        "rollout complete"
+        if status.get("rollout_complete")
+        else f"rollout {status.get('rollout_state', 'in progress')}"
+    )
+    unhealthy = [p for p in status.get("pods", []) if p.get("reason")]
+    pods = f"; {len(unhealthy)} unhealthy pod(s)" if unhealthy else ""
     return (
-        f"deployment/{name} -n {namespace} on {cluster}: {images}; "
-        f"{dep.get('ready_replicas', 0)}/{dep.get('replicas', 0)} ready, {rollout}"
+        f"deployment/{name} -n {namespace} on {cluster}: {images}; revision "
+        f"{status.get('revision')}; {replicas.get('ready', 0)}/{replicas.get('desired', 0)} "
+        f"ready, {rollout}{pods}"
     )

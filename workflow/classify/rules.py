@@ -186,6 +186,13 @@ _STOP = (
 )
 
 _DNS = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# A name someone clearly meant as a name but that Kubernetes will refuse (Web_App,
+# staging_old). Kept as typed, lowercased, so the agent can say exactly what is wrong
+# instead of the classifier quietly shortening it into a different, valid name.
+_DNS_SUBDOMAIN = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$"
+)
+_BAD_NAME = re.compile(r"^[a-z0-9][\w.-]*_[\w.-]*$")
 _TIMEISH = re.compile(r"^\d+(?:s|m|h|d|w|ms|min|mins|hr|hrs)$")
 _VERSIONISH = re.compile(r"^v?\d+(?:[.-]\d+)*$")
 _PCTL = re.compile(r"^p\d{1,3}$|^ip-\d+-\d+-\d+-\d+$|^node-\d+$")
@@ -441,7 +448,7 @@ _KUBE_KINDS = {
 }
 _KUBE_REF = re.compile(
     r"(?<![\w/.-])(" + "|".join(sorted(_KUBE_KINDS, key=len, reverse=True)) + r")"
-    r"(?:\.[a-z0-9.]+)?/([a-z0-9][a-z0-9.-]*[a-z0-9]|[a-z0-9])(?![\w/-])",
+    r"(?:\.[a-z0-9.]+)?/([a-z0-9][\w.-]*[a-z0-9_]|[a-z0-9])(?![\w/-])",
     re.I,
 )
 _POD_SUFFIX = re.compile(r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$")
@@ -594,12 +601,10 @@ _REPLICAS = [
 ]
 _NAMESPACE_TEXT = [
     re.compile(
-        r"\b(?:in|into|on|from|to|for)\s+(?:the\s+)?(?:namespace|ns)\s+([a-z0-9][a-z0-9-]*)", re.I
+        r"\b(?:in|into|on|from|to|for)\s+(?:the\s+)?(?:namespace|ns)\s+([a-z0-9][\w-]*)", re.I
     ),
-    re.compile(
-        r"\b(?:in|into|on|from)\s+(?:the\s+)?([a-z0-9][a-z0-9-]*)\s+(?:namespace|ns)\b", re.I
-    ),
-    re.compile(r"\bnamespaces?\s+(?:called\s+|named\s+)?[\"']?([a-z0-9][a-z0-9-]*)", re.I),
+    re.compile(r"\b(?:in|into|on|from)\s+(?:the\s+)?([a-z0-9][\w-]*)\s+(?:namespace|ns)\b", re.I),
+    re.compile(r"\bnamespaces?\s+(?:called\s+|named\s+)?[\"']?([a-z0-9][\w-]*)", re.I),
 ]
 _VERSION = re.compile(
     r"(?<![\w.@/:-])(v\d+(?:\.\d+){0,3}(?:-[\w.]+)?|\d+\.\d+(?:\.\d+){0,2}(?:-[\w.]+)?)(?![\w.-]|\.\w)",
@@ -622,6 +627,14 @@ _ENV_TARGET = re.compile(r"(?:\b(?:to|into|onto|against)\s+(?:the\s+)?)$", re.I)
 _N = r"(?<!['\w-])([a-z0-9][a-z0-9-]*)(?![\w-]|\.\w)"
 _DET = r"(?:(?:the|our|my|a|an|this|that)\s+)?"
 _SERVICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "verb-badname",
+        re.compile(
+            r"\b(?:deploy|redeploy|restart|scale|rollback|delete|describe|status\s+of|logs\s+of"
+            r"|deployment)\s+(?:the\s+)?([a-z0-9][\w.-]*_[\w.-]*[a-z0-9])\b",
+            re.I,
+        ),
+    ),
     ("named", re.compile(rf"\b(?:called|named|call\s+it|name\s+it)\s+[\"']?{_N}", re.I)),
     (
         "x-pipeline",
@@ -854,7 +867,8 @@ _SIGNALS_SPEC: list[tuple[str, float, str]] = [
     ),
     # pipeline
     ("pipeline", 3.5, r"\bpipelines?\b"),
-    ("pipeline", 2.5, r"\bci\s*/\s*cd\b|\bcicd\b|\bci\b|\bcd\b"),
+    ("pipeline", 4.0, r"\bci\s*/\s*cd\b|\bcicd\b"),
+    ("pipeline", 2.5, r"\bci\b|\bcd\b"),
     ("pipeline", 2.5, r"\bharness\b"),
     (
         "pipeline",
@@ -1504,7 +1518,7 @@ def _apply_kv(ctx: dict[str, Any], certain: set[str], key: str, raw: str, explic
         v = value.lower()
         if "/" in v:
             v = v.rsplit("/", 1)[-1]
-        ok = bool(_DNS.match(v)) and any(c.isalpha() for c in v)
+        ok = bool(_DNS.match(v) or _BAD_NAME.match(v)) and any(c.isalpha() for c in v)
         if ok:
             _set(ctx, certain, "service", v, True)
         return ok
@@ -1515,7 +1529,7 @@ def _apply_kv(ctx: dict[str, Any], certain: set[str], key: str, raw: str, explic
         return env is not None
     if key == "namespace":
         v = value.lower()
-        if _DNS.match(v):
+        if _DNS.match(v) or _BAD_NAME.match(v):
             _set(ctx, certain, "namespace", v, True)
             return True
         return False
@@ -1632,9 +1646,10 @@ def _extract_explicit(
             facts["kube_refs"].append((kind, name))
             if cls == "pod":
                 name = _POD_SUFFIX.sub("", name) or name
-            if cls in ("workload", "pod") and _DNS.match(name) and any(c.isalpha() for c in name):
+            named = _DNS_SUBDOMAIN.match(name) or _BAD_NAME.match(name)
+            if cls in ("workload", "pod") and named and any(c.isalpha() for c in name):
                 _set(ctx, certain, "service", name, True)
-            elif kind in ("namespace", "ns") and _DNS.match(name):
+            elif kind in ("namespace", "ns") and named:
                 _set(ctx, certain, "namespace", name, True)
             work.cut(m, "@kref")
     # incident ids
@@ -1723,8 +1738,8 @@ def _extract_soft(
         for rx in _NAMESPACE_TEXT:
             m = rx.search(work.s)
             if m:
-                ns = m.group(1).lower()
-                if _DNS.match(ns) and ns not in _STOP - _ENV_WORDS:
+                ns = m.group(1).lower().rstrip("-_")
+                if (_DNS.match(ns) or _BAD_NAME.match(ns)) and ns not in _STOP - _ENV_WORDS:
                     _set(ctx, certain, "namespace", ns, False)
                     work.cut(m, "@ns", 1)
                     break
@@ -1790,6 +1805,8 @@ def _find_service(
             continue
         for m in rx.finditer(s):
             name = _POD_HASH.sub("", m.group(1).lower())
+            if kind == "verb-badname":
+                return name  # kept as typed so the agent can name what is invalid
             if not is_service_name(name):
                 continue
             if kind == "x-pipeline" and name in _DB_ENGINES:
@@ -1809,11 +1826,28 @@ def _find_service(
                 return f"{name}-service"
             return name
     if not weak:
+        # Last resort: a hyphenated token is almost always a service name in ChatOps
+        # ("the queue-consumer in staging is stuck"), unless it is a known keyword.
+        for m in _HYPHENATED.finditer(s):
+            name = m.group(0).lower()
+            if (
+                name not in _HYPHEN_KEYWORDS
+                and canonical_environment(name) is None
+                and is_service_name(name)
+                and name != alert_name
+                and not s[m.end() : m.end() + 1] == "/"
+                and s[max(0, m.start() - 1) : m.start()] not in {"/", ":", "."}
+                and not _NOT_SERVICE_BEFORE.search(s, 0, m.start())
+            ):
+                return name
         return None
     # hyphenated names first, then anything that isn't a database engine's name
     return min(weak, key=lambda n: 0 if "-" in n else 2 if n in _DB_ENGINES else 1)
 
 
+_NOT_SERVICE_BEFORE = re.compile(
+    r"\b(?:node|nodes|cluster|pool|table|column|branch|host|bucket|queue|topic)\s+$", re.I
+)
 _HYPHENATED = re.compile(r"(?<![\w-])[a-z0-9]+(?:-[a-z0-9]+)+(?![\w-])")
 # Hyphenated words that are keywords, not names (everything else hyphenated is a name:
 # "log-shipper", "payments-db", "perf-test" must not count as logs / database / test).
