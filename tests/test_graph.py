@@ -247,3 +247,20 @@ def test_mermaid_shows_every_node():
         *{r.agent for r in ROUTING_TABLE.values()},
     ]:
         assert node in mermaid
+
+
+async def test_follow_up_run_in_a_thread_gets_its_own_retries(deps):
+    """Failures of an earlier run in the same thread must not use up this run's retries."""
+    graph = create_devops_workflow(InMemorySaver())
+    config = {"configurable": {"thread_id": "follow-up"}, "recursion_limit": RECURSION_LIMIT}
+    ctx = {"service": "api-server", "environment": "staging", "image": "api-server:v1.2.3"}
+    for _ in range(3):
+        await graph.ainvoke(initial_state("codegen", {"service": "web"}, "x"), config, context=deps)
+    await graph.ainvoke(initial_state("deploy", ctx, "deploy"), config, context=deps)
+    values = (await graph.aget_state(config)).values
+    # harness_expert failed, and the retry on kubernetes_agent still happened.
+    assert values["outcome"]["status"] == "applied", values["outcome"]
+    run = values["run_id"]
+    assert [t["target"] for t in values["routing_trace"] if t["run_id"] == run][-1] == (
+        "kubernetes_agent"
+    )

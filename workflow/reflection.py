@@ -20,7 +20,7 @@ from langgraph.types import Command
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.memory import AccessContext
 from workflow.routing import AGENT_SUPERVISOR
-from workflow.state import DevOpsAgentState
+from workflow.state import DevOpsAgentState, current_failures
 from workflow.supervisors import alternative_for
 
 __all__ = ["build_approval_request", "evaluate", "reflection"]
@@ -93,7 +93,7 @@ async def reflection(
     result = (state.get("subagent_results") or {}).get(agent)
     assessment = evaluate(result)
     now = deps.clock().isoformat()
-    failures = [*state.get("failure_history", [])]
+    failures = current_failures(state)
     update: dict[str, Any] = {"current_phase": "reflection"}
 
     plan = state.get("plan")
@@ -107,6 +107,7 @@ async def reflection(
 
     if assessment["quality"] == "low":
         failure = {
+            "run_id": state.get("run_id"),
             "agent": agent,
             "risks": assessment["risks"],
             "at": now,

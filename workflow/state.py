@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-__all__ = ["DevOpsAgentState", "initial_state", "merge_dicts"]
+__all__ = ["DevOpsAgentState", "current_failures", "initial_state", "merge_dicts"]
 
 
 def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -51,6 +51,9 @@ class DevOpsAgentState(TypedDict, total=False):
     remediation_tasks: Annotated[list[dict[str, Any]], operator.add]
     failure_history: Annotated[list[dict[str, Any]], operator.add]
     context_signals: dict[str, Any]
+    # One graph thread can hold several runs (follow-ups in a Slack thread); lists
+    # that accumulate tag their entries with the run they belong to.
+    run_id: str
     # Plan -> approve -> apply
     last_agent: str
     plan: dict[str, Any] | None
@@ -58,8 +61,16 @@ class DevOpsAgentState(TypedDict, total=False):
     outcome: dict[str, Any] | None  # the final word of the run: status + summary
 
 
+def current_failures(state: DevOpsAgentState) -> list[dict[str, Any]]:
+    """The failures of this run only: earlier runs in the thread do not use up retries."""
+    run = state.get("run_id")
+    return [f for f in state.get("failure_history", []) if f.get("run_id") == run]
+
+
 def initial_state(task_type: str, context: dict[str, Any], text: str) -> DevOpsAgentState:
     """A complete initial state, so every seed field is present from the first checkpoint."""
+    import uuid
+
     from langchain_core.messages import HumanMessage
 
     return DevOpsAgentState(
@@ -84,6 +95,7 @@ def initial_state(task_type: str, context: dict[str, Any], text: str) -> DevOpsA
         remediation_tasks=[],
         failure_history=[],
         context_signals={},
+        run_id=uuid.uuid4().hex[:12],
         last_agent="",
         plan=None,
         approval=None,

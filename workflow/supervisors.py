@@ -18,7 +18,7 @@ from langgraph.types import Command
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.memory import AccessContext
 from workflow.routing import SUPERVISOR_AGENTS, RoutingDecision, alternative_agent, route_for
-from workflow.state import DevOpsAgentState
+from workflow.state import DevOpsAgentState, current_failures
 
 __all__ = [
     "ROOT",
@@ -32,13 +32,13 @@ ROOT = "devops_root_supervisor"
 
 
 async def _record(
-    deps: WorkflowDeps, config: RunnableConfig, decision: RoutingDecision
+    state: DevOpsAgentState, deps: WorkflowDeps, config: RunnableConfig, decision: RoutingDecision
 ) -> dict[str, Any]:
     actor = AccessContext.for_workflow(decision.node)
     await deps.remember(config, actor, f"routing.{decision.node}", decision.as_trace())
     return {
         "supervisor_path": [decision.node],
-        "routing_trace": [decision.as_trace()],
+        "routing_trace": [{**decision.as_trace(), "run_id": state.get("run_id")}],
         "next_action": decision.target,
     }
 
@@ -58,7 +58,7 @@ def alternative_for(agent: str, state: DevOpsAgentState, deps: WorkflowDeps) -> 
     alternative = alternative_agent(
         agent, state.get("task_type", ""), harness_pipeline=_pipeline(state, deps)
     )
-    failed = {f["agent"] for f in state.get("failure_history", [])}
+    failed = {f["agent"] for f in current_failures(state)}
     return alternative if alternative and alternative not in failed else None
 
 
@@ -73,7 +73,7 @@ async def devops_root_supervisor(
         outcome = {"status": "failed", "summary": str(exc)}
         return Command(goto=END, update={"outcome": outcome, "current_phase": "done"})
     decision = RoutingDecision(ROOT, route.supervisor, f"task_type={task_type}")
-    update = await _record(deps, config, decision)
+    update = await _record(state, deps, config, decision)
     update["current_phase"] = "routing"
     return Command(goto=route.supervisor, update=update)
 
@@ -104,7 +104,7 @@ def domain_supervisor(name: str):
     ) -> Command:
         deps = deps_of(runtime)
         agent, reason = pick_agent(name, state, deps)
-        update = await _record(deps, config, RoutingDecision(name, agent, reason))
+        update = await _record(state, deps, config, RoutingDecision(name, agent, reason))
         update["current_phase"] = "supervising"
         return Command(goto=agent, update=update)
 
