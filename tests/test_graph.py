@@ -264,3 +264,15 @@ async def test_follow_up_run_in_a_thread_gets_its_own_retries(deps):
     assert [t["target"] for t in values["routing_trace"] if t["run_id"] == run][-1] == (
         "kubernetes_agent"
     )
+
+
+def test_langgraph_json_points_at_a_graph_factory():
+    import importlib
+    import json
+    from pathlib import Path
+
+    config = json.loads((Path(__file__).parents[1] / "langgraph.json").read_text())
+    path, _, attr = config["graphs"]["devops"].partition(":")
+    module = importlib.import_module(path.removeprefix("./").removesuffix(".py").replace("/", "."))
+    graph = getattr(module, attr)()
+    assert "human_approval" in graph.get_graph().nodes
