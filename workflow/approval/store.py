@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -149,7 +150,10 @@ class SqliteApprovalStore:
     def __init__(self, db_path: Path, lock_dir: Path) -> None:
         self._lock_dir = lock_dir
         lock_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+        self._db = sqlite3.connect(
+            db_path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._guard = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -184,25 +188,43 @@ class SqliteApprovalStore:
         finally:
             os.close(fd)
 
+    # sqlite3 calls run in a worker thread: the database may be busy in another process
+    # (a CLI next to the bot), and the event loop must not wait on it.
+    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._guard:
+            return self._db.execute(sql, args)
+
     async def claim(self, key: str, value: dict[str, Any]) -> bool:
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO claims (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        cur = await asyncio.to_thread(
+            self._execute,
+            "INSERT OR IGNORE INTO claims (key, value) VALUES (?, ?)",
+            (key, json.dumps(value)),
         )
         return cur.rowcount == 1
 
     async def claimed(self, key: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT value FROM claims WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        def row() -> tuple[str] | None:
+            with self._guard:
+                return self._db.execute("SELECT value FROM claims WHERE key = ?", (key,)).fetchone()
+
+        found = await asyncio.to_thread(row)
+        return json.loads(found[0]) if found else None
 
     async def add_pending(self, thread_id: str, summary: dict[str, Any]) -> None:
-        self._db.execute(
+        await asyncio.to_thread(
+            self._execute,
             "INSERT OR REPLACE INTO pending (thread_id, summary) VALUES (?, ?)",
             (thread_id, json.dumps(summary)),
         )
 
     async def remove_pending(self, thread_id: str) -> None:
-        self._db.execute("DELETE FROM pending WHERE thread_id = ?", (thread_id,))
+        await asyncio.to_thread(
+            self._execute, "DELETE FROM pending WHERE thread_id = ?", (thread_id,)
+        )
 
     async def list_pending(self) -> dict[str, dict[str, Any]]:
-        rows = self._db.execute("SELECT thread_id, summary FROM pending").fetchall()
-        return {tid: json.loads(summary) for tid, summary in rows}
+        def rows() -> list[tuple[str, str]]:
+            with self._guard:
+                return self._db.execute("SELECT thread_id, summary FROM pending").fetchall()
+
+        return {tid: json.loads(summary) for tid, summary in await asyncio.to_thread(rows)}

@@ -1,0 +1,267 @@
+"""Command -> approval card, Approve -> card updated, Approve -> apply reported, 20 in flight.
+
+    python benchmarks/slack_flow.py [--workflows 20] [--timeout 120]
+
+Starts Redis Stack on 127.0.0.1 (`tests.redis_server.RedisStackServer`), then the real app
+over HTTP (`tests.slack.harness.running_bot`: bot.server + bot.app on a DevOpsService with
+Redis persistence and the sandbox Kubernetes API on loopback) talking to a local fake Slack
+Web API that timestamps every call on arrival. A policy file written to a temp dir requires
+approval for every write in every environment, approvers U2 and U3, no self-approval.
+
+One warm-up workflow runs end to end first. Then N `/devops deploy <svc>:<tag> <env>`
+commands are sent at once (user U1), spread round-robin over the 12 seeded deployments
+(api-server, checkout, payment-service, web x dev, staging, production). When every card is
+posted, U2 clicks Approve on all of them at once. Measured at the fake Slack server:
+
+  command -> card     signed POST sent .. chat.postMessage with the Approve button arrives
+  click -> card upd.  signed click sent .. chat.update of the card without buttons arrives
+  click -> applied    signed click sent .. the thread message with the result arrives
+
+With more workflows than the 12 distinct targets, two workflows deploy to the same
+Deployment; both plans pin the same resourceVersion, so the second apply finds its plan
+stale and fails. That is the correct behaviour, and it is counted and reported separately.
+A probe task in the app's event loop sleeps 10 ms in a loop and records its overshoot.
+Targets: p50 < 150 ms for each step, no event-loop stall over 100 ms; "TARGET MISSED: …"
+lines are printed for misses, and the exit status is 0 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from _slack_common import StallProbe, TimedCalls, fmt_ms, percentile, quiet_logs
+
+SERVICES = {"api-server": "v9", "checkout": "v8", "payment-service": "v7", "web": "v6"}
+ENVIRONMENTS = ["dev", "staging", "prod"]
+TARGETS = [(svc, env) for env in ENVIRONMENTS for svc in SERVICES]
+P50_TARGET = 0.150
+STALE_MARK = "changed since the plan was approved"  # the apply's resourceVersion check
+STALL_TARGET = 0.100
+
+POLICY = """\
+# Benchmark policy: every write needs one approval from U2 or U3, in every environment.
+environments:
+{envs}
+default:
+  require_approval: writes
+  approvers:
+    users: [U2, U3]
+  min_approvals: 1
+  allow_self_approval: false
+  ttl_minutes: 60
+"""
+ENV_BLOCK = """\
+  {env}:
+    require_approval: writes
+    approvers:
+      users: [U2, U3]
+    min_approvals: 1
+    allow_self_approval: false
+    ttl_minutes: 60
+"""
+
+
+def write_policy(directory: Path) -> Path:
+    path = directory / "policy.yml"
+    envs = "".join(ENV_BLOCK.format(env=e) for e in ("production", "staging", "dev"))
+    path.write_text(POLICY.format(envs=envs))
+    return path
+
+
+def _has_buttons(args: dict[str, Any]) -> bool:
+    return any(b.get("type") == "actions" for b in args.get("blocks") or [])
+
+
+class Flow:
+    """One workflow's timeline, found in the fake Slack server's timed calls."""
+
+    def __init__(self, index: int, text: str) -> None:
+        self.index, self.text = index, text
+        self.sent = self.clicked = 0.0
+        self.root_ts: str | None = None
+        self.card: dict[str, Any] | None = None
+        self.card_at = self.closed_at = self.result_at = None
+        self.result_text = ""
+        self._cursor = 0  # calls before this index are already looked at
+
+    def scan(self, calls: TimedCalls) -> None:
+        end = len(calls)
+        for i in range(self._cursor, end):
+            call, at = calls[i], calls.times[i]
+            args = call.args
+            if call.method == "chat.postMessage":
+                if (
+                    self.root_ts is None
+                    and "thread_ts" not in args
+                    and f"`{self.text}`" in (args.get("text") or "")
+                ):
+                    self.root_ts = call.response.get("ts")
+                elif self.root_ts and args.get("thread_ts") == self.root_ts:
+                    if _has_buttons(args) and self.card is None:
+                        self.card = {**args, "ts": call.response.get("ts")}
+                        self.card_at = at
+                    elif self.card is not None and at >= self.clicked > 0 and not self.result_at:
+                        self.result_at, self.result_text = at, args.get("text") or ""
+            elif call.method == "chat.update" and self.card is not None:
+                if (
+                    args.get("ts") == self.card["ts"]
+                    and not _has_buttons(args)
+                    and at >= self.clicked > 0
+                    and self.closed_at is None
+                ):
+                    self.closed_at = at
+        self._cursor = end
+
+
+async def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # bounded
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return predicate()
+
+
+async def run_flows(bot, flows: list[Flow], timeout: float) -> None:
+    calls: TimedCalls = bot.slack.calls
+
+    async def command(flow: Flow) -> None:
+        flow.sent = time.perf_counter()
+        status, _ = await bot.send.command(flow.text, user="U1")
+        assert status == 200, status
+
+    await asyncio.gather(*(command(f) for f in flows))
+
+    def all_cards() -> bool:
+        for f in flows:
+            if f.card is None:
+                f.scan(calls)
+        return all(f.card is not None for f in flows)
+
+    if not await wait_until(all_cards, timeout):
+        missing = [f.text for f in flows if f.card is None]
+        raise RuntimeError(f"no approval card within {timeout} s for {missing}")
+
+    async def click(flow: Flow) -> None:
+        flow.clicked = time.perf_counter()
+        status, _ = await bot.send.click(flow.card, "approval_approve", user="U2")
+        assert status == 200, status
+
+    await asyncio.gather(*(click(f) for f in flows))
+
+    def all_results() -> bool:
+        for f in flows:
+            if f.result_at is None or f.closed_at is None:
+                f.scan(calls)
+        return all(f.result_at is not None and f.closed_at is not None for f in flows)
+
+    if not await wait_until(all_results, timeout):
+        missing = [f.text for f in flows if f.result_at is None or f.closed_at is None]
+        print(f"WARNING: no result within {timeout} s for {missing}")
+
+
+async def main(args: argparse.Namespace) -> int:
+    quiet_logs()
+    from tests.redis_server import RedisStackServer
+    from tests.slack.harness import running_bot
+
+    misses: list[str] = []
+    redis = RedisStackServer().start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="devops-bot-flow-bench-") as tmp:
+            tmp_path = Path(tmp)
+            policy = write_policy(tmp_path)
+            async with running_bot(
+                tmp_path / "data",
+                redis_url=redis.url,
+                key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+                policy_path=str(policy),
+            ) as bot:
+                bot.slack.calls = TimedCalls(bot.slack.calls)
+                print(
+                    f"Redis Stack at {redis.url}; app at {bot.base}; fake Slack at "
+                    f"{bot.slack.url}; sandbox cluster in-process on 127.0.0.1"
+                )
+                # Warm-up: one whole flow (graph, Redis indices, sandbox, HTTP pools).
+                await run_flows(bot, [Flow(-1, "deploy web:v0.0.1 dev")], args.timeout)
+                await bot.runtime.drain(timeout=args.timeout)
+
+                flows = []
+                for i in range(args.workflows):
+                    svc, env = TARGETS[i % len(TARGETS)]
+                    flows.append(Flow(i, f"deploy {svc}:{SERVICES[svc]}.{i}.0 {env}"))
+                probe = StallProbe()
+                probe.start()
+                started = time.perf_counter()
+                await run_flows(bot, flows, args.timeout)
+                wall = time.perf_counter() - started
+                await bot.runtime.drain(timeout=args.timeout)
+                stall = await probe.stop()
+
+            to_card = [f.card_at - f.sent for f in flows if f.card_at]
+            to_closed = [f.closed_at - f.clicked for f in flows if f.closed_at]
+            reported = [f for f in flows if f.result_at]
+            applied = [f for f in reported if f.result_text.startswith("*Applied*")]
+            failed = [f for f in reported if not f.result_text.startswith("*Applied*")]
+            stale = [f for f in failed if STALE_MARK in f.result_text]
+            to_applied = [f.result_at - f.clicked for f in applied]
+            to_reported = [f.result_at - f.clicked for f in reported]
+            distinct = len({TARGETS[i % len(TARGETS)] for i in range(args.workflows)})
+
+            print(
+                f"workflows in flight: {args.workflows} over {distinct} distinct "
+                f"(deployment, namespace) targets; wall {wall:.2f} s"
+            )
+            steps = [
+                ("command -> approval card posted", to_card),
+                ("approve click -> card updated (buttons gone)", to_closed),
+                ("approve click -> apply reported (applied only)", to_applied),
+                ("approve click -> result reported (any outcome)", to_reported),
+            ]
+            for label, values in steps:
+                print(
+                    f"{label}: n={len(values)} p50={fmt_ms(percentile(values, 50))} "
+                    f"p99={fmt_ms(percentile(values, 99))} "
+                    f"max={fmt_ms(max(values, default=float('nan')))}"
+                )
+            print(
+                f"results: {len(applied)} applied, {len(failed)} not applied "
+                f"({len(stale)} stale-plan failures), {args.workflows - len(reported)} missing"
+            )
+            for f in failed[:3]:
+                print(f"  e.g. '{f.text}': {f.result_text[:160]}")
+            print(f"max event-loop stall (app process, whole measured run): {fmt_ms(stall)}")
+
+            for label, values in steps[:3]:
+                p50 = percentile(values, 50)
+                if not values or p50 >= P50_TARGET:
+                    misses.append(f"{label}: p50 {fmt_ms(p50)} >= 150 ms")
+            if stall > STALL_TARGET:
+                misses.append(f"event-loop stall {fmt_ms(stall)} > 100 ms")
+            if len(reported) < args.workflows:
+                misses.append(f"{args.workflows - len(reported)} workflows reported no result")
+    finally:
+        redis.stop()
+    for miss in misses:
+        print(f"TARGET MISSED: {miss}")
+    if not misses:
+        print("all targets met")
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workflows", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=120.0, help="per phase, seconds")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
