@@ -1,4 +1,4 @@
-"""`devops-bot`: classify, run, approve, reject, pending, graph, examples, sandbox.
+"""`devops-bot`: classify, run, approve, reject, pending, audit, graph, examples, sandbox.
 
 Exit status: 0 done, 10 paused for approval, 1 failed (or rejected/expired),
 2 bad input, 3 refused by the approval policy.
@@ -86,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("pending", help="list paused approvals")
     n.add_argument("--json", action="store_true")
+
+    t = sub.add_parser(
+        "audit", help="print the audit trail: requests, votes, decisions, applies, failures"
+    )
+    t.add_argument("--thread", default=None, help="only this thread")
+    t.add_argument(
+        "--since", default=None, help="a duration (30m, 2h, 7d) or an ISO time (2026-11-25T10:00Z)"
+    )
+    t.add_argument("--limit", type=int, default=1000, help="newest N entries (default 1000)")
+    t.add_argument("--json", action="store_true", help="one JSON object per line")
 
     d = sub.add_parser(
         "demo",
@@ -276,6 +286,55 @@ async def _pending(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT["ok"]
 
 
+async def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    since = _parse_since(args.since) if args.since is not None else None
+    if args.limit <= 0:
+        raise CliError(f"--limit must be a positive number, got {args.limit}")
+    async with _service(settings, sandbox=False, kubernetes=False) as handle:
+        entries = await handle.service.audit.read(
+            thread_id=args.thread, since=since, limit=args.limit
+        )
+    for entry in entries:
+        if args.json:
+            print(json.dumps(entry))
+            continue
+        at = entry.get("at", "")[:19] + "Z"
+        what = " ".join(x for x in (entry.get("action"), entry.get("target")) if x) or "-"
+        if entry.get("environment"):
+            what += f" ({entry['environment']})"
+        plan = (entry.get("plan_hash") or "-")[:19]
+        print(
+            f"{at}  {entry.get('event', ''):<12} {entry.get('user') or '-':<10} "
+            f"{entry.get('thread_id') or '-'}  {what}  {plan}  {entry.get('detail', '')}"
+        )
+    if not entries and not args.json:
+        print("no audit entries" + (f" for thread {args.thread}" if args.thread else ""))
+    return EXIT["ok"]
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _parse_since(value: str):
+    """`2h`, `30m`, `7d` (ago) or an ISO 8601 time (naive means UTC) -> aware datetime."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    text = value.strip()
+    match = re.fullmatch(r"(\d+)\s*([smhdw])", text.lower())
+    if match:
+        seconds = int(match[1]) * _DURATION_UNITS[match[2]]
+        return datetime.now(UTC) - timedelta(seconds=seconds)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"--since {value!r} is neither a duration (30m, 2h, 7d) nor an ISO time "
+            "(2026-11-25T10:00:00Z)"
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 async def _graph(args: argparse.Namespace, settings: Settings) -> int:
     from workflow.graph import create_devops_workflow
 
@@ -387,6 +446,7 @@ _COMMANDS = {
     "reject": _vote,
     "status": _status,
     "pending": _pending,
+    "audit": _audit,
     "graph": _graph,
     "examples": _examples,
     "sandbox": _sandbox,

@@ -16,6 +16,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from workflow.approval.policy import ApprovalPolicy, load_policy
 from workflow.approval.store import InMemoryApprovalStore
+from workflow.audit import InMemoryAuditLog
 from workflow.catalog import ServiceCatalog, load_catalog, load_into_bus
 from workflow.deps import NO_KUBERNETES, WorkflowDeps
 from workflow.graph import create_devops_workflow
@@ -63,6 +64,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
                 "memory",
                 "this process",
             )
+            audit = InMemoryAuditLog()
         else:
             p = await stack.enter_async_context(
                 open_persistence(
@@ -72,6 +74,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
                 )
             )
             checkpointer, approvals, mode, where = p.checkpointer, p.approvals, p.mode, p.where
+            audit = p.audit
 
         if options.redis_url and options.persistence != "memory":
             memory = MemoryBus.from_redis_url(options.redis_url, prefix=options.key_prefix)
@@ -121,7 +124,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
             sandbox=options.sandbox,
         )
         graph = create_devops_workflow(checkpointer)
-        service = DevOpsService(graph, deps, approvals)
+        service = DevOpsService(graph, deps, approvals, audit=audit)
         yield ServiceHandle(service, mode, where, policy.source, sandbox_url, server)
 
 

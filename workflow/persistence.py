@@ -1,4 +1,5 @@
-"""Checkpointer and approval-store factory: Redis when REDIS_URL is set, SQLite otherwise.
+"""Checkpointer, approval-store and audit-log factory: Redis when REDIS_URL is set, SQLite
+otherwise.
 
 Both modes keep a paused approval across process restarts. The Redis checkpointer's
 TTL (minutes) is kept well above the longest approval wait, so a pending approval
@@ -9,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from workflow.approval.store import ApprovalStore, RedisApprovalStore, SqliteApprovalStore
+from workflow.audit import AuditLog, InMemoryAuditLog, RedisAuditLog, SqliteAuditLog
 
 __all__ = ["CHECKPOINT_TTL_MINUTES", "Persistence", "PersistenceError", "open_persistence"]
 
-# 14 days: far above the longest approval TTL the policy allows (7 days).
+# 14 days: far above the longest approval TTL the policy allows (7 days), so a read
+# never needs to refresh it (refresh_on_read costs one EXPIRE per key on every read).
 CHECKPOINT_TTL_MINUTES = 14 * 24 * 60
 
 
@@ -32,6 +35,7 @@ class Persistence:
     approvals: ApprovalStore
     mode: str  # "redis" | "sqlite"
     where: str  # redacted URL or file path, safe to print
+    audit: AuditLog = field(default_factory=InMemoryAuditLog)
 
 
 def redact_url(url: str) -> str:
@@ -70,13 +74,14 @@ async def open_persistence(
                 ) from None
             saver = AsyncRedisSaver(
                 redis_client=client,
-                ttl={"default_ttl": CHECKPOINT_TTL_MINUTES, "refresh_on_read": True},
+                ttl={"default_ttl": CHECKPOINT_TTL_MINUTES, "refresh_on_read": False},
                 checkpoint_prefix=f"{key_prefix}:checkpoint",
                 checkpoint_write_prefix=f"{key_prefix}:checkpoint_write",
             )
             await saver.asetup()
             store = RedisApprovalStore(client, prefix=key_prefix)
-            yield Persistence(saver, store, "redis", redact_url(redis_url))
+            audit = RedisAuditLog(client, prefix=key_prefix)
+            yield Persistence(saver, store, "redis", redact_url(redis_url), audit)
         finally:
             await client.aclose()
         return
@@ -88,7 +93,9 @@ async def open_persistence(
     async with AsyncSqliteSaver.from_conn_string(str(db)) as saver:
         await saver.setup()
         store = SqliteApprovalStore(data_dir / "approvals.sqlite", data_dir / "locks")
+        audit = SqliteAuditLog(data_dir / "audit.sqlite")
         try:
-            yield Persistence(saver, store, "sqlite", str(db))
+            yield Persistence(saver, store, "sqlite", str(db), audit)
         finally:
+            audit.close()
             store.close()

@@ -5,6 +5,9 @@ policy check (`may_vote`), per-thread lock, confirm the interrupt is still pendi
 `get_state`, claim the interrupt (SET NX), then resume with
 `Command(resume={interrupt_id: vote})`. A double click, a second replica or a second
 `devops-bot approve` finds the interrupt gone or claimed and changes nothing.
+
+Every run, approval request, vote (accepted or refused), decision, apply and failure is
+appended to the audit log; an audit backend that fails is logged and never stops a run.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from workflow.approval.store import ApprovalStore
+from workflow.audit import AuditLog, InMemoryAuditLog
 from workflow.deps import WorkflowDeps
 from workflow.graph import RECURSION_LIMIT
 from workflow.state import initial_state
 
-__all__ = ["DevOpsService", "InputError", "RefusedError", "RunReport"]
+__all__ = ["DevOpsService", "InputError", "RefusedError", "RunReport", "VoteCheck"]
 
 log = structlog.get_logger("devops-bot.service")
 
@@ -55,13 +59,28 @@ class RunReport:
         return {k: v for k, v in self.__dict__.items()}
 
 
+@dataclass(frozen=True)
+class VoteCheck:
+    """The policy's verdict on a vote that has not been cast (shaped like `Verdict`)."""
+
+    allowed: bool
+    reason: str
+    request: dict[str, Any]
+    expired: bool = False
+
+
 class DevOpsService:
     def __init__(
-        self, graph: CompiledStateGraph, deps: WorkflowDeps, approvals: ApprovalStore
+        self,
+        graph: CompiledStateGraph,
+        deps: WorkflowDeps,
+        approvals: ApprovalStore,
+        audit: AuditLog | None = None,
     ) -> None:
         self.graph = graph
         self.deps = deps
         self.approvals = approvals
+        self.audit: AuditLog = audit if audit is not None else InMemoryAuditLog()
 
     @staticmethod
     def _config(thread_id: str) -> dict[str, Any]:
@@ -95,6 +114,15 @@ class DevOpsService:
             context["service"] = self.deps.catalog.canonical_name(context["service"])
         state = initial_state(task_type, context, text)
         log.info("run started", thread_id=thread_id, user=requester, task_type=task_type)
+        await self._record(
+            "run",
+            thread_id,
+            user=requester,
+            action=context.get("action"),
+            target=context.get("service"),
+            environment=context.get("environment"),
+            detail=f"task {task_type}",
+        )
         return await self._drive(thread_id, state, on_progress)
 
     async def approve(
@@ -127,6 +155,37 @@ class DevOpsService:
             thread_id, None, {"decision": "expire", "user": "system", "at": now.isoformat()}, None
         )
 
+    async def check_vote(
+        self,
+        thread_id: str,
+        user: str,
+        decision: str,
+        groups: frozenset[str] = frozenset(),
+    ) -> VoteCheck:
+        """What the policy says about `user` casting `decision` now, without voting.
+
+        Raises InputError for an unknown thread or one with nothing pending; an expired
+        request comes back refused with `expired=True`.
+        """
+        if not user or not user.strip():
+            raise InputError("say who you are: --as USER")
+        snapshot = await self.graph.aget_state(self._config(thread_id))
+        if not snapshot.values:
+            raise InputError(f"unknown thread id {thread_id!r}")
+        if not snapshot.interrupts:
+            raise InputError(_not_pending(thread_id, snapshot.values))
+        request = snapshot.interrupts[0].value
+        now = self.deps.clock()
+        verdict = self.deps.policy.may_vote(
+            user,
+            request,
+            decision=decision,  # type: ignore[arg-type]
+            user_groups=groups,
+            now=now,
+        )
+        expired = now >= datetime.fromisoformat(request["expires_at"])
+        return VoteCheck(verdict.allowed and not expired, verdict.reason, request, expired)
+
     async def pending(self) -> list[dict[str, Any]]:
         """Paused approvals, each checked against its checkpoint; stale entries are dropped."""
         out = []
@@ -158,35 +217,25 @@ class DevOpsService:
         reason: str | None,
         on_progress: ProgressCallback | None,
     ) -> RunReport:
-        if not user or not user.strip():
-            raise InputError("say who you are: --as USER")
-        snapshot = await self.graph.aget_state(self._config(thread_id))
-        if not snapshot.values:
-            raise InputError(f"unknown thread id {thread_id!r}")
-        if not snapshot.interrupts:
-            raise InputError(_not_pending(thread_id, snapshot.values))
-        request = snapshot.interrupts[0].value
-        now = self.deps.clock()
-        if now >= datetime.fromisoformat(request["expires_at"]):
+        check = await self.check_vote(thread_id, user, decision, groups)
+        request = check.request
+        if check.expired:
             report = await self.expire(thread_id)
             report.note = "expired"
             return report
-        verdict = self.deps.policy.may_vote(
-            user,
-            request,
-            decision=decision,
-            user_groups=groups,
-            now=now,  # type: ignore[arg-type]
-        )
-        if not verdict.allowed:
+        if not check.allowed:
             log.info(
                 "vote refused",
                 thread_id=thread_id,
                 user=user,
                 decision=decision,
-                reason=verdict.reason,
+                reason=check.reason,
             )
-            raise RefusedError(verdict.reason)
+            await self._record_request(
+                "vote_refused", thread_id, request, user=user, detail=f"{decision}: {check.reason}"
+            )
+            raise RefusedError(check.reason)
+        now = self.deps.clock()
         vote = {
             "decision": decision,
             "user": user,
@@ -215,7 +264,15 @@ class DevOpsService:
             if vote["decision"] in {"approve", "reject"} and not await self.approvals.claim(
                 f"vote:{current['id']}:{vote['user']}", vote
             ):
-                raise RefusedError(f"{vote['user']} has already voted on this request")
+                reason = f"{vote['user']} has already voted on this request"
+                await self._record_request(
+                    "vote_refused",
+                    thread_id,
+                    current,
+                    user=vote["user"],
+                    detail=f"{vote['decision']}: {reason}",
+                )
+                raise RefusedError(reason)
             if not await self.approvals.claim(f"interrupt:{interrupt.id}", vote):
                 # Claimed but still pending under our lock: the claimer died mid-resume.
                 # Finish its decision rather than take a second one.
@@ -234,26 +291,48 @@ class DevOpsService:
                 interrupt_id=interrupt.id,
                 plan_hash=current.get("plan_hash"),
             )
-            return await self._drive(thread_id, Command(resume={interrupt.id: vote}), on_progress)
+            if vote["decision"] in {"approve", "reject"}:
+                said = vote["decision"] + (f": {vote['reason']}" if vote.get("reason") else "")
+                await self._record_request(
+                    "vote", thread_id, current, user=vote.get("user"), detail=said
+                )
+            return await self._drive(
+                thread_id, Command(resume={interrupt.id: vote}), on_progress, current
+            )
 
     async def _drive(
-        self, thread_id: str, graph_input: Any, on_progress: ProgressCallback | None
+        self,
+        thread_id: str,
+        graph_input: Any,
+        on_progress: ProgressCallback | None,
+        pending: dict[str, Any] | None = None,
     ) -> RunReport:
+        """Run the graph until it ends or pauses; `pending` is the request being resumed."""
         config = self._config(thread_id)
-        async for chunk in self.graph.astream(
-            graph_input, config, context=self.deps, stream_mode="updates"
-        ):
-            if on_progress is None:
-                continue
-            for node, update in chunk.items():
-                if node == "__interrupt__":
+        try:
+            async for chunk in self.graph.astream(
+                graph_input, config, context=self.deps, stream_mode="updates"
+            ):
+                if on_progress is None:
                     continue
-                try:
-                    maybe = on_progress(node, update if isinstance(update, dict) else {})
-                    if maybe is not None:
-                        await maybe
-                except Exception:  # a broken display must never abort a run half-way
-                    log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
+                for node, update in chunk.items():
+                    if node == "__interrupt__":
+                        continue
+                    try:
+                        maybe = on_progress(node, update if isinstance(update, dict) else {})
+                        if maybe is not None:
+                            await maybe
+                    except Exception:  # a broken display must never abort a run half-way
+                        log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
+        except Exception as exc:
+            await self._record_request(
+                "failure",
+                thread_id,
+                pending or {},
+                user=(pending or {}).get("requester"),
+                detail=f"run crashed: {type(exc).__name__}",
+            )
+            raise
         snapshot = await self.graph.aget_state(config)
         if snapshot.interrupts:
             await self.approvals.add_pending(
@@ -267,7 +346,79 @@ class DevOpsService:
             thread_id=thread_id,
             status=report.status,
         )
+        await self._record_outcome(thread_id, snapshot, pending)
         return report
+
+    # -- audit -------------------------------------------------------------------------
+
+    async def _record_outcome(
+        self, thread_id: str, snapshot: Any, pending: dict[str, Any] | None
+    ) -> None:
+        """Audit what this stretch of the run led to: a new request, a decision, a result."""
+        values = snapshot.values or {}
+        if snapshot.interrupts:
+            request = snapshot.interrupts[0].value
+            if pending is None or request.get("id") != pending.get("id"):
+                needed = request.get("min_approvals", 1)
+                await self._record_request(
+                    "request",
+                    thread_id,
+                    request,
+                    user=request.get("requester"),
+                    detail=f"needs {needed} approval(s) by {request.get('expires_at')}; "
+                    f"risk: {', '.join(request.get('risk_tags') or []) or 'none'}",
+                )
+            return
+        approval = values.get("approval") or {}
+        if pending is not None and approval.get("status") in {"approved", "rejected", "expired"}:
+            status = approval["status"]
+            by = approval.get("decided_by") or "system"
+            detail = status if status == "expired" else f"{status} by {by}"
+            if status == "rejected" and approval.get("reason"):
+                detail += f": {approval['reason']}"
+            await self._record_request("decision", thread_id, approval, user=by, detail=detail)
+        outcome = values.get("outcome") or {}
+        event = {"applied": "apply", "failed": "failure"}.get(outcome.get("status", ""))
+        if event is None:
+            return
+        plan = values.get("plan") or {}
+        context = values.get("context") or {}
+        await self._record(
+            event,
+            thread_id,
+            user=approval.get("decided_by") or context.get("requester"),
+            action=plan.get("action") or approval.get("action") or context.get("action"),
+            target=plan.get("target") or approval.get("target") or context.get("service"),
+            environment=plan.get("environment")
+            or approval.get("environment")
+            or context.get("environment"),
+            plan_hash=outcome.get("plan_hash") or plan.get("plan_hash"),
+            approval_id=approval.get("id"),
+            detail=outcome.get("summary", ""),
+        )
+
+    async def _record_request(
+        self, event: str, thread_id: str, request: dict[str, Any], **fields: Any
+    ) -> None:
+        await self._record(
+            event,
+            thread_id,
+            **{
+                "action": request.get("action"),
+                "target": request.get("target"),
+                "environment": request.get("environment"),
+                "plan_hash": request.get("plan_hash"),
+                "approval_id": request.get("id"),
+                **fields,
+            },
+        )
+
+    async def _record(self, event: str, thread_id: str, **fields: Any) -> None:
+        """Append to the audit log; a failing backend is logged, never raised."""
+        try:
+            await self.audit.append({"event": event, "thread_id": thread_id, **fields})
+        except Exception:
+            log.warning("audit write failed", thread_id=thread_id, audit_event=event, exc_info=True)
 
 
 def _not_pending(thread_id: str, values: dict[str, Any]) -> str:
