@@ -14,10 +14,12 @@ One Slack thread is one graph thread: `slack:{team}:{channel}:{thread_ts}`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages
+from bot.cards import CardIndex, CardRef, TtlCache
+from bot.inflight import InFlight
 from bot.settings import Settings
 from workflow.classify import classify
 from workflow.service import DevOpsService, InputError, RefusedError
@@ -156,6 +160,8 @@ class SlackRequest:
     user: str
     text: str
     thread_ts: str | None = None
+    # A plain reply in a bot thread (no mention): stay quiet when it is not a request.
+    quiet_if_unclear: bool = False
 
 
 class BotRuntime:
@@ -171,6 +177,12 @@ class BotRuntime:
         metrics: Metrics | None = None,
         deduper: RetryDeduper | None = None,
         update_interval: float = 1.0,
+        client: AsyncWebClient | None = None,
+        card_index: CardIndex | None = None,
+        sweep_interval: float = 30.0,
+        group_cache_ttl: float = 60.0,
+        preview_limit: int | None = None,
+        inflight: InFlight | None = None,
     ) -> None:
         self._service = service
         self.settings = settings
@@ -179,7 +191,14 @@ class BotRuntime:
         self.metrics = metrics or Metrics()
         self.deduper = deduper or RetryDeduper()
         self.update_interval = update_interval
+        self.client = client
+        self.cards = card_index or CardIndex()
+        self.sweep_interval = sweep_interval
+        self.group_members = TtlCache(group_cache_ttl)
+        self.preview_limit = preview_limit
+        self.inflight = inflight or InFlight(lease=max(3 * sweep_interval, 10.0))
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def service(self) -> DevOpsService:
@@ -198,7 +217,9 @@ class BotRuntime:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            log.error("slack.task_failed", task=task.get_name(), error=repr(exc)[:500])
+            log.error(
+                "slack.task_failed", task=task.get_name(), error=repr(exc)[:500], exc_info=exc
+            )
 
     @property
     def busy(self) -> int:
@@ -211,10 +232,128 @@ class BotRuntime:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
 
     async def aclose(self) -> None:
+        await self.stop_sweeper()
         await self.drain()
         for task in list(self._tasks):
             task.cancel()
         await self.deduper.aclose()
+        await self.cards.aclose()
+        await self.inflight.aclose()
+
+    # -- expiry sweeper ------------------------------------------------------------------
+
+    def start_sweeper(self) -> None:
+        """Close expired approvals now and every `sweep_interval` seconds (idempotent)."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="expiry-sweeper")
+
+    async def stop_sweeper(self) -> None:
+        task, self._sweeper = self._sweeper, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep sweeping: the next round may succeed
+                log.warning("slack.sweep_failed", error=_short(exc))
+            await asyncio.sleep(self.sweep_interval)
+
+    async def sweep_once(self) -> list[str]:
+        """Expire every pending approval past its TTL; the thread ids closed by this call.
+
+        Also: runs left behind by a replica that died mid-run are reported in their thread.
+        """
+        await self.inflight.heartbeat()
+        for thread_id, entry in await self.inflight.orphans():
+            try:
+                await self._recover(thread_id, entry)
+            except Exception as exc:
+                log.warning("slack.recover_failed", thread_id=thread_id, error=_short(exc))
+        closed = []
+        for summary in await self.service.pending():
+            if summary.get("expired") and await self._expire_one(summary["thread_id"]):
+                closed.append(summary["thread_id"])
+        return closed
+
+    async def _recover(self, thread_id: str, entry: dict[str, Any]) -> None:
+        """A run whose bot died while driving it: say where it stands, in its thread."""
+        client, parsed = self.client, parse_thread_id(thread_id)
+        if client is None or parsed is None:
+            return
+        channel = str(entry.get("channel") or parsed[1])
+        status_ts = str(entry.get("status_ts") or "")
+        service = self.service
+        snapshot = await service.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        if not snapshot.values:
+            return
+        log.warning("slack.recovering_run", thread_id=thread_id, next=list(snapshot.next or ()))
+        report = await service.report(thread_id)
+        if snapshot.interrupts:  # paused for approval: make sure a card exists
+            if await self.cards.get(thread_id) is None and not entry.get("card_ts"):
+                card = await client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=parsed[2],
+                    text=f"Approval required: {report.summary}",
+                    blocks=self._card(report, status_ts),
+                )
+                await self.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
+            return
+        if snapshot.next:  # stopped between steps
+            text = messages.interrupted_run(list(snapshot.next))
+            await client.chat_postMessage(channel=channel, thread_ts=parsed[2], text=text)
+            if status_ts:
+                header = messages.status_header(
+                    (report.approval or {}).get("requester") or entry.get("user"),
+                    await self._asked(thread_id),
+                )
+                await self._update(client, channel, status_ts, None, f"{header}\n{text}")
+            return
+        # It finished, but the bot died before saying so.
+        ref = await self.cards.get(thread_id)
+        card_ts = ref.card_ts if ref else entry.get("card_ts")
+        await self._closed(
+            client,
+            channel=channel,
+            card_ts=card_ts if report.approval else None,
+            status_ts=status_ts or (ref.status_ts if ref else None),
+            thread_id=thread_id,
+            report=report,
+        )
+
+    async def _expire_one(self, thread_id: str) -> bool:
+        structlog.contextvars.bind_contextvars(thread_id=thread_id)
+        try:
+            report = await self.service.expire(thread_id)
+        except (InputError, RefusedError) as exc:  # a click or another replica got there first
+            log.info("slack.expire_skipped", reason=str(exc))
+            return False
+        log.info("slack.expired", status=report.status)
+        self.metrics.inc("devops_bot_approval_decisions_total", outcome=report.status)
+        client = self.client
+        if client is None:
+            return True
+        ref = await self.cards.get(thread_id)
+        parsed = parse_thread_id(thread_id)
+        if ref is None and parsed is None:
+            return True  # not a Slack thread (a CLI run): nothing to show
+        channel = ref.channel if ref else parsed[1]  # type: ignore[index]
+        await self._closed(
+            client,
+            channel=channel,
+            card_ts=ref.card_ts if ref else None,
+            status_ts=ref.status_ts if ref else None,
+            thread_id=thread_id,
+            report=report,
+        )
+        return True
 
     # -- a request: classify, status message, run, card -------------------------------------
 
@@ -224,6 +363,9 @@ class BotRuntime:
         structlog.contextvars.bind_contextvars(team=req.team, channel=req.channel, user=req.user)
         request = await classify(req.text, llm=self.llm)
         if request.task_type is None:
+            if req.quiet_if_unclear:
+                log.info("slack.reply_ignored", reason="not a request")
+                return
             await say_private(messages.not_understood(req.text, request.hint))
             return
         structlog.contextvars.bind_contextvars(task_type=request.task_type)
@@ -257,6 +399,37 @@ class BotRuntime:
             root_ts = status_ts
             thread_id = thread_id_for(req.team, req.channel, root_ts)
         structlog.contextvars.bind_contextvars(thread_id=thread_id)
+        async with self._driving(
+            thread_id, channel=req.channel, status_ts=status_ts, user=req.user
+        ):
+            await self._run_request(
+                client, req, request, context, thread_id, root_ts, status_ts, header
+            )
+
+    @contextlib.asynccontextmanager
+    async def _driving(self, thread_id: str, **info: Any) -> AsyncIterator[None]:
+        """Mark the thread in flight while this replica drives it (see bot.inflight)."""
+        await self.inflight.begin(thread_id, **info)
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise  # stopped mid-run: the entry stays for the next instance to report
+        except BaseException:
+            await self.inflight.end(thread_id)
+            raise
+        await self.inflight.end(thread_id)
+
+    async def _run_request(
+        self,
+        client: AsyncWebClient,
+        req: SlackRequest,
+        request: Any,
+        context: dict[str, Any],
+        thread_id: str,
+        root_ts: str,
+        status_ts: str,
+        header: str,
+    ) -> None:
         status = _StatusMessage(client, req.channel, status_ts, header, self.update_interval)
         try:
             report = await self.service.start(
@@ -279,12 +452,24 @@ class BotRuntime:
         log.info("slack.run_finished", status=report.status)
         await status.finish(messages.result_line(report))
         if report.status == "awaiting_approval":
-            await client.chat_postMessage(
+            card = await client.chat_postMessage(
                 channel=req.channel,
                 thread_ts=root_ts,
                 text=f"Approval required: {report.summary}",
-                blocks=blocks.approval_card(report, status_ts=status_ts),
+                blocks=self._card(report, status_ts),
             )
+            await self.cards.put(thread_id, CardRef(req.channel, card["ts"], status_ts))
+
+    async def handle_thread_reply(
+        self, client: AsyncWebClient, req: SlackRequest, say_private: Say
+    ) -> None:
+        """A plain reply in a thread: continue it only when it is one of our graph threads."""
+        if req.thread_ts is None:
+            return
+        thread_id = thread_id_for(req.team, req.channel, req.thread_ts)
+        if not await self.service.state_of(thread_id):
+            return  # someone else's thread: not ours to answer
+        await self.handle_request(client, req, say_private)
 
     # -- a click: stale check, then the service decides -------------------------------------
 
@@ -320,49 +505,122 @@ class BotRuntime:
                     messages.decision_line(approval, "approved"),
                 )
 
-        try:
-            if decision == "approve":
-                report = await self.service.approve(thread_id, user, on_progress=on_progress)
-            else:
-                report = await self.service.reject(
-                    thread_id, user, reason or "", on_progress=on_progress
+        status_ts = value.get("status_ts", "")
+        async with self._driving(
+            thread_id, channel=channel, status_ts=status_ts, card_ts=card_ts, user=user
+        ):
+            groups = await self.groups_of(client, user, current.approval or {})
+            try:
+                if decision == "approve":
+                    report = await self.service.approve(
+                        thread_id, user, groups=groups, on_progress=on_progress
+                    )
+                else:
+                    report = await self.service.reject(
+                        thread_id, user, reason or "", groups=groups, on_progress=on_progress
+                    )
+            except (RefusedError, InputError) as exc:
+                self.metrics.inc("devops_bot_votes_refused_total")
+                log.info("slack.vote_refused", reason=str(exc))
+                await tell(messages.refused(str(exc)))
+                return
+            except Exception as exc:
+                log.exception("slack.vote_failed")
+                await tell(messages.failed(_short(exc)))
+                return
+            log.info("slack.vote_recorded", status=report.status)
+            if report.status == "awaiting_approval":  # quorum not reached: show the votes so far
+                status_ts = value.get("status_ts", "")
+                await self._update(
+                    client,
+                    channel,
+                    card_ts,
+                    self._card(report, status_ts),
+                    f"Approval required: {report.summary}",
                 )
-        except (RefusedError, InputError) as exc:
-            self.metrics.inc("devops_bot_votes_refused_total")
-            log.info("slack.vote_refused", reason=str(exc))
-            await tell(messages.refused(str(exc)))
-            return
-        except Exception as exc:
-            log.exception("slack.vote_failed")
-            await tell(messages.failed(_short(exc)))
-            return
-        log.info("slack.vote_recorded", status=report.status)
-        if report.status == "awaiting_approval":  # quorum not reached: show the votes so far
+                await self.cards.put(thread_id, CardRef(channel, card_ts, status_ts))
+                return
+            self.metrics.inc("devops_bot_approval_decisions_total", outcome=report.status)
+            await self._closed(
+                client,
+                channel=channel,
+                card_ts=card_ts,
+                status_ts=value.get("status_ts"),
+                thread_id=thread_id,
+                report=report,
+            )
+
+    async def _closed(
+        self,
+        client: AsyncWebClient,
+        *,
+        channel: str,
+        card_ts: str | None,
+        status_ts: str | None,
+        thread_id: str,
+        report: Any,
+    ) -> None:
+        """A decision was taken: close the card, say the result in the thread, update status."""
+        approval = report.approval or {}
+        if card_ts:
             await self._update(
                 client,
                 channel,
                 card_ts,
-                blocks.approval_card(report, status_ts=value.get("status_ts", "")),
-                f"Approval required: {report.summary}",
+                blocks.closed_card(approval, report.status, thread_id),
+                messages.decision_line(approval, report.status),
             )
-            return
-        self.metrics.inc("devops_bot_approval_decisions_total", outcome=report.status)
-        approval = report.approval or {}
-        await self._update(
-            client,
-            channel,
-            card_ts,
-            blocks.closed_card(approval, report.status, thread_id),
-            messages.decision_line(approval, report.status),
-        )
+        await self.cards.remove(thread_id)
         parsed = parse_thread_id(thread_id)
         root_ts = parsed[2] if parsed else None
         result = messages.result_line(report)
-        await client.chat_postMessage(channel=channel, thread_ts=root_ts, text=result)
-        status_ts = value.get("status_ts")
+        try:
+            await client.chat_postMessage(channel=channel, thread_ts=root_ts, text=result)
+        except SlackApiError as exc:
+            log.warning("slack.cannot_post", error=exc.response.get("error"))
         if status_ts:
             header = messages.status_header(approval.get("requester"), await self._asked(thread_id))
             await self._update(client, channel, status_ts, None, f"{header}\n{result}")
+
+    def _card(self, report: Any, status_ts: str) -> list[dict[str, Any]]:
+        if self.preview_limit is None:
+            return blocks.approval_card(report, status_ts=status_ts)
+        return blocks.approval_card(report, status_ts=status_ts, preview_limit=self.preview_limit)
+
+    async def groups_of(
+        self, client: AsyncWebClient, user: str, request: dict[str, Any]
+    ) -> frozenset[str]:
+        """The policy's approver groups (S…) for this request's environment that `user` is in."""
+        try:
+            env = self.service.deps.policy.for_environment(request.get("environment"))
+            wanted = list(env.approvers.groups)
+        except Exception:
+            return frozenset()
+        found = set()
+        for group in wanted:
+            members = await self.group_members.get(group, lambda g=group: _members(client, g))
+            if members and user in members:
+                found.add(group)
+        return frozenset(found)
+
+    async def full_preview(
+        self, client: AsyncWebClient, *, user: str, channel: str, value: dict[str, str]
+    ) -> None:
+        """The whole dry-run preview, privately to whoever asked, in the card's thread."""
+        thread_id = value["thread_id"]
+        tell = self._teller(client, channel, user, thread_id)
+        try:
+            report = await self.service.report(thread_id)
+        except InputError:
+            await tell(messages.unknown_thread(thread_id))
+            return
+        preview = (report.approval or {}).get("preview") or ""
+        if not preview.strip():
+            await tell(messages.no_preview())
+            return
+        chunks = blocks.preview_chunks(preview)
+        for n, chunk in enumerate(chunks, 1):
+            await tell(messages.full_preview(chunk, n, len(chunks)))
 
     async def open_reject(
         self,
@@ -380,10 +638,16 @@ class BotRuntime:
         current = await self._fresh(thread_id, value, tell)
         if current is None:
             return
-        service = self.service
-        verdict = service.deps.policy.may_vote(
-            user, current.approval or {}, decision="reject", now=service.deps.clock()
-        )
+        try:
+            verdict = await self.service.check_vote(
+                thread_id,
+                user,
+                "reject",
+                groups=await self.groups_of(client, user, current.approval or {}),
+            )
+        except InputError as exc:
+            await tell(messages.refused(str(exc)))
+            return
         if not verdict.allowed:
             self.metrics.inc("devops_bot_votes_refused_total")
             await tell(messages.refused(verdict.reason))
@@ -488,6 +752,21 @@ def _inherit(previous: dict[str, Any], context: dict[str, Any]) -> dict[str, Any
     return {**inherited, **context}
 
 
+async def _members(client: AsyncWebClient, group: str) -> frozenset[str] | None:
+    """Members of a Slack user group (usergroups.users.list); None when Slack cannot say."""
+    try:
+        response = await client.usergroups_users_list(usergroup=group)
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        error = data.get("error") or f"HTTP {exc.response.status_code}"
+        log.warning("slack.usergroup_lookup_failed", group=group, error=error)
+        return None
+    except Exception as exc:  # network trouble: nobody is a member (fail closed), retry later
+        log.warning("slack.usergroup_lookup_failed", group=group, error=type(exc).__name__)
+        return None
+    return frozenset(str(u) for u in response.get("users") or [])
+
+
 def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
@@ -505,11 +784,17 @@ def build_app(
     metrics: Metrics | None = None,
     deduper: RetryDeduper | None = None,
     update_interval: float = 1.0,
+    card_index: CardIndex | None = None,
+    key_prefix: str = "devops-bot",
+    sweep_interval: float | None = None,
+    group_cache_ttl: float = 60.0,
 ) -> AsyncApp:
     """An AsyncApp serving /devops, approval clicks, the reject modal and app mentions.
 
     `service` is a DevOpsService or a zero-argument callable returning one (resolved per
-    request, so a server can open the service after building the app).
+    request, so a server can open the service after building the app). The expiry sweeper
+    runs every `sweep_interval` seconds (default `DEVOPS_BOT_SWEEP_INTERVAL`, else 30) once
+    the server calls `runtime_of(app).start_sweeper()`.
     """
     if client is None:
         base_url = settings.slack_api_url
@@ -524,7 +809,11 @@ def build_app(
             settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
         )
     if deduper is None:
-        deduper = RetryDeduper(settings.redis_url)
+        deduper = RetryDeduper(settings.redis_url, prefix=key_prefix)
+    if card_index is None:
+        card_index = CardIndex(settings.redis_url, prefix=key_prefix)
+    if sweep_interval is None:
+        sweep_interval = float(os.environ.get("DEVOPS_BOT_SWEEP_INTERVAL") or 30.0)
     runtime = BotRuntime(
         service,
         settings,
@@ -533,6 +822,13 @@ def build_app(
         metrics=metrics,
         deduper=deduper,
         update_interval=update_interval,
+        client=client,
+        card_index=card_index,
+        sweep_interval=sweep_interval,
+        group_cache_ttl=group_cache_ttl,
+        inflight=InFlight(
+            settings.redis_url, prefix=key_prefix, lease=max(3 * sweep_interval, 10.0)
+        ),
     )
     secret = settings.slack_signing_secret
     app = AsyncApp(

@@ -13,6 +13,7 @@ from bot import messages
 
 __all__ = [
     "APPROVE_ACTION",
+    "FULL_PREVIEW_ACTION",
     "REJECT_ACTION",
     "REJECT_REASON_ACTION",
     "REJECT_REASON_BLOCK",
@@ -21,18 +22,21 @@ __all__ = [
     "button_value",
     "closed_card",
     "parse_button_value",
+    "preview_chunks",
     "reject_modal",
     "truncate_preview",
 ]
 
 APPROVE_ACTION = "approval_approve"
 REJECT_ACTION = "approval_reject"
+FULL_PREVIEW_ACTION = "approval_full_preview"
 REJECT_VIEW = "approval_reject_reason"
 REJECT_REASON_BLOCK = "reason"
 REJECT_REASON_ACTION = "reason_input"
 
 SECTION_TEXT_MAX = 3000
 _PREVIEW_MAX = SECTION_TEXT_MAX - 200  # room for the fences and the "more lines" note
+_CHUNK_MAX = 3500  # per message of the full preview (Slack's text limit is far above)
 
 
 def button_value(thread_id: str, report_interrupt_id: str, approval_id: str, status_ts: str) -> str:
@@ -79,14 +83,53 @@ def truncate_preview(preview: str, limit: int = _PREVIEW_MAX) -> str:
     return "\n".join(kept) + "\n" + note
 
 
-def approval_card(report: Any, *, status_ts: str) -> list[dict[str, Any]]:
-    """The open card: what, where, who asked, risk, preview, expiry, approvers, votes, buttons."""
+def preview_chunks(preview: str, limit: int = _CHUNK_MAX) -> list[str]:
+    """The whole preview in pieces of at most `limit` characters, cut at line boundaries."""
+    text = preview.rstrip().replace("```", "'''")
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in text.splitlines():
+        while len(line) > limit:  # one enormous line: hard cuts
+            if current:
+                chunks.append("\n".join(current))
+                current, size = [], 0
+            chunks.append(line[:limit])
+            line = line[limit:]
+        if current and size + len(line) + 1 > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line) + 1
+    if current:
+        chunks.append("\n".join(current))
+    return chunks or [""]
+
+
+def approval_card(
+    report: Any, *, status_ts: str, preview_limit: int = _PREVIEW_MAX
+) -> list[dict[str, Any]]:
+    """The open card: what, where, who asked, risk, preview, expiry, approvers, votes, buttons.
+
+    When the preview had to be cut, a "Full preview" button shows the whole text.
+    """
     request = report.approval or {}
     value = button_value(
         report.thread_id, report.interrupt_id or "", request.get("id", ""), status_ts
     )
+    preview = request.get("preview", "")
+    extra = []
+    if len((preview or "").rstrip()) > preview_limit:  # truncate_preview cuts it
+        extra.append(
+            {
+                "type": "button",
+                "action_id": FULL_PREVIEW_ACTION,
+                "text": {"type": "plain_text", "text": "Full preview"},
+                "value": value,
+            }
+        )
     return [
-        *_facts(request, title="Approval required"),
+        *_facts(request, title="Approval required", preview_limit=preview_limit),
         {
             "type": "actions",
             "block_id": "approval_actions",
@@ -105,6 +148,7 @@ def approval_card(report: Any, *, status_ts: str) -> list[dict[str, Any]]:
                     "style": "danger",
                     "value": value,
                 },
+                *extra,
             ],
         },
         _footer(request, report.thread_id),
@@ -156,7 +200,9 @@ def reject_modal(approval: dict[str, Any], private_metadata: str) -> dict[str, A
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _facts(request: dict[str, Any], *, title: str) -> list[dict[str, Any]]:
+def _facts(
+    request: dict[str, Any], *, title: str, preview_limit: int = _PREVIEW_MAX
+) -> list[dict[str, Any]]:
     action, target = request.get("action", "?"), request.get("target", "?")
     risk = ", ".join(request.get("risk_tags") or []) or "none"
     got = [v["user"] for v in request.get("votes", []) if v.get("decision") == "approve"]
@@ -176,7 +222,7 @@ def _facts(request: dict[str, Any], *, title: str) -> list[dict[str, Any]]:
         ("Votes", f"{len(got)} of {needed}: {so_far}"),
     ]
     why = "; ".join(request.get("reasons") or []) or "policy"
-    preview = truncate_preview(request.get("preview", ""))
+    preview = truncate_preview(request.get("preview", ""), preview_limit)
     return [
         {"type": "header", "text": {"type": "plain_text", "text": f"{title}: {action}"[:150]}},
         {

@@ -16,7 +16,10 @@ __all__ = [
     "cannot_post",
     "decision_line",
     "failed",
+    "full_preview",
+    "interrupted_run",
     "mention",
+    "no_preview",
     "not_understood",
     "refused",
     "reject_modal_prompt",
@@ -155,6 +158,23 @@ def unknown_thread(thread_id: str) -> str:
 
 def failed(error: str) -> str:
     return f":warning: Something went wrong: {error}"
+
+
+def full_preview(chunk: str, part: int, parts: int) -> str:
+    title = "*Full dry-run preview*" + (f" (part {part} of {parts})" if parts > 1 else "")
+    return f"{title}\n```{chunk}```"
+
+
+def interrupted_run(steps: list[str]) -> str:
+    where = f" before {', '.join(f'`{s}`' for s in steps)}" if steps else ""
+    return (
+        f":warning: This run was interrupted{where}: the bot serving it stopped. Nothing past "
+        "that step ran. Ask again in this thread to run it anew."
+    )
+
+
+def no_preview() -> str:
+    return "This request has no dry-run preview to show."
 
 
 def already_pending(message: str) -> str:

@@ -8,6 +8,9 @@ HTTP routes:
 The signature is checked before the body is parsed, so a forged request gets 401 whatever
 it contains; a correctly signed body that cannot be parsed gets 400 (bolt would answer
 500 and log a traceback). Bolt's own verification stays on behind this.
+
+The expiry sweeper (approvals past their TTL are closed and their cards updated) starts
+with the server and stops with it, in both modes.
 """
 
 from __future__ import annotations
@@ -77,7 +80,15 @@ def create_web_app(
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
+    async def start_sweeper(_: web.Application) -> None:
+        runtime.start_sweeper()  # closes approvals past their TTL, now and every interval
+
+    async def stop_sweeper(_: web.Application) -> None:
+        await runtime.stop_sweeper()
+
     web_app = web.Application()
+    web_app.on_startup.append(start_sweeper)
+    web_app.on_cleanup.append(stop_sweeper)
     web_app.add_routes(
         [
             web.post(path, slack_events),
@@ -160,6 +171,7 @@ async def run_socket(settings: Settings) -> None:
         handler = AsyncSocketModeHandler(app, app_token)
         await handler.connect_async()
         stack.push_async_callback(handler.close_async)
+        runtime_of(app).start_sweeper()
         log.warning("serving", mode="socket")
         await _until_stopped()
 

@@ -20,8 +20,11 @@ METHOD_SCOPES = {
     "chat_postEphemeral": "chat:write",
     "views_open": None,
     "auth_test": None,
+    "usergroups_users_list": "usergroups:read",
 }
-EVENT_SCOPES = {"app_mention": "app_mentions:read"}
+EVENT_SCOPES = {"app_mention": "app_mentions:read", "message": "channels:history"}
+# The manifest subscribes to message events per conversation type; we answer channels only.
+EVENT_SUBSCRIPTIONS = {"app_mention": {"app_mention"}, "message": {"message.channels"}}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,8 @@ def test_manifest_declares_what_the_code_handles_and_no_more(manifest):
         needed.add("commands")
     needed.discard(None)
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == needed
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == events
+    subscribed = set().union(*(EVENT_SUBSCRIPTIONS[e] for e in events))
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == subscribed
     declared = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert declared == commands
     assert all(c.get("usage_hint") for c in manifest["features"]["slash_commands"])

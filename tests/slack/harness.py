@@ -55,6 +55,7 @@ class MockSlack:
         self.calls: list[Call] = []
         self.not_in: set[str] = set()  # channels where chat.postMessage says not_in_channel
         self.delay = 0.0  # seconds every chat.* call takes, to show the ack does not wait
+        self.usergroups: dict[str, list[str]] = {}  # user-group id -> member user ids
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -65,7 +66,11 @@ class MockSlack:
     async def start(self) -> str:
         app = web.Application()
         app.add_routes(
-            [web.post("/api/{method}", self._api), web.post("/respond/{key}", self._respond)]
+            [
+                web.post("/api/{method}", self._api),
+                web.get("/api/{method}", self._api),  # slack_sdk GETs a few methods
+                web.post("/respond/{key}", self._respond),
+            ]
         )
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -80,7 +85,9 @@ class MockSlack:
             await self._runner.cleanup()
 
     async def _args(self, request: web.Request) -> dict[str, Any]:
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            args: dict[str, Any] = dict(request.query)
+        elif request.content_type == "application/json":
             args = await request.json()
         else:
             args = dict(await request.post())
@@ -119,6 +126,11 @@ class MockSlack:
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.next_ts()}
+        if method == "usergroups.users.list":
+            group = args.get("usergroup")
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(self.usergroups[group])}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **args.get("view", {})}}
         return {"ok": True}
@@ -340,10 +352,17 @@ async def running_bot(
     redis_url: str | None = None,
     key_prefix: str = "devops-bot",
     policy_path: str | None = None,
+    sweep_interval: float = 30.0,
+    slack: MockSlack | None = None,
 ) -> AsyncIterator[BotUnderTest]:
-    """The real app over HTTP (port 0) on a real DevOpsService, talking to a MockSlack."""
-    slack = MockSlack()
-    api_url = await slack.start()
+    """The real app over HTTP (port 0) on a real DevOpsService, talking to a MockSlack.
+
+    Pass a running `slack` to share one MockSlack between app instances (restarts); it is
+    then left running for the caller to stop.
+    """
+    owned = slack is None
+    slack = slack or MockSlack()
+    api_url = await slack.start() if owned else slack.url + "/api/"
     settings = Settings(
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SECRET,
@@ -364,7 +383,11 @@ async def running_bot(
     try:
         async with open_service(options) as handle:
             app = build_app(
-                handle.service, settings, deduper=RetryDeduper(redis_url, prefix=key_prefix)
+                handle.service,
+                settings,
+                deduper=RetryDeduper(redis_url, prefix=key_prefix),
+                key_prefix=key_prefix,
+                sweep_interval=sweep_interval,
             )
             runtime = runtime_of(app)
             runner = web.AppRunner(create_web_app(app, signing_secret=SECRET))
@@ -385,4 +408,5 @@ async def running_bot(
                 await runtime.aclose()
                 await runner.cleanup()
     finally:
-        await slack.stop()
+        if owned:
+            await slack.stop()

@@ -49,7 +49,8 @@ def test_a_huge_preview_is_cut_at_a_line_and_says_how_much_is_left():
     assert "+ line 00000" in shown and "more line(s)" in shown
     assert shown.rstrip("`").splitlines()[-2].startswith("+ line "), "cut at a line boundary"
     buttons = [e for b in card if b["type"] == "actions" for e in b["elements"]]
-    assert [b["style"] for b in buttons] == ["primary", "danger"]
+    assert [b.get("style") for b in buttons] == ["primary", "danger", None]
+    assert buttons[2]["action_id"] == "approval_full_preview", "the cut preview has a button"
     for button in buttons:
         assert len(button["value"]) <= 2000
         assert json.loads(button["value"]) == {
@@ -80,3 +81,22 @@ def test_button_values_that_are_not_ours_are_ignored():
     assert blocks.parse_button_value("not json") is None
     assert blocks.parse_button_value('{"thread_id": "x"}') is None
     assert blocks.parse_button_value(None) is None
+
+
+def test_a_short_preview_has_no_full_preview_button():
+    report = SimpleNamespace(thread_id="t", interrupt_id="i", approval=_request("+ a\n- b"))
+    card = blocks.approval_card(report, status_ts="1.2")
+    ids = [e["action_id"] for b in card if b["type"] == "actions" for e in b["elements"]]
+    assert ids == ["approval_approve", "approval_reject"]
+    small = blocks.approval_card(report, status_ts="1.2", preview_limit=4)
+    ids = [e["action_id"] for b in small if b["type"] == "actions" for e in b["elements"]]
+    assert ids[-1] == "approval_full_preview"
+
+
+def test_full_preview_chunks_keep_every_line_and_respect_the_limit():
+    preview = "\n".join(f"+ line {i:05d} " + "x" * 60 for i in range(500)) + "\n```\n"
+    chunks = blocks.preview_chunks(preview, limit=3500)
+    assert len(chunks) > 1 and all(len(c) <= 3500 for c in chunks)
+    joined = "\n".join(chunks)
+    assert joined.count("+ line ") == 500 and "```" not in joined
+    assert blocks.preview_chunks("y" * 8000, limit=3500) == ["y" * 3500, "y" * 3500, "y" * 1000]

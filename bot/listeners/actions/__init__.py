@@ -1,11 +1,12 @@
-"""Block actions: the approval card's buttons."""
+"""Block actions: the approval card's buttons (Approve, Reject, Full preview)."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.blocks import APPROVE_ACTION, REJECT_ACTION
+from bot.blocks import APPROVE_ACTION, FULL_PREVIEW_ACTION, REJECT_ACTION
 from bot.listeners.actions.approve import approve_clicked
+from bot.listeners.actions.full_preview import full_preview_clicked
 from bot.listeners.actions.reject import reject_clicked
 
 __all__ = ["register"]
@@ -14,3 +15,4 @@ __all__ = ["register"]
 def register(app: AsyncApp) -> None:
     app.action(APPROVE_ACTION)(approve_clicked)
     app.action(REJECT_ACTION)(reject_clicked)
+    app.action(FULL_PREVIEW_ACTION)(full_preview_clicked)
