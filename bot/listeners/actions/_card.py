@@ -1,12 +1,29 @@
-"""Where a click came from: the card's channel and ts, and its button's value."""
+"""Where a click came from: the card's channel and ts, the clicker, and its button's value."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import structlog
 
 from bot.blocks import parse_button_value
 
-__all__ = ["click_origin"]
+__all__ = ["Click", "click_origin", "parse_click"]
+
+log = structlog.get_logger("devops-bot.slack")
+
+
+@dataclass(frozen=True)
+class Click:
+    user: str
+    channel: str
+    card_ts: str
+    value: dict[str, str]
+
+    @property
+    def thread_id(self) -> str:
+        return self.value["thread_id"]
 
 
 def click_origin(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
@@ -18,3 +35,13 @@ def click_origin(body: dict[str, Any], action: dict[str, Any]) -> tuple[str, str
     if not channel or not card_ts or value is None:
         raise ValueError("click without a channel, a message or a devops-bot button value")
     return channel, card_ts, value
+
+
+def parse_click(body: dict[str, Any], action: dict[str, Any]) -> Click | None:
+    """The click, or None (logged) for one that is not a devops-bot card's button."""
+    try:
+        channel, card_ts, value = click_origin(body, action)
+    except ValueError as exc:
+        log.warning("slack.bad_click", error=str(exc))
+        return None
+    return Click((body.get("user") or {}).get("id", ""), channel, card_ts, value)

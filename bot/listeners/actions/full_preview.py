@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import BotRuntime
-from bot.listeners.actions._card import click_origin
+from bot.listeners.actions._card import parse_click
 
 __all__ = ["full_preview_clicked"]
-
-log = structlog.get_logger("devops-bot.slack")
 
 
 async def full_preview_clicked(
@@ -24,14 +21,11 @@ async def full_preview_clicked(
     context: dict[str, Any],
 ) -> None:
     await ack()
-    runtime: BotRuntime = context["devops"]
-    try:
-        channel, _card_ts, value = click_origin(body, action)
-    except ValueError as exc:
-        log.warning("slack.bad_click", error=str(exc))
+    click = parse_click(body, action)
+    if click is None:
         return
-    user = (body.get("user") or {}).get("id", "")
+    runtime: BotRuntime = context["devops"]
     runtime.spawn(
-        runtime.full_preview(client, user=user, channel=channel, value=value),
-        name=f"full-preview:{value['thread_id']}",
+        runtime.full_preview(client, user=click.user, channel=click.channel, value=click.value),
+        name=f"full-preview:{click.thread_id}",
     )

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import BotRuntime
-from bot.listeners.actions._card import click_origin
+from bot.listeners.actions._card import parse_click
 
 __all__ = ["reject_clicked"]
-
-log = structlog.get_logger("devops-bot.slack")
 
 
 async def reject_clicked(
@@ -24,21 +21,18 @@ async def reject_clicked(
     context: dict[str, Any],
 ) -> None:
     await ack()
-    runtime: BotRuntime = context["devops"]
-    try:
-        channel, card_ts, value = click_origin(body, action)
-    except ValueError as exc:
-        log.warning("slack.bad_click", error=str(exc))
+    click = parse_click(body, action)
+    if click is None:
         return
-    user = (body.get("user") or {}).get("id", "")
+    runtime: BotRuntime = context["devops"]
     runtime.spawn(
         runtime.open_reject(
             client,
-            user=user,
-            channel=channel,
-            card_ts=card_ts,
-            value=value,
+            user=click.user,
+            channel=click.channel,
+            card_ts=click.card_ts,
+            value=click.value,
             trigger_id=body.get("trigger_id", ""),
         ),
-        name=f"reject-modal:{value['thread_id']}",
+        name=f"reject-modal:{click.thread_id}",
     )
