@@ -168,12 +168,15 @@ async def drain_background(runtime, timeout: float) -> tuple[int, int, float]:
 
 async def main(args: argparse.Namespace) -> int:
     quiet_logs()
+    from bot.server import freeze_startup_heap
     from tests.slack.harness import running_bot
 
     misses: list[str] = []
     with tempfile.TemporaryDirectory(prefix="devops-bot-ack-bench-") as tmp:
         async with running_bot(Path(tmp)) as bot:
             bare_runner, bare_base = await start_bare(bot.slack.url + "/api/")
+            # As `bot.server.run_http` does once it serves: freeze the start-up heap.
+            freeze_startup_heap()
             try:
                 print(
                     f"burst: {args.requests} signed '/devops {COMMAND}' at concurrency "

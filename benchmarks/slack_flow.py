@@ -169,6 +169,7 @@ async def run_flows(bot, flows: list[Flow], timeout: float) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     quiet_logs()
+    from bot.server import freeze_startup_heap
     from tests.redis_server import RedisStackServer
     from tests.slack.harness import running_bot
 
@@ -185,6 +186,8 @@ async def main(args: argparse.Namespace) -> int:
                 policy_path=str(policy),
             ) as bot:
                 bot.slack.calls = TimedCalls(bot.slack.calls)
+                # As `bot.server.run_http` does once it serves: freeze the start-up heap.
+                freeze_startup_heap()
                 print(
                     f"Redis Stack at {redis.url}; app at {bot.base}; fake Slack at "
                     f"{bot.slack.url}; sandbox cluster in-process on 127.0.0.1"

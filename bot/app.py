@@ -183,7 +183,11 @@ class BotRuntime:
         group_cache_ttl: float = 60.0,
         preview_limit: int | None = None,
         inflight: InFlight | None = None,
+        max_runs: int = 8,
+        queue_grace: float = 1.0,
     ) -> None:
+        if max_runs < 1:
+            raise ValueError("max_runs must be at least 1")
         self._service = service
         self.settings = settings
         self.sandbox = sandbox
@@ -199,6 +203,14 @@ class BotRuntime:
         self.inflight = inflight or InFlight(lease=max(3 * sweep_interval, 10.0))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper_stop = asyncio.Event()
+        # At most `max_runs` request runs drive the graph at once; the rest wait their turn
+        # (their status message says "queued"). Acks never wait on this.
+        self.max_runs = max_runs
+        self.queue_grace = queue_grace
+        self._run_slots = asyncio.Semaphore(max_runs)
+        self._queued = 0
+        self._session: Any = None  # the aiohttp session this runtime opened for `client`
 
     @property
     def service(self) -> DevOpsService:
@@ -225,6 +237,34 @@ class BotRuntime:
     def busy(self) -> int:
         return len(self._tasks)
 
+    @property
+    def queued(self) -> int:
+        """Request runs waiting for a free slot."""
+        return self._queued
+
+    async def open_session(self) -> None:
+        """Give the Web API client one shared aiohttp session (idempotent).
+
+        Without one, slack_sdk opens and closes a session (and a connection, and against
+        slack.com a TLS handshake) for every call. Bolt's per-request clients copy
+        `client.session`, so they share it too. Call inside the running loop.
+        """
+        client = self.client
+        if client is None or client.session is not None:
+            return
+        import aiohttp
+
+        self._session = aiohttp.ClientSession()
+        client.session = self._session
+
+    async def close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if self.client is not None and self.client.session is session:
+            self.client.session = None
+        await session.close()
+
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for background work to finish (shutdown, tests)."""
         deadline = time.monotonic() + timeout
@@ -239,32 +279,38 @@ class BotRuntime:
         await self.deduper.aclose()
         await self.cards.aclose()
         await self.inflight.aclose()
+        await self.close_session()
 
     # -- expiry sweeper ------------------------------------------------------------------
 
     def start_sweeper(self) -> None:
         """Close expired approvals now and every `sweep_interval` seconds (idempotent)."""
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.create_task(self._sweep_forever(), name="expiry-sweeper")
+            stop = asyncio.Event()
+            self._sweeper = asyncio.create_task(self._sweep_forever(stop), name="expiry-sweeper")
+            self._sweeper_stop = stop
 
     async def stop_sweeper(self) -> None:
         task, self._sweeper = self._sweeper, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        if task is None:
+            return
+        # The flag ends the loop even when a library deep inside a sweep swallows the
+        # cancellation (Python 3.11's wait_for can lose one that races a completion).
+        self._sweeper_stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
-    async def _sweep_forever(self) -> None:
-        while True:
+    async def _sweep_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             try:
                 await self.sweep_once()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep sweeping: the next round may succeed
                 log.warning("slack.sweep_failed", error=_short(exc))
-            await asyncio.sleep(self.sweep_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.sweep_interval)
 
     async def sweep_once(self) -> list[str]:
         """Expire every pending approval past its TTL; the thread ids closed by this call.
@@ -360,6 +406,28 @@ class BotRuntime:
     async def handle_request(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
     ) -> None:
+        """One request, run in one of `max_runs` slots.
+
+        A request first waits up to `queue_grace` seconds for a slot without doing anything
+        else, so a burst costs the loop nothing while it is being acked. One that is still
+        waiting then posts its status message as "queued" and keeps its place in line.
+        """
+        slot = _Slot(self._run_slots, on_held=self._dequeued)
+        self._queued += 1
+        try:
+            await slot.wait(self.queue_grace)
+            await self._handle_request(client, req, say_private, slot)
+        finally:
+            if not slot.was_held:
+                self._queued -= 1
+            slot.release()
+
+    def _dequeued(self) -> None:
+        self._queued -= 1
+
+    async def _handle_request(
+        self, client: AsyncWebClient, req: SlackRequest, say_private: Say, slot: _Slot
+    ) -> None:
         structlog.contextvars.bind_contextvars(team=req.team, channel=req.channel, user=req.user)
         request = await classify(req.text, llm=self.llm)
         if request.task_type is None:
@@ -385,9 +453,14 @@ class BotRuntime:
                     )
                     return
                 context = _inherit(previous.get("context") or {}, context)
+        waiting = not slot.held
+        if waiting:
+            first = f"{header} — queued ({self._queued} waiting, {self.max_runs} running)…"
+        else:
+            first = f"{header} — routing…"
         try:
             posted = await client.chat_postMessage(
-                channel=req.channel, thread_ts=root_ts, text=f"{header} — routing…"
+                channel=req.channel, thread_ts=root_ts, text=first
             )
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
@@ -399,6 +472,9 @@ class BotRuntime:
             root_ts = status_ts
             thread_id = thread_id_for(req.team, req.channel, root_ts)
         structlog.contextvars.bind_contextvars(thread_id=thread_id)
+        if waiting:
+            await slot.wait(None)
+            await self._update(client, req.channel, status_ts, None, f"{header} — routing…")
         async with self._driving(
             thread_id, channel=req.channel, status_ts=status_ts, user=req.user
         ):
@@ -492,9 +568,19 @@ class BotRuntime:
         current = await self._fresh(thread_id, value, tell)
         if current is None:
             return
+        status_ts = value.get("status_ts", "")
+        groups = await self.groups_of(client, user, current.approval or {})
+        # The card shows "Approved by" as soon as the policy accepts a vote that completes
+        # the quorum, before the lock, the SET NX and the apply. If the vote then loses
+        # (another click, a duplicate) or fails, the card is rewritten from the state.
+        shown = decision == "approve" and await self._show_approved_early(
+            client, channel, card_ts, thread_id, user, groups
+        )
 
         async def on_progress(node: str, update: dict[str, Any]) -> None:
             approval = update.get("approval") or {}
+            if shown:
+                return
             if node == "human_approval" and approval.get("status") == "approved":
                 # Decided: take the buttons away for everyone before the apply runs.
                 await self._update(
@@ -505,11 +591,9 @@ class BotRuntime:
                     messages.decision_line(approval, "approved"),
                 )
 
-        status_ts = value.get("status_ts", "")
         async with self._driving(
             thread_id, channel=channel, status_ts=status_ts, card_ts=card_ts, user=user
         ):
-            groups = await self.groups_of(client, user, current.approval or {})
             try:
                 if decision == "approve":
                     report = await self.service.approve(
@@ -522,15 +606,18 @@ class BotRuntime:
             except (RefusedError, InputError) as exc:
                 self.metrics.inc("devops_bot_votes_refused_total")
                 log.info("slack.vote_refused", reason=str(exc))
+                if shown:
+                    await self._resync_card(client, channel, card_ts, status_ts, thread_id)
                 await tell(messages.refused(str(exc)))
                 return
             except Exception as exc:
                 log.exception("slack.vote_failed")
+                if shown:
+                    await self._resync_card(client, channel, card_ts, status_ts, thread_id)
                 await tell(messages.failed(_short(exc)))
                 return
             log.info("slack.vote_recorded", status=report.status)
             if report.status == "awaiting_approval":  # quorum not reached: show the votes so far
-                status_ts = value.get("status_ts", "")
                 await self._update(
                     client,
                     channel,
@@ -548,6 +635,87 @@ class BotRuntime:
                 status_ts=value.get("status_ts"),
                 thread_id=thread_id,
                 report=report,
+            )
+
+    async def _show_approved_early(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        card_ts: str,
+        thread_id: str,
+        user: str,
+        groups: frozenset[str],
+    ) -> bool:
+        """Close the card as approved by `user` if the policy accepts a quorum-completing vote.
+
+        Only a display: the decision itself is still taken under the lock by the service.
+        True when the card was updated.
+        """
+        service = self.service
+        try:
+            check = await service.check_vote(thread_id, user, "approve", groups)
+        except InputError:
+            return False
+        if not check.allowed or check.expired:
+            return False
+        request = check.request or {}
+        votes = list(request.get("votes") or [])
+        if any(v.get("user") == user for v in votes):
+            return False  # a second vote from the same person is refused by the service
+        try:
+            needed = max(
+                int(request.get("min_approvals", 1)),
+                service.deps.policy.for_environment(request.get("environment")).min_approvals,
+            )
+        except Exception:
+            return False
+        approvals = [v for v in votes if v.get("decision") == "approve"]
+        if len(approvals) + 1 < needed:
+            return False  # not the deciding vote: the card stays open and shows the votes
+        at = service.deps.clock().isoformat()
+        approval = {
+            **request,
+            "votes": [*votes, {"user": user, "decision": "approve", "at": at, "reason": None}],
+            "status": "approved",
+            "decided_by": user,
+            "decided_at": at,
+        }
+        approval.pop("kind", None)
+        await self._update(
+            client,
+            channel,
+            card_ts,
+            blocks.closed_card(approval, "approved", thread_id, note="Applying…"),
+            messages.decision_line(approval, "approved"),
+        )
+        return True
+
+    async def _resync_card(
+        self, client: AsyncWebClient, channel: str, card_ts: str, status_ts: str, thread_id: str
+    ) -> None:
+        """After an early "Approved by" that did not stand: show what the state says."""
+        try:
+            report = await self.service.report(thread_id)
+        except Exception as exc:
+            log.warning("slack.resync_failed", error=_short(exc))
+            return
+        if report.status == "awaiting_approval":
+            await self._update(
+                client,
+                channel,
+                card_ts,
+                self._card(report, status_ts),
+                f"Approval required: {report.summary}",
+            )
+            return
+        approval = report.approval or {}
+        if approval.get("status") in {"approved", "rejected", "expired"}:
+            await self._update(
+                client,
+                channel,
+                card_ts,
+                blocks.closed_card(approval, report.status, thread_id),
+                messages.decision_line(approval, report.status),
             )
 
     async def _closed(
@@ -714,6 +882,42 @@ class BotRuntime:
         return "(request)"
 
 
+class _Slot:
+    """A place in line for one of the runtime's run slots; keeps its place across waits."""
+
+    def __init__(self, semaphore: asyncio.Semaphore, on_held: Callable[[], None]) -> None:
+        self._semaphore = semaphore
+        self._on_held = on_held
+        self._acquire: asyncio.Future[Any] | None = None
+        self.held = False
+        self.was_held = False
+
+    async def wait(self, timeout: float | None) -> bool:
+        """True once the slot is held; False if `timeout` passed first (still in line)."""
+        if self.held:
+            return True
+        if self._acquire is None:
+            self._acquire = asyncio.ensure_future(self._semaphore.acquire())
+        await asyncio.wait({self._acquire}, timeout=timeout)
+        if self._acquire.done():
+            self._acquire.result()
+            self.held = self.was_held = True
+            self._on_held()
+        return self.held
+
+    def release(self) -> None:
+        """Give the slot back, or leave the line (idempotent)."""
+        acquire, self._acquire = self._acquire, None
+        if self.held:
+            self.held = False
+            self._semaphore.release()
+        elif acquire is not None:
+            if acquire.done() and not acquire.cancelled():
+                self._semaphore.release()  # acquired just as we left the line: hand it back
+            else:
+                acquire.cancel()
+
+
 class _StatusMessage:
     """The message that follows a run. Updates are coalesced: at most one per interval."""
 
@@ -788,6 +992,8 @@ def build_app(
     key_prefix: str = "devops-bot",
     sweep_interval: float | None = None,
     group_cache_ttl: float = 60.0,
+    max_runs: int | None = None,
+    request_verification: bool = True,
 ) -> AsyncApp:
     """An AsyncApp serving /devops, approval clicks, the reject modal and app mentions.
 
@@ -795,6 +1001,13 @@ def build_app(
     request, so a server can open the service after building the app). The expiry sweeper
     runs every `sweep_interval` seconds (default `DEVOPS_BOT_SWEEP_INTERVAL`, else 30) once
     the server calls `runtime_of(app).start_sweeper()`.
+
+    At most `max_runs` request runs (default `DEVOPS_BOT_MAX_RUNS`, else 8) drive the graph
+    at once; later ones are acked at once and wait, their status message saying "queued".
+
+    `request_verification=False` turns off bolt's own signature check. Only for a server
+    that checks every request itself before dispatching (`bot.server.create_web_app` does),
+    or Socket Mode; never behind an adapter that does not.
     """
     if client is None:
         base_url = settings.slack_api_url
@@ -814,6 +1027,8 @@ def build_app(
         card_index = CardIndex(settings.redis_url, prefix=key_prefix)
     if sweep_interval is None:
         sweep_interval = float(os.environ.get("DEVOPS_BOT_SWEEP_INTERVAL") or 30.0)
+    if max_runs is None:
+        max_runs = int(os.environ.get("DEVOPS_BOT_MAX_RUNS") or 8)
     runtime = BotRuntime(
         service,
         settings,
@@ -829,6 +1044,7 @@ def build_app(
         inflight=InFlight(
             settings.redis_url, prefix=key_prefix, lease=max(3 * sweep_interval, 10.0)
         ),
+        max_runs=max_runs,
     )
     secret = settings.slack_signing_secret
     app = AsyncApp(
@@ -837,6 +1053,7 @@ def build_app(
         signing_secret=secret.get_secret_value() if secret else "",
         # Listeners ack and hand off to runtime.spawn(); the response goes out right away.
         process_before_response=True,
+        request_verification_enabled=request_verification,
     )
 
     async def attach_runtime(

@@ -354,6 +354,7 @@ async def running_bot(
     policy_path: str | None = None,
     sweep_interval: float = 30.0,
     slack: MockSlack | None = None,
+    max_runs: int | None = None,
 ) -> AsyncIterator[BotUnderTest]:
     """The real app over HTTP (port 0) on a real DevOpsService, talking to a MockSlack.
 
@@ -388,6 +389,9 @@ async def running_bot(
                 deduper=RetryDeduper(redis_url, prefix=key_prefix),
                 key_prefix=key_prefix,
                 sweep_interval=sweep_interval,
+                max_runs=max_runs,
+                # As in `run_http`: create_web_app verifies every request before dispatch.
+                request_verification=False,
             )
             runtime = runtime_of(app)
             runner = web.AppRunner(create_web_app(app, signing_secret=SECRET))

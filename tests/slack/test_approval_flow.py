@@ -222,3 +222,95 @@ async def test_a_click_after_expiry_closes_the_card_as_expired(bot):
     await bot.send.click(card, "approval_approve", user="U3")
     stale = await bot.slack.wait_for(lambda: bot.ephemerals_to("U3"))
     assert "stale" in stale[0]["text"]
+
+
+async def test_two_replicas_two_concurrent_approvals_apply_once(tmp_path, key_prefix, redis_url):
+    """Two app instances on the same Redis and data dir; one Approve click reaches each."""
+    from tests.slack.harness import MockSlack
+
+    slack = MockSlack()
+    await slack.start()
+    try:
+        async with (
+            running_bot(tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as a,
+            running_bot(tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as b,
+        ):
+            assert a.base != b.base, "each replica has its own HTTP server"
+            await a.send.command(DEPLOY, user="U1")
+            card = await a.wait_card()
+            revision = a.deployment()["revision"]
+            results = await asyncio.gather(
+                a.send.click(card, "approval_approve", user="U2"),
+                b.send.click(card, "approval_approve", user="U3"),
+            )
+            assert [status for status, _ in results] == [200, 200]
+            await slack.wait_for(lambda: a.ephemerals_to("U2") or a.ephemerals_to("U3"))
+            await asyncio.gather(a.runtime.drain(), b.runtime.drain())
+
+            applied = [p for p in a.posted() if p["text"].startswith("*Applied*")]
+            assert len(applied) == 1, "exactly one apply across both replicas"
+            assert a.deployment()["revision"] == revision + 1
+            assert a.deployment()["image"] == NEW
+            losers = [u for u in ("U2", "U3") if a.ephemerals_to(u)]
+            assert len(losers) == 1, "exactly one of the two clicks loses, and is told so"
+            winner = "U3" if losers == ["U2"] else "U2"
+            assert f"approved by {winner}" in applied[0]["text"]
+
+            # The card ends in one consistent state: closed, approved by the winner.
+            closed = a.updates_of(card["ts"])[-1]
+            assert not any(blk["type"] == "actions" for blk in closed["blocks"])
+            text = _text_of(closed["blocks"])
+            assert f"Approved by <@{winner}> at" in text
+            loser = losers[0]
+            assert f"Approved by <@{loser}>" not in text
+            thread_id = json.loads(_button(card, "approval_approve")["value"])["thread_id"]
+            for replica in (a, b):
+                report = await replica.runtime.service.report(thread_id)
+                assert report.status == "applied"
+                assert report.approval["decided_by"] == winner
+    finally:
+        await slack.stop()
+
+
+async def test_an_early_approved_card_is_restored_when_the_vote_does_not_stand(bot):
+    """The card says "Approved by" before the resume; if the resume refuses, it is reopened."""
+    from workflow.service import RefusedError
+
+    await bot.send.command(DEPLOY, user="U1")
+    card = await bot.wait_card()
+
+    async def lost(*args, **kwargs):
+        raise RefusedError("another decision was taken first")
+
+    bot.runtime.service.approve = lost  # the policy accepts U2; the resume then loses
+    await bot.send.click(card, "approval_approve", user="U2")
+    told = await bot.slack.wait_for(lambda: bot.ephemerals_to("U2"))
+    assert "another decision was taken first" in told[0]["text"]
+    await bot.runtime.drain()
+    updates = bot.updates_of(card["ts"])
+    assert len(updates) == 2
+    assert "Approved by <@U2>" in _text_of(updates[0]["blocks"]), "shown before the resume"
+    assert not any(b["type"] == "actions" for b in updates[0]["blocks"])
+    reopened = updates[-1]["blocks"]
+    assert any(b["type"] == "actions" for b in reopened), "the buttons are back"
+    assert "Approved by" not in _text_of(reopened) and "0 of 1" in _text_of(reopened)
+    assert bot.deployment()["image"] == OLD
+
+
+async def test_commands_beyond_the_run_limit_are_queued_and_then_run(tmp_path, key_prefix):
+    async with running_bot(tmp_path, key_prefix=key_prefix, max_runs=1) as bot:
+        bot.runtime.queue_grace = 0.0  # say "queued" at once instead of after a second
+        results = await asyncio.gather(
+            bot.send.command(DEPLOY, user="U1"),
+            bot.send.command("deploy web:v2.0.0 prod", user="U1"),
+        )
+        assert [r for r in results] == [(200, ""), (200, "")], "the ack never waits"
+        await bot.wait_card(2)
+        await bot.runtime.drain()
+        roots = [p for p in bot.posted() if "thread_ts" not in p]
+        assert len(roots) == 2
+        queued = [p for p in roots if "queued" in p["text"]]
+        assert len(queued) == 1, [p["text"] for p in roots]
+        updates = bot.updates_of(queued[0]["ts"])
+        assert "routing" in updates[0]["text"], "told when it leaves the queue"
+        assert bot.runtime.queued == 0
