@@ -1,0 +1,651 @@
+"""Prometheus backend: a client of the HTTP API (`/api/v1/query`, `/api/v1/query_range`).
+
+Named queries (request rate, error ratio, latency quantiles, CPU, memory, restarts) are built
+from templates whose label and metric names come from `MetricLabels`, so a deployment with its
+own naming scheme configures names instead of editing PromQL. Every result is summarised from
+the points Prometheus returned (current, min, max, mean, trend); an empty answer says "no data"
+and is never filled in.
+
+Transient failures (connection errors, 502/503/504) are retried with tenacity; anything else
+becomes a `BackendError` carrying Prometheus's own error message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from workflow.tools.errors import BackendError, BackendNotConfigured, InvalidRequestError
+
+__all__ = [
+    "NAMED_QUERIES",
+    "MetricComparison",
+    "MetricLabels",
+    "MetricResult",
+    "MetricSummary",
+    "PrometheusClient",
+    "Series",
+    "summarize_points",
+]
+
+BACKEND = "Prometheus"
+_TRANSIENT_STATUS = frozenset({502, 503, 504})
+_TRANSIENT_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+)
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
+# Relative change under which a trend counts as flat.
+FLAT_THRESHOLD = 0.05
+
+
+# ---------------------------------------------------------------------------- configuration
+
+
+class MetricLabels(BaseModel):
+    """Label and metric names the named-query templates are built from.
+
+    Defaults follow the common Prometheus client/kube-state-metrics/cAdvisor names; override
+    any of them with `MetricLabels(service_label="app", ...)` or `MetricLabels.from_env()`
+    (`PROMETHEUS_SERVICE_LABEL=app`, `PROMETHEUS_REQUEST_COUNTER=...`, one variable per field).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service_label: str = "service"
+    namespace_label: str = "namespace"
+    code_label: str = "code"
+    pod_label: str = "pod"
+    container_label: str = "container"
+    request_counter: str = "http_requests_total"
+    latency_histogram: str = "http_request_duration_seconds_bucket"
+    cpu_counter: str = "container_cpu_usage_seconds_total"
+    memory_gauge: str = "container_memory_working_set_bytes"
+    restarts_counter: str = "kube_pod_container_status_restarts_total"
+    # Status codes that count as errors (a regex on `code_label`).
+    error_code_regex: str = "5.."
+
+    @field_validator(
+        "service_label", "namespace_label", "code_label", "pod_label", "container_label"
+    )
+    @classmethod
+    def _check_label(cls, value: str) -> str:
+        if not _LABEL_NAME.match(value):
+            raise ValueError(f"invalid Prometheus label name {value!r}")
+        return value
+
+    @field_validator(
+        "request_counter", "latency_histogram", "cpu_counter", "memory_gauge", "restarts_counter"
+    )
+    @classmethod
+    def _check_metric(cls, value: str) -> str:
+        if not _METRIC_NAME.match(value):
+            raise ValueError(f"invalid Prometheus metric name {value!r}")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricLabels:
+        """Defaults overridden by `PROMETHEUS_<FIELD>` variables (e.g. PROMETHEUS_SERVICE_LABEL)."""
+        env = os.environ if environ is None else environ
+        values = {
+            name: env[f"PROMETHEUS_{name.upper()}"]
+            for name in cls.model_fields
+            if env.get(f"PROMETHEUS_{name.upper()}")
+        }
+        return cls(**values)
+
+
+# ---------------------------------------------------------------------------- results
+
+
+class MetricSummary(BaseModel):
+    """Figures computed from the returned points only; `no_data` when there were none."""
+
+    no_data: bool
+    points: int = 0
+    current: float | None = None
+    first: float | None = None
+    last: float | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    trend: Literal["rising", "falling", "flat"] | None = None
+    # (last - first) / |first|; None when first is 0 (the change is then not a ratio).
+    change: float | None = None
+    start: float | None = None
+    end: float | None = None
+    # How the summary was formed when there were several series.
+    aggregation: str | None = None
+    # Points whose value was NaN or infinite (e.g. 0/0): kept in the series, left out here.
+    non_finite_points: int = 0
+    text: str = ""
+
+
+class Series(BaseModel):
+    labels: dict[str, str]
+    points: list[list[float]]
+    summary: MetricSummary
+
+
+class MetricResult(BaseModel):
+    name: str
+    promql: str
+    unit: str
+    start: float | None = None
+    end: float | None = None
+    step: str | None = None
+    series: list[Series] = Field(default_factory=list)
+    summary: MetricSummary
+
+
+class MetricComparison(BaseModel):
+    """Mean of one metric over an incident window versus the window before it."""
+
+    name: str
+    promql: str
+    unit: str
+    window: tuple[float, float]
+    previous: tuple[float, float]
+    window_mean: float | None
+    previous_mean: float | None
+    # (window_mean - previous_mean) / |previous_mean|; None when not defined.
+    change: float | None
+    window_summary: MetricSummary
+    previous_summary: MetricSummary
+    text: str
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    suffix = f" {unit}" if unit else ""
+    return f"{value:.4g}{suffix}"
+
+
+def summarize_points(
+    points: list[list[float]], *, unit: str = "", aggregation: str | None = None
+) -> MetricSummary:
+    """Summary of `[[ts, value], ...]`: current/first/last/min/max/mean and the trend."""
+    finite = [(t, v) for t, v in points if math.isfinite(v)]
+    skipped = len(points) - len(finite)
+    if not finite:
+        text = "no data" if not points else "no finite values (all NaN/Inf)"
+        return MetricSummary(
+            no_data=True,
+            points=len(points),
+            non_finite_points=skipped,
+            text=text,
+            aggregation=aggregation,
+        )
+    values = [v for _, v in finite]
+    first, last = values[0], values[-1]
+    if first != 0:
+        change: float | None = (last - first) / abs(first)
+        moved = abs(change) >= FLAT_THRESHOLD
+    else:
+        change = None
+        moved = last != 0
+    trend: Literal["rising", "falling", "flat"] = (
+        "flat" if not moved else ("rising" if last > first else "falling")
+    )
+    mean = sum(values) / len(values)
+    change_text = f" ({change * 100:+.1f}%)" if change is not None else ""
+    text = (
+        f"current {_fmt(last, unit)}, min {_fmt(min(values), unit)}, "
+        f"max {_fmt(max(values), unit)}, mean {_fmt(mean, unit)}, "
+        f"{trend}{change_text} from {_fmt(first, unit)} over {len(finite)} points"
+    )
+    return MetricSummary(
+        no_data=False,
+        points=len(points),
+        current=last,
+        first=first,
+        last=last,
+        min=min(values),
+        max=max(values),
+        mean=mean,
+        trend=trend,
+        change=change,
+        start=finite[0][0],
+        end=finite[-1][0],
+        aggregation=aggregation,
+        non_finite_points=skipped,
+        text=text,
+    )
+
+
+# ---------------------------------------------------------------------------- templates
+
+
+def _escape(value: str) -> str:
+    """A PromQL double-quoted string body."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _selector(*pairs: tuple[str, str, str]) -> str:
+    return "{" + ",".join(f'{name}{op}"{_escape(value)}"' for name, op, value in pairs) + "}"
+
+
+# name -> (unit, whether series add up: the summary then covers their per-timestamp sum)
+NAMED_QUERIES: dict[str, tuple[str, bool]] = {
+    "request_rate": ("req/s", True),
+    "error_ratio": ("ratio", False),
+    "latency_p50": ("s", False),
+    "latency_p95": ("s", False),
+    "latency_p99": ("s", False),
+    "cpu": ("cores", True),
+    "memory": ("bytes", True),
+    "restarts": ("restarts", True),
+}
+
+
+def build_promql(
+    name: str, labels: MetricLabels, *, service: str, namespace: str | None, window: str
+) -> str:
+    """The PromQL of a named query for one service."""
+    if name not in NAMED_QUERIES:
+        raise InvalidRequestError(
+            f"unknown metric {name!r}: expected one of {', '.join(NAMED_QUERIES)}",
+            backend=BACKEND,
+        )
+    if not isinstance(service, str) or not service:
+        raise InvalidRequestError("a service name is required", backend=BACKEND)
+    if not _DURATION.match(window):
+        raise InvalidRequestError(
+            f"invalid window {window!r}: expected a Prometheus duration such as 5m or 1h",
+            backend=BACKEND,
+        )
+    ns = [(labels.namespace_label, "=", namespace)] if namespace else []
+    svc = [(labels.service_label, "=", service), *ns]
+    # Container metrics carry pod names, not the service label: pods named "<service>-...".
+    pods = [*ns, (labels.pod_label, "=~", f"{re.escape(service)}-.*")]
+    requests = f"{labels.request_counter}{_selector(*svc)}"
+    if name == "request_rate":
+        return f"sum(rate({requests}[{window}]))"
+    if name == "error_ratio":
+        errors = _selector(*svc, (labels.code_label, "=~", labels.error_code_regex))
+        # No error series at all means zero errors; no request series at all stays "no data".
+        return (
+            f"(sum(rate({labels.request_counter}{errors}[{window}])) or vector(0))"
+            f" / sum(rate({requests}[{window}]))"
+        )
+    if name.startswith("latency_p"):
+        q = int(name.removeprefix("latency_p")) / 100
+        return (
+            f"histogram_quantile({q}, sum by (le) "
+            f"(rate({labels.latency_histogram}{_selector(*svc)}[{window}])))"
+        )
+    containers = _selector(*pods, (labels.container_label, "!=", ""))
+    if name == "cpu":
+        return f"sum by ({labels.pod_label}) (rate({labels.cpu_counter}{containers}[{window}]))"
+    if name == "memory":
+        return f"sum by ({labels.pod_label}) ({labels.memory_gauge}{containers})"
+    # restarts
+    return (
+        f"sum by ({labels.pod_label}) "
+        f"(increase({labels.restarts_counter}{_selector(*pods)}[{window}]))"
+    )
+
+
+# ---------------------------------------------------------------------------- client
+
+
+def _timestamp(value: datetime | float | int | str) -> str:
+    if isinstance(value, datetime):
+        return f"{value.timestamp():.3f}"
+    if isinstance(value, int | float):
+        return f"{float(value):.3f}"
+    return value
+
+
+def _seconds(value: datetime | float | int) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in _TRANSIENT_STATUS
+
+
+def _error_text(response: httpx.Response) -> tuple[str, str | None]:
+    """Prometheus's own error message (and errorType) from an error response."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text.strip()[:500] or response.reason_phrase), None
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"]), body.get("errorType")
+    return str(body)[:500], None
+
+
+def _series_points(entry: dict[str, Any]) -> list[list[float]]:
+    raw = entry.get("values")
+    if raw is None:
+        raw = [entry["value"]] if "value" in entry else []
+    return [[float(ts), float(value)] for ts, value in raw]
+
+
+class PrometheusClient:
+    """Async client of one Prometheus server. Use as `async with` or call `aclose()`."""
+
+    def __init__(
+        self,
+        base_url: str | None,
+        *,
+        labels: MetricLabels | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        if not base_url:
+            raise BackendNotConfigured(
+                "PROMETHEUS_URL is not set: set it to the Prometheus base URL "
+                "(e.g. http://prometheus:9090) to query metrics",
+                backend=BACKEND,
+            )
+        self.base_url = base_url.rstrip("/")
+        self.labels = labels or MetricLabels()
+        self.timeout = timeout
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> PrometheusClient:
+        """A client for `PROMETHEUS_URL`, label names from `PROMETHEUS_*` (see MetricLabels)."""
+        env = os.environ if environ is None else environ
+        kwargs.setdefault("labels", MetricLabels.from_env(env))
+        return cls(env.get("PROMETHEUS_URL"), **kwargs)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> PrometheusClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- HTTP
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        async def once() -> httpx.Response:
+            response = await self._client.get(path, params=params)
+            if response.status_code in _TRANSIENT_STATUS:
+                response.raise_for_status()
+            return response
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries),
+            wait=wait_exponential(multiplier=self.backoff, max=5 * self.backoff),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        try:
+            response = await retrying(once)
+        except httpx.HTTPStatusError as exc:
+            message, kind = _error_text(exc.response)
+            raise BackendError(
+                f"Prometheus at {self.base_url} answered HTTP {exc.response.status_code} "
+                f"after {self.retries} attempts: {message}",
+                backend=BACKEND,
+                status=exc.response.status_code,
+                error_type=kind,
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise BackendError(
+                f"Prometheus at {self.base_url} timed out after {self.timeout}s "
+                f"({type(exc).__name__})",
+                backend=BACKEND,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise BackendError(
+                f"Prometheus at {self.base_url} is unreachable after {self.retries} attempts: "
+                f"{type(exc).__name__}: {exc}",
+                backend=BACKEND,
+            ) from exc
+        if response.status_code >= 400:
+            message, kind = _error_text(response)
+            raise BackendError(
+                f"Prometheus rejected the query (HTTP {response.status_code}, {kind}): {message}",
+                backend=BACKEND,
+                status=response.status_code,
+                error_type=kind,
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise BackendError(
+                f"Prometheus at {self.base_url} did not answer JSON (HTTP "
+                f"{response.status_code}): {response.text[:200]!r}",
+                backend=BACKEND,
+                status=response.status_code,
+            ) from exc
+        if body.get("status") != "success":
+            raise BackendError(
+                f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}",
+                backend=BACKEND,
+                status=response.status_code,
+                error_type=body.get("errorType"),
+            )
+        return body["data"]
+
+    @staticmethod
+    def _result(data: dict[str, Any]) -> list[dict[str, Any]]:
+        kind, result = data.get("resultType"), data.get("result")
+        if kind in ("scalar", "string"):
+            # [ts, value]: shaped like one vector sample without labels.
+            return [{"metric": {}, "value": result}]
+        return list(result or [])
+
+    # -- API
+
+    async def query(
+        self, promql: str, *, at: datetime | float | None = None
+    ) -> list[dict[str, Any]]:
+        """Instant query: Prometheus's `result` list (`{"metric": ..., "value": [ts, "v"]}`)."""
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = _timestamp(at)
+        return self._result(await self._get("/api/v1/query", params))
+
+    async def query_range(
+        self,
+        promql: str,
+        *,
+        start: datetime | float,
+        end: datetime | float,
+        step: str | float = "30s",
+    ) -> list[dict[str, Any]]:
+        """Range query: Prometheus's `result` list (`{"metric": ..., "values": [[ts, "v"]...]}`)."""
+        params = {
+            "query": promql,
+            "start": _timestamp(start),
+            "end": _timestamp(end),
+            "step": _timestamp(step) if not isinstance(step, str) else step,
+        }
+        return self._result(await self._get("/api/v1/query_range", params))
+
+    def promql(
+        self, name: str, *, service: str, namespace: str | None = None, window: str = "5m"
+    ) -> str:
+        """The PromQL a named query runs (from the configured label names)."""
+        return build_promql(name, self.labels, service=service, namespace=namespace, window=window)
+
+    async def named(
+        self,
+        name: str,
+        *,
+        service: str,
+        namespace: str | None = None,
+        window: str = "5m",
+        range_minutes: float = 60,
+        step: str = "30s",
+        end: datetime | float | None = None,
+    ) -> MetricResult:
+        """One of NAMED_QUERIES for a service over the last `range_minutes` (up to `end`)."""
+        promql = self.promql(name, service=service, namespace=namespace, window=window)
+        unit, additive = NAMED_QUERIES[name]
+        end_s = time.time() if end is None else _seconds(end)
+        start_s = end_s - range_minutes * 60
+        return await self._range_result(
+            name, promql, unit, start=start_s, end=end_s, step=step, additive=additive
+        )
+
+    async def raw(
+        self,
+        promql: str,
+        *,
+        range_minutes: float = 60,
+        step: str = "30s",
+        end: datetime | float | None = None,
+        unit: str = "",
+    ) -> MetricResult:
+        """User PromQL over the last `range_minutes`, summarised like a named query."""
+        if not isinstance(promql, str) or not promql.strip():
+            raise InvalidRequestError("empty PromQL query", backend=BACKEND)
+        end_s = time.time() if end is None else _seconds(end)
+        return await self._range_result(
+            "raw",
+            promql,
+            unit,
+            start=end_s - range_minutes * 60,
+            end=end_s,
+            step=step,
+            additive=False,
+        )
+
+    async def compare(
+        self,
+        name: str,
+        service: str,
+        window_start: datetime | float,
+        window_end: datetime | float,
+        previous_start: datetime | float,
+        previous_end: datetime | float,
+        *,
+        namespace: str | None = None,
+        window: str = "5m",
+        step: str = "30s",
+    ) -> MetricComparison:
+        """Mean of a named query over [window_start, window_end] vs the previous window."""
+        promql = self.promql(name, service=service, namespace=namespace, window=window)
+        unit, additive = NAMED_QUERIES[name]
+        now = await self._range_result(
+            name,
+            promql,
+            unit,
+            start=_seconds(window_start),
+            end=_seconds(window_end),
+            step=step,
+            additive=additive,
+        )
+        before = await self._range_result(
+            name,
+            promql,
+            unit,
+            start=_seconds(previous_start),
+            end=_seconds(previous_end),
+            step=step,
+            additive=additive,
+        )
+        a, b = now.summary.mean, before.summary.mean
+        change = (a - b) / abs(b) if a is not None and b not in (None, 0) else None
+        change_text = f" ({change * 100:+.1f}%)" if change is not None else ""
+        text = f"{name} of {service}: mean {_fmt(a, unit)} vs {_fmt(b, unit)} before{change_text}"
+        return MetricComparison(
+            name=name,
+            promql=promql,
+            unit=unit,
+            window=(_seconds(window_start), _seconds(window_end)),
+            previous=(_seconds(previous_start), _seconds(previous_end)),
+            window_mean=a,
+            previous_mean=b,
+            change=change,
+            window_summary=now.summary,
+            previous_summary=before.summary,
+            text=text,
+        )
+
+    async def _range_result(
+        self,
+        name: str,
+        promql: str,
+        unit: str,
+        *,
+        start: float,
+        end: float,
+        step: str,
+        additive: bool,
+    ) -> MetricResult:
+        if end <= start:
+            raise InvalidRequestError("the range end must be after its start", backend=BACKEND)
+        if not _DURATION.match(step):
+            raise InvalidRequestError(
+                f"invalid step {step!r}: expected a Prometheus duration such as 30s",
+                backend=BACKEND,
+            )
+        result = await self.query_range(promql, start=start, end=end, step=step)
+        series = []
+        for entry in result:
+            points = _series_points(entry)
+            series.append(
+                Series(
+                    labels=dict(entry.get("metric") or {}),
+                    points=points,
+                    summary=summarize_points(points, unit=unit),
+                )
+            )
+        return MetricResult(
+            name=name,
+            promql=promql,
+            unit=unit,
+            start=start,
+            end=end,
+            step=step,
+            series=series,
+            summary=self._overall(series, unit=unit, additive=additive),
+        )
+
+    @staticmethod
+    def _overall(series: list[Series], *, unit: str, additive: bool) -> MetricSummary:
+        if not series:
+            return summarize_points([], unit=unit)
+        if len(series) == 1:
+            return series[0].summary
+        if additive:
+            totals: dict[float, float] = {}
+            for s in series:
+                for ts, value in s.points:
+                    totals[ts] = totals.get(ts, 0.0) + value
+            points = [[ts, totals[ts]] for ts in sorted(totals)]
+            return summarize_points(points, unit=unit, aggregation=f"sum of {len(series)} series")
+        with_data = [s for s in series if not s.summary.no_data]
+        if not with_data:
+            return summarize_points([], unit=unit, aggregation=f"{len(series)} series")
+        top = max(with_data, key=lambda s: s.summary.current or 0.0)
+        summary = top.summary.model_copy()
+        summary.aggregation = (
+            f"series with the highest current value of {len(series)}: {top.labels}"
+        )
+        return summary
