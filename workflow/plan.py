@@ -17,17 +17,27 @@ __all__ = ["WRITE_ACTIONS", "Plan", "compute_plan_hash"]
 
 # Actions that change something and therefore go through plan -> approve -> apply.
 WRITE_ACTIONS = frozenset(
-    {"deploy", "scale", "restart", "rollback", "delete", "destroy", "provision"}
+    {
+        "deploy",
+        "scale",
+        "restart",
+        "rollback",
+        "delete",
+        "destroy",
+        "provision",
+        "silence",  # create an Alertmanager silence
+        "expire_silence",
+    }
 )
 
 
 class Plan(BaseModel):
-    action: str  # deploy | scale | restart | rollback | delete | provision
-    kind: str  # Deployment | Namespace
+    action: str  # deploy | scale | restart | rollback | delete | provision | silence | ...
+    kind: str  # Deployment | Namespace | Silence
     name: str
     namespace: str | None = None
     environment: str | None = None
-    backend: str = "kubernetes"  # which backend applies it; "sandbox" flag lives in `target`
+    backend: str = "kubernetes"  # which backend applies it: kubernetes | alertmanager
     target: str = ""  # e.g. "deployment/api-server -n production"
     patch: dict[str, Any] | None = None  # strategic-merge patch sent on apply
     body: dict[str, Any] | None = None  # full object for create actions

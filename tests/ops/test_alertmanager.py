@@ -150,8 +150,35 @@ async def test_regex_matchers_list_form(client, run_id):
 
 
 def test_not_configured():
-    with pytest.raises(BackendNotConfigured, match="ALERTMANAGER_URL is not set"):
-        AlertmanagerClient.from_env({})
+    for url in (None, ""):
+        with pytest.raises(BackendNotConfigured, match="ALERTMANAGER_URL is not set"):
+            AlertmanagerClient(url)
+
+
+async def test_transient_503_is_retried():
+    calls = []
+
+    def flaky(request):
+        calls.append(request.url.path)
+        if len(calls) < 3:
+            return httpx.Response(503, json={"message": "alertmanager is reloading"})
+        return httpx.Response(200, json=[])
+
+    url = "http://alertmanager.test"
+    transport = httpx.MockTransport(flaky)
+    async with AlertmanagerClient(url, retries=3, backoff=0.01, transport=transport) as c:
+        assert await c.alerts() == []
+    assert calls == ["/api/v2/alerts"] * 3
+    calls.clear()
+    async with AlertmanagerClient(url, retries=2, backoff=0.01, transport=transport) as c:
+        with pytest.raises(BackendError) as err:
+            await c.silences()
+    assert calls == ["/api/v2/silences"] * 2
+    assert err.value.status == 503 and err.value.backend == "Alertmanager"
+    assert err.value.message == (
+        "Alertmanager at http://alertmanager.test answered HTTP 503 to GET /api/v2/silences "
+        "after 2 attempts: alertmanager is reloading"
+    )
 
 
 async def test_unreachable_is_backend_error():

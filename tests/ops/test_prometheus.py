@@ -241,15 +241,18 @@ async def test_transient_503_is_retried():
         async with PrometheusClient(url, timeout=2, retries=2, backoff=0.01) as c:
             with pytest.raises(BackendError) as err:
                 await c.query("up")
+        assert len(calls) == 2
         assert err.value.status == 503 and "service unavailable" in err.value.message
+        assert "HTTP 503" in err.value.message and "after 2 attempts" in err.value.message
     finally:
         server.shutdown()
         server.server_close()
 
 
 def test_not_configured():
-    with pytest.raises(BackendNotConfigured, match="PROMETHEUS_URL is not set"):
-        PrometheusClient.from_env({})
+    for url in (None, ""):
+        with pytest.raises(BackendNotConfigured, match="PROMETHEUS_URL is not set"):
+            PrometheusClient(url)
 
 
 async def test_invalid_requests_fail_before_http():
@@ -266,9 +269,7 @@ async def test_invalid_requests_fail_before_http():
 
 
 def test_labels_come_from_configuration():
-    labels = MetricLabels.from_env(
-        {"PROMETHEUS_SERVICE_LABEL": "app", "PROMETHEUS_REQUEST_COUNTER": "requests_total"}
-    )
+    labels = MetricLabels.parse("service_label=app,request_counter=requests_total")
     client = PrometheusClient("http://127.0.0.1:9", labels=labels)
     promql = client.promql("request_rate", service="checkout", namespace="prod")
     assert promql == 'sum(rate(requests_total{app="checkout",namespace="prod"}[5m]))'
@@ -277,6 +278,31 @@ def test_labels_come_from_configuration():
     assert 'service="a\\"b"' in PrometheusClient("http://x").promql("request_rate", service='a"b')
     with pytest.raises(ValueError, match="invalid Prometheus label name"):
         MetricLabels(service_label="bad-label")
+
+
+def test_metric_labels_parse():
+    labels = MetricLabels.parse(
+        "service_label=app, namespace_label=kubernetes_namespace,"
+        "request_counter=http_server_requests_seconds_count,"
+    )
+    assert labels == MetricLabels(
+        service_label="app",
+        namespace_label="kubernetes_namespace",
+        request_counter="http_server_requests_seconds_count",
+    )
+    assert MetricLabels.parse(None) == MetricLabels.parse("  ") == MetricLabels()
+    bad = {
+        "service_lable=app": "unknown field 'service_lable'",
+        "service_label=bad-label": "service_label: invalid Prometheus label name 'bad-label'",
+        "request_counter=1requests": "request_counter: invalid Prometheus metric name",
+        "service_label": "'service_label' is not field=value",
+        "service_label=": "service_label has an empty value",
+        "pod_label=a,pod_label=b": "pod_label is given twice",
+    }
+    for spec, message in bad.items():
+        with pytest.raises(InvalidRequestError) as err:
+            MetricLabels.parse(spec)
+        assert message in err.value.message and err.value.backend == "Prometheus"
 
 
 def test_summary_from_points_only():

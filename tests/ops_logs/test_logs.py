@@ -7,12 +7,13 @@ import asyncio
 import socket
 import time
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
 from tests.ops_logs.fake_loki import FakeLoki, parse_logql
 from workflow.sandbox.kube_api import KubeApiServer
-from workflow.tools.errors import BackendError
+from workflow.tools.errors import BackendError, BackendNotConfigured
 from workflow.tools.kubernetes import KubernetesBackend
 from workflow.tools.logs import (
     KubernetesLogSearch,
@@ -68,8 +69,9 @@ def loki():
 
 
 @pytest.fixture
-def search(loki):
-    return LokiLogSearch(loki.url, timeout=5)
+async def search(loki):
+    async with LokiLogSearch(loki.url, timeout=5) as s:
+        yield s
 
 
 async def test_search_by_service_namespace_and_level(loki, search):
@@ -187,8 +189,10 @@ async def test_other_label_names_come_from_configuration(loki):
         {"service_name": "checkout", "k8s_namespace": "prod"},
         [(time.time_ns() - MIN, "level=error msg=boom")],
     )
-    custom = LokiLogSearch(loki.url, labels="service_name", namespace_label="k8s_namespace")
-    result = await custom.search(LogQuery(service="checkout", namespace="prod"))
+    async with LokiLogSearch(
+        loki.url, labels="service_name", namespace_label="k8s_namespace"
+    ) as custom:
+        result = await custom.search(LogQuery(service="checkout", namespace="prod"))
     assert [line.message for line in result.lines] == ["level=error msg=boom"]
     with pytest.raises(ValueError):
         LokiLogSearch(loki.url, labels='app="x"')
@@ -199,15 +203,18 @@ async def test_loki_400_surfaces_its_error_text_without_retrying(loki):
         def build_logql(self, query):
             return '{app="checkout"'
 
-    with pytest.raises(BackendError) as info:
-        await Broken(loki.url).search(LogQuery(service="checkout"))
+    async with Broken(loki.url) as broken:
+        with pytest.raises(BackendError) as info:
+            await broken.search(LogQuery(service="checkout"))
     assert info.value.status == 400
     assert "parse error at line 1" in str(info.value)
+    assert 'rejected the query {app="checkout" (HTTP 400)' in str(info.value)
     assert len(loki.requests) == 1
 
     loki.max_entries = 100
-    with pytest.raises(BackendError, match=r"max entries limit per query exceeded"):
-        await LokiLogSearch(loki.url).search(LogQuery(service="checkout", limit=500))
+    async with LokiLogSearch(loki.url) as search:
+        with pytest.raises(BackendError, match=r"max entries limit per query exceeded"):
+            await search.search(LogQuery(service="checkout", limit=500))
 
 
 async def test_transient_errors_are_retried(loki, search):
@@ -217,13 +224,22 @@ async def test_transient_errors_are_retried(loki, search):
     )
     assert len(result.lines) == 7
     assert len(loki.requests) == 3
+    loki.fail_next = [429]  # Loki's "too many outstanding requests"
+    assert len((await search.search(LogQuery(service="checkout", level="error"))).lines) == 8
+    assert len(loki.requests) == 5
 
 
 async def test_persistent_5xx_gives_backend_error(loki):
     loki.fail_next = [503] * 5
-    with pytest.raises(BackendError, match=r"Loki failed \(HTTP 503\)"):
-        await LokiLogSearch(loki.url, retries=2).search(LogQuery(service="checkout"))
+    async with LokiLogSearch(loki.url, retries=2) as search:
+        with pytest.raises(BackendError) as info:
+            await search.search(LogQuery(service="checkout"))
     assert len(loki.requests) == 2
+    assert info.value.status == 503
+    assert str(info.value) == (
+        f'Loki at {loki.url} answered HTTP 503 to the query {{app="checkout"}} '
+        "after 2 attempts: injected failure"
+    )
 
 
 async def test_unreachable_loki_gives_backend_error():
@@ -231,11 +247,35 @@ async def test_unreachable_loki_gives_backend_error():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     started = time.monotonic()
-    with pytest.raises(BackendError, match=r"cannot reach Loki at http://127\.0\.0\.1:"):
-        await LokiLogSearch(f"http://127.0.0.1:{port}", timeout=1).search(
-            LogQuery(service="checkout")
-        )
+    async with LokiLogSearch(f"http://127.0.0.1:{port}", timeout=1) as search:
+        with pytest.raises(
+            BackendError,
+            match=rf"Loki at http://127\.0\.0\.1:{port} is unreachable after 3 attempts: "
+            "ConnectError",
+        ):
+            await search.search(LogQuery(service="checkout"))
     assert time.monotonic() - started < 5
+
+
+async def test_read_timeout_is_not_retried():
+    calls = []
+
+    def slow(request):
+        calls.append(request)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    transport = httpx.MockTransport(slow)
+    async with LokiLogSearch("http://loki.test", timeout=2, transport=transport) as search:
+        with pytest.raises(BackendError) as info:
+            await search.search(LogQuery(service="checkout"))
+    assert len(calls) == 1
+    assert str(info.value) == "Loki at http://loki.test timed out after 2s (ReadTimeout)"
+
+
+def test_loki_not_configured():
+    for url in (None, ""):
+        with pytest.raises(BackendNotConfigured, match="LOKI_URL is not set"):
+            LokiLogSearch(url)
 
 
 def test_query_validation():

@@ -1,25 +1,28 @@
 """Alertmanager backend: a client of the API v2 (alerts, silences).
 
-Listing alerts and silences reads; creating and expiring silences writes (callers route those
-through the approval gate for production). Arguments are validated before any HTTP call:
-silence durations between 1 minute and 30 days, matcher names as Prometheus label names.
+Listing alerts and silences reads. Creating and expiring silences writes, so the agents only
+*plan* them (`plan_silence`, `plan_expire`: a `Plan` whose preview lists what it would silence
+or unsilence now, Alertmanager having no dry-run) and `apply(plan)` runs exactly that plan
+after the approval gate. Arguments are validated before any HTTP call: silence durations
+between 1 minute and 30 days, matcher names as Prometheus label names.
 
-Transient failures (connection errors, 502/503/504) are retried with tenacity; anything else
+HTTP, retries of transient failures and errors come from `HttpBackend`; an error answer
 becomes a `BackendError` carrying Alertmanager's own error message.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from workflow.tools.errors import BackendError, BackendNotConfigured, InvalidRequestError
+from workflow.durations import human_minutes
+from workflow.plan import Plan
+from workflow.tools.errors import BackendError, InvalidRequestError
+from workflow.tools.http import HttpBackend
 
 __all__ = [
     "MAX_SILENCE_MINUTES",
@@ -32,14 +35,6 @@ __all__ = [
 BACKEND = "Alertmanager"
 MIN_SILENCE_MINUTES = 1
 MAX_SILENCE_MINUTES = 30 * 24 * 60
-_TRANSIENT_STATUS = frozenset({502, 503, 504})
-_TRANSIENT_ERRORS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ReadError,
-    httpx.RemoteProtocolError,
-)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _SILENCE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
@@ -109,122 +104,28 @@ def _filter(name: str, value: str) -> str:
     return f'{_check_name(name)}="{escaped}"'
 
 
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, _TRANSIENT_ERRORS):
-        return True
-    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in _TRANSIENT_STATUS
-
-
-def _error_text(response: httpx.Response) -> str:
-    """Alertmanager's own message: v2 errors are a JSON string or an object with `message`."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:500] or response.reason_phrase
-    if isinstance(body, dict):
-        return str(body.get("message") or body.get("error") or body)[:500]
-    return str(body)[:500]
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class AlertmanagerClient:
+class AlertmanagerClient(HttpBackend):
     """Async client of one Alertmanager (API v2). Use as `async with` or call `aclose()`."""
 
-    def __init__(
-        self,
-        base_url: str | None,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ):
-        if not base_url:
-            raise BackendNotConfigured(
-                "ALERTMANAGER_URL is not set: set it to the Alertmanager base URL "
-                "(e.g. http://alertmanager:9093) to list alerts and manage silences",
-                backend=BACKEND,
-            )
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.retries = max(1, retries)
-        self.backoff = backoff
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
-        )
+    name = BACKEND
+    backend_name = BACKEND
+    not_configured = (
+        "ALERTMANAGER_URL is not set: set it to the Alertmanager base URL "
+        "(e.g. http://alertmanager:9093) to list alerts and manage silences"
+    )
 
-    @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **kwargs: Any
-    ) -> AlertmanagerClient:
-        env = os.environ if environ is None else environ
-        return cls(env.get("ALERTMANAGER_URL"), **kwargs)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def __aenter__(self) -> AlertmanagerClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    # -- HTTP
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        async def once() -> httpx.Response:
-            response = await self._client.request(method, path, **kwargs)
-            if response.status_code in _TRANSIENT_STATUS:
-                response.raise_for_status()
-            return response
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries),
-            wait=wait_exponential(multiplier=self.backoff, max=5 * self.backoff),
-            retry=retry_if_exception(_is_transient),
-            reraise=True,
-        )
-        try:
-            response = await retrying(once)
-        except httpx.HTTPStatusError as exc:
-            raise BackendError(
-                f"Alertmanager at {self.base_url} answered HTTP {exc.response.status_code} "
-                f"after {self.retries} attempts: {_error_text(exc.response)}",
-                backend=BACKEND,
-                status=exc.response.status_code,
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise BackendError(
-                f"Alertmanager at {self.base_url} timed out after {self.timeout}s "
-                f"({type(exc).__name__})",
-                backend=BACKEND,
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendError(
-                f"Alertmanager at {self.base_url} is unreachable after {self.retries} "
-                f"attempts: {type(exc).__name__}: {exc}",
-                backend=BACKEND,
-            ) from exc
-        if response.status_code >= 400:
-            raise BackendError(
-                f"Alertmanager rejected {method} {path} (HTTP {response.status_code}): "
-                f"{_error_text(response)}",
-                backend=BACKEND,
-                status=response.status_code,
-            )
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise BackendError(
-                f"Alertmanager at {self.base_url} did not answer JSON: {response.text[:200]!r}",
-                backend=BACKEND,
-                status=response.status_code,
-            ) from exc
+    def _error_text(self, response: httpx.Response) -> tuple[str, str | None]:
+        """Alertmanager's own message: v2 errors are a JSON string or an object with `message`."""
+        body = self._json_or_none(response)
+        if isinstance(body, dict):
+            body = body.get("message") or body.get("error") or body
+        if body:
+            return str(body)[:500], None
+        return super()._error_text(response)
 
     # -- API
 
@@ -255,7 +156,7 @@ class AlertmanagerClient:
                 params.append((key, "true" if flag else "false"))
         if receiver:
             params.append(("receiver", receiver))
-        return list(await self._request("GET", "/api/v2/alerts", params=params) or [])
+        return list(await self.request_json("GET", "/api/v2/alerts", params=params) or [])
 
     async def silences(
         self, *, filters: Mapping[str, str] | None = None, state: str | None = None
@@ -263,13 +164,13 @@ class AlertmanagerClient:
         """Silences (`GET /api/v2/silences`), optionally by matcher and state
         (active, pending, expired)."""
         params = [("filter", _filter(k, v)) for k, v in (filters or {}).items()]
-        items = list(await self._request("GET", "/api/v2/silences", params=params) or [])
+        items = list(await self.request_json("GET", "/api/v2/silences", params=params) or [])
         if state is not None:
             items = [s for s in items if (s.get("status") or {}).get("state") == state]
         return items
 
     async def get_silence(self, silence_id: str) -> dict[str, Any]:
-        return await self._request("GET", f"/api/v2/silence/{self._check_id(silence_id)}")
+        return await self.request_json("GET", f"/api/v2/silence/{self._check_id(silence_id)}")
 
     async def create_silence(
         self,
@@ -295,7 +196,7 @@ class AlertmanagerClient:
             "comment": comment,
             "createdBy": created_by,
         }
-        answer = await self._request("POST", "/api/v2/silences", json=body)
+        answer = await self.request_json("POST", "/api/v2/silences", json=body)
         if not isinstance(answer, dict) or not answer.get("silenceID"):
             raise BackendError(
                 f"Alertmanager did not return a silence id: {answer!r}", backend=BACKEND
@@ -304,7 +205,7 @@ class AlertmanagerClient:
 
     async def expire_silence(self, silence_id: str) -> None:
         """Expire a silence (`DELETE /api/v2/silence/{id}`)."""
-        await self._request("DELETE", f"/api/v2/silence/{self._check_id(silence_id)}")
+        await self.request_json("DELETE", f"/api/v2/silence/{self._check_id(silence_id)}")
 
     async def push_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Post alerts (`POST /api/v2/alerts`) as Prometheus does; for tests and the sandbox."""
@@ -316,10 +217,132 @@ class AlertmanagerClient:
                 raise _invalid(f"every alert needs labels: {alert!r}")
             for name in labels:
                 _check_name(name)
-        await self._request("POST", "/api/v2/alerts", json=alerts)
+        await self.request_json("POST", "/api/v2/alerts", json=alerts)
+
+    # -- plans (the approval gate sits between these and `apply`)
+
+    async def plan_silence(
+        self,
+        *,
+        matchers: Mapping[str, str],
+        duration_minutes: float,
+        comment: str,
+        created_by: str,
+        environment: str | None,
+    ) -> Plan:
+        """A plan to silence `matchers` for `duration_minutes`; its preview lists the alerts
+        those matchers catch right now."""
+        minutes = validate_duration(duration_minutes)
+        items = normalize_matchers(dict(matchers))
+        if not comment.strip() or not created_by.strip():
+            raise _invalid("a silence needs a comment and its author")
+        affected = await self.alerts(active=True, filters=matchers)
+        shown = ", ".join(f'{k}="{v}"' for k, v in matchers.items())
+        lines = [
+            f"Create an Alertmanager silence at {self.base_url} for {human_minutes(minutes)}",
+            f"  matchers: {shown}",
+            f"  comment: {comment}",
+            f"  created by: {created_by}",
+            "Alertmanager has no dry-run; these are the alerts the matchers catch now "
+            f"({len(affected)}):",
+        ]
+        lines += [f"  - {_alert_text(a)}" for a in affected[:20]] or ["  (none yet)"]
+        risk = [] if "alertname" in matchers else ["broad_silence"]
+        environment = environment or _environment_of(items)
+        if environment is None:
+            # Nothing limits it to one environment, so it silences production too.
+            environment = "production"
+            lines.append("No environment matcher: production alerts are silenced too.")
+        return Plan(
+            action="silence",
+            kind="Silence",
+            name=str(matchers.get("alertname") or next(iter(matchers.values()))),
+            environment=environment,
+            backend="alertmanager",
+            target=f"silence {shown} for {human_minutes(minutes)}",
+            body={
+                "matchers": items,
+                "duration_minutes": minutes,
+                "comment": comment,
+                "created_by": created_by,
+            },
+            before={"matching_alerts": len(affected)},
+            after={"silenced_alerts": len(affected), "minutes": minutes},
+            preview="\n".join(lines),
+            dry_run=False,
+            risk=risk,
+        ).with_hash()
+
+    async def plan_expire(self, silence_id: str, *, environment: str | None) -> Plan:
+        """A plan to expire one silence; the preview shows what it silences."""
+        silence = await self.get_silence(silence_id)
+        state = (silence.get("status") or {}).get("state")
+        if state == "expired":
+            raise _invalid(f"silence {silence_id} has already expired ({silence.get('endsAt')})")
+        matchers = silence.get("matchers") or []
+        shown = ", ".join(
+            f'{m["name"]}{"=~" if m.get("isRegex") else "="}"{m["value"]}"' for m in matchers
+        )
+        preview = "\n".join(
+            [
+                f"Expire Alertmanager silence {silence_id} at {self.base_url} ({state})",
+                f"  matchers: {shown}",
+                f"  created by: {silence.get('createdBy')}: {silence.get('comment')}",
+                f"  would have ended at: {silence.get('endsAt')}",
+                "The alerts it silences notify again as soon as it expires.",
+            ]
+        )
+        return Plan(
+            action="expire_silence",
+            kind="Silence",
+            name=silence_id,
+            environment=environment or _environment_of(matchers) or "production",
+            backend="alertmanager",
+            target=f"silence {silence_id} ({shown})",
+            body={"silence_id": silence_id},
+            before={"state": state, "ends_at": silence.get("endsAt")},
+            after={"state": "expired"},
+            preview=preview,
+            dry_run=False,
+        ).with_hash()
+
+    async def apply(self, plan: Plan) -> dict[str, Any]:
+        """Execute an approved silence plan, exactly as previewed."""
+        body = plan.body or {}
+        if plan.action == "silence":
+            silence_id = await self.create_silence(
+                matchers=body["matchers"],
+                duration_minutes=body["duration_minutes"],
+                comment=body["comment"],
+                created_by=body["created_by"],
+            )
+            return {"silence_id": silence_id}
+        if plan.action == "expire_silence":
+            await self.expire_silence(body["silence_id"])
+            return {"silence_id": body["silence_id"], "expired": True}
+        raise _invalid(f"Alertmanager cannot apply a {plan.action!r} plan")
 
     @staticmethod
     def _check_id(silence_id: Any) -> str:
         if not isinstance(silence_id, str) or not _SILENCE_ID.match(silence_id):
             raise _invalid(f"invalid silence id {silence_id!r}")
         return silence_id
+
+
+def _alert_text(alert: dict[str, Any]) -> str:
+    labels = alert.get("labels") or {}
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+    state = (alert.get("status") or {}).get("state", "active")
+    return f"{labels.get('alertname', 'alert')} [{rest}] {state} since {alert.get('startsAt')}"
+
+
+def _environment_of(matchers: list[dict[str, Any]]) -> str | None:
+    """The environment a silence is about, read from a matcher value such as "production"."""
+    from workflow.environments import canonical_environment
+
+    for matcher in matchers:
+        if not matcher.get("isRegex"):
+            env = canonical_environment(str(matcher.get("value", "")))
+            if env:
+                return env
+    return None

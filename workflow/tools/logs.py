@@ -36,6 +36,7 @@ from tenacity import (
 )
 
 from workflow.tools.errors import BackendError
+from workflow.tools.http import HttpBackend
 
 __all__ = [
     "KubernetesLogSearch",
@@ -267,42 +268,38 @@ async def _with_retries(
 # ---------------------------------------------------------------------------- Loki
 
 
-class _LokiStatus(Exception):
-    def __init__(self, response: httpx.Response):
-        super().__init__(response.status_code)
-        self.response = response
+class LokiLogSearch(HttpBackend):
+    """Log search on Loki's HTTP API (`/loki/api/v1/query_range`).
 
+    Holds one HTTP client: use as `async with` or call `aclose()`."""
 
-def _loki_transient(exc: BaseException) -> bool:
-    if isinstance(exc, _LokiStatus):
-        return exc.response.status_code in (429, 502, 503, 504)
-    return isinstance(exc, httpx.TransportError)
-
-
-class LokiLogSearch:
-    """Log search on Loki's HTTP API (`/loki/api/v1/query_range`)."""
-
+    name = "Loki"
     backend_name = "loki"
+    not_configured = (
+        "LOKI_URL is not set: set it to the Loki base URL (e.g. http://loki:3100) to search logs"
+    )
+    # Loki answers 429 when too many queries are outstanding.
+    transient_status = frozenset({429, 502, 503, 504})
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None,
         *,
         labels: str = "app",
         namespace_label: str = "namespace",
         timeout: float = 10,
         retries: int = 3,
+        backoff: float = 0.1,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         for name in (labels, namespace_label):
             if not _LABEL_NAME.match(name):
                 raise ValueError(f"invalid Loki label name {name!r}")
-        self.base_url = base_url.rstrip("/")
+        super().__init__(
+            base_url, timeout=timeout, retries=retries, backoff=backoff, transport=transport
+        )
         self.service_label = labels
         self.namespace_label = namespace_label
-        self.timeout = timeout
-        self.retries = retries
-        self._transport = transport
 
     def build_logql(self, query: LogQuery) -> str:
         """The LogQL for `query`: stream selector plus line filters, all values escaped."""
@@ -328,37 +325,10 @@ class LokiLogSearch:
             "limit": str(query.limit + 1),
             "direction": "backward",
         }
-        url = f"{self.base_url}/loki/api/v1/query_range"
-
-        async def call() -> httpx.Response:
-            async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as c:
-                response = await c.get(url, params=params)
-            if response.status_code >= 400:
-                raise _LokiStatus(response)
-            return response
-
+        body = await self.request_json(
+            "GET", "/loki/api/v1/query_range", params=params, what=f"the query {logql}"
+        )
         try:
-            response = await _with_retries(call, _loki_transient, self.retries)
-        except _LokiStatus as exc:
-            text = exc.response.text.strip()[:1000]
-            code = exc.response.status_code
-            if 400 <= code < 500:
-                raise BackendError(
-                    f"Loki rejected the query {logql} (HTTP {code}): {text}",
-                    backend="loki",
-                    status=code,
-                ) from None
-            raise BackendError(
-                f"Loki failed (HTTP {code}): {text}", backend="loki", status=code
-            ) from None
-        except httpx.HTTPError as exc:
-            raise BackendError(
-                f"cannot reach Loki at {self.base_url}: {type(exc).__name__} {exc}".rstrip(),
-                backend="loki",
-            ) from exc
-
-        try:
-            body = response.json()
             if body.get("status") != "success":
                 raise BackendError(
                     f"Loki answered status {body.get('status')!r}: {body}", backend="loki"

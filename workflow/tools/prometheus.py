@@ -6,25 +6,23 @@ own naming scheme configures names instead of editing PromQL. Every result is su
 the points Prometheus returned (current, min, max, mean, trend); an empty answer says "no data"
 and is never filled in.
 
-Transient failures (connection errors, 502/503/504) are retried with tenacity; anything else
-becomes a `BackendError` carrying Prometheus's own error message.
+HTTP, retries of transient failures and errors come from `HttpBackend`; an error answer
+becomes a `BackendError` carrying Prometheus's own error message (and errorType).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from workflow.tools.errors import BackendError, BackendNotConfigured, InvalidRequestError
+from workflow.tools.errors import BackendError, InvalidRequestError
+from workflow.tools.http import HttpBackend
 
 __all__ = [
     "NAMED_QUERIES",
@@ -38,14 +36,6 @@ __all__ = [
 ]
 
 BACKEND = "Prometheus"
-_TRANSIENT_STATUS = frozenset({502, 503, 504})
-_TRANSIENT_ERRORS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ReadError,
-    httpx.RemoteProtocolError,
-)
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
@@ -60,8 +50,8 @@ class MetricLabels(BaseModel):
     """Label and metric names the named-query templates are built from.
 
     Defaults follow the common Prometheus client/kube-state-metrics/cAdvisor names; override
-    any of them with `MetricLabels(service_label="app", ...)` or `MetricLabels.from_env()`
-    (`PROMETHEUS_SERVICE_LABEL=app`, `PROMETHEUS_REQUEST_COUNTER=...`, one variable per field).
+    any of them with `MetricLabels(service_label="app", ...)` or, from a setting,
+    `MetricLabels.parse("service_label=app,request_counter=http_server_requests_seconds_count")`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -85,7 +75,10 @@ class MetricLabels(BaseModel):
     @classmethod
     def _check_label(cls, value: str) -> str:
         if not _LABEL_NAME.match(value):
-            raise ValueError(f"invalid Prometheus label name {value!r}")
+            raise ValueError(
+                f"invalid Prometheus label name {value!r}: letters, digits and '_', "
+                "not starting with a digit"
+            )
         return value
 
     @field_validator(
@@ -94,19 +87,44 @@ class MetricLabels(BaseModel):
     @classmethod
     def _check_metric(cls, value: str) -> str:
         if not _METRIC_NAME.match(value):
-            raise ValueError(f"invalid Prometheus metric name {value!r}")
+            raise ValueError(
+                f"invalid Prometheus metric name {value!r}: letters, digits, '_' and ':', "
+                "not starting with a digit"
+            )
         return value
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricLabels:
-        """Defaults overridden by `PROMETHEUS_<FIELD>` variables (e.g. PROMETHEUS_SERVICE_LABEL)."""
-        env = os.environ if environ is None else environ
-        values = {
-            name: env[f"PROMETHEUS_{name.upper()}"]
-            for name in cls.model_fields
-            if env.get(f"PROMETHEUS_{name.upper()}")
-        }
-        return cls(**values)
+    def parse(cls, spec: str | None) -> MetricLabels:
+        """Defaults overridden by a comma-separated `field=value` list; None or "" keeps them.
+
+        `"service_label=app,namespace_label=kubernetes_namespace"` sets those two fields.
+        Raises `InvalidRequestError` naming the entry, field or value that is wrong."""
+        values: dict[str, str] = {}
+        for entry in (spec or "").split(","):
+            if not entry.strip():
+                continue
+            field, sep, value = (part.strip() for part in entry.partition("="))
+            if not sep or not field:
+                raise _bad_labels(f"{entry.strip()!r} is not field=value (e.g. service_label=app)")
+            if field not in cls.model_fields:
+                raise _bad_labels(
+                    f"unknown field {field!r}; the fields are {', '.join(cls.model_fields)}"
+                )
+            if field in values:
+                raise _bad_labels(f"{field} is given twice")
+            if not value:
+                raise _bad_labels(f"{field} has an empty value")
+            values[field] = value
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            reason = error.get("ctx", {}).get("error") or error["msg"]
+            raise _bad_labels(f"{error['loc'][0]}: {reason}") from None
+
+
+def _bad_labels(reason: str) -> InvalidRequestError:
+    return InvalidRequestError(f"invalid Prometheus label settings: {reason}", backend=BACKEND)
 
 
 # ---------------------------------------------------------------------------- results
@@ -318,23 +336,6 @@ def _seconds(value: datetime | float | int) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, _TRANSIENT_ERRORS):
-        return True
-    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in _TRANSIENT_STATUS
-
-
-def _error_text(response: httpx.Response) -> tuple[str, str | None]:
-    """Prometheus's own error message (and errorType) from an error response."""
-    try:
-        body = response.json()
-    except ValueError:
-        return (response.text.strip()[:500] or response.reason_phrase), None
-    if isinstance(body, dict) and body.get("error"):
-        return str(body["error"]), body.get("errorType")
-    return str(body)[:500], None
-
-
 def _series_points(entry: dict[str, Any]) -> list[list[float]]:
     raw = entry.get("values")
     if raw is None:
@@ -342,8 +343,15 @@ def _series_points(entry: dict[str, Any]) -> list[list[float]]:
     return [[float(ts), float(value)] for ts, value in raw]
 
 
-class PrometheusClient:
+class PrometheusClient(HttpBackend):
     """Async client of one Prometheus server. Use as `async with` or call `aclose()`."""
+
+    name = BACKEND
+    backend_name = BACKEND
+    not_configured = (
+        "PROMETHEUS_URL is not set: set it to the Prometheus base URL "
+        "(e.g. http://prometheus:9090) to query metrics"
+    )
 
     def __init__(
         self,
@@ -355,100 +363,34 @@ class PrometheusClient:
         backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
-        if not base_url:
-            raise BackendNotConfigured(
-                "PROMETHEUS_URL is not set: set it to the Prometheus base URL "
-                "(e.g. http://prometheus:9090) to query metrics",
-                backend=BACKEND,
-            )
-        self.base_url = base_url.rstrip("/")
-        self.labels = labels or MetricLabels()
-        self.timeout = timeout
-        self.retries = max(1, retries)
-        self.backoff = backoff
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
+        super().__init__(
+            base_url, timeout=timeout, retries=retries, backoff=backoff, transport=transport
         )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> PrometheusClient:
-        """A client for `PROMETHEUS_URL`, label names from `PROMETHEUS_*` (see MetricLabels)."""
-        env = os.environ if environ is None else environ
-        kwargs.setdefault("labels", MetricLabels.from_env(env))
-        return cls(env.get("PROMETHEUS_URL"), **kwargs)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def __aenter__(self) -> PrometheusClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        self.labels = labels or MetricLabels()
 
     # -- HTTP
 
-    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        async def once() -> httpx.Response:
-            response = await self._client.get(path, params=params)
-            if response.status_code in _TRANSIENT_STATUS:
-                response.raise_for_status()
-            return response
+    def _error_text(self, response: httpx.Response) -> tuple[str, str | None]:
+        """Prometheus's own error message (and errorType) from an error response."""
+        body = self._json_or_none(response)
+        if isinstance(body, dict) and body.get("error"):
+            return str(body["error"]), body.get("errorType")
+        return super()._error_text(response)
 
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retries),
-            wait=wait_exponential(multiplier=self.backoff, max=5 * self.backoff),
-            retry=retry_if_exception(_is_transient),
-            reraise=True,
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        what = f"the query {params['query']}"
+        body = await self.request_json("GET", path, params=params, what=what)
+        if isinstance(body, dict) and body.get("status") == "success":
+            return body.get("data") or {}
+        if not isinstance(body, dict):
+            body = {"error": f"unexpected answer {body!r:.200}"}
+        kind = body.get("errorType")
+        raise BackendError(
+            f"Prometheus at {self.base_url} answered an error to {what}"
+            f"{f' ({kind})' if kind else ''}: {body.get('error')}",
+            backend=BACKEND,
+            error_type=kind,
         )
-        try:
-            response = await retrying(once)
-        except httpx.HTTPStatusError as exc:
-            message, kind = _error_text(exc.response)
-            raise BackendError(
-                f"Prometheus at {self.base_url} answered HTTP {exc.response.status_code} "
-                f"after {self.retries} attempts: {message}",
-                backend=BACKEND,
-                status=exc.response.status_code,
-                error_type=kind,
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise BackendError(
-                f"Prometheus at {self.base_url} timed out after {self.timeout}s "
-                f"({type(exc).__name__})",
-                backend=BACKEND,
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendError(
-                f"Prometheus at {self.base_url} is unreachable after {self.retries} attempts: "
-                f"{type(exc).__name__}: {exc}",
-                backend=BACKEND,
-            ) from exc
-        if response.status_code >= 400:
-            message, kind = _error_text(response)
-            raise BackendError(
-                f"Prometheus rejected the query (HTTP {response.status_code}, {kind}): {message}",
-                backend=BACKEND,
-                status=response.status_code,
-                error_type=kind,
-            )
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise BackendError(
-                f"Prometheus at {self.base_url} did not answer JSON (HTTP "
-                f"{response.status_code}): {response.text[:200]!r}",
-                backend=BACKEND,
-                status=response.status_code,
-            ) from exc
-        if body.get("status") != "success":
-            raise BackendError(
-                f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}",
-                backend=BACKEND,
-                status=response.status_code,
-                error_type=body.get("errorType"),
-            )
-        return body["data"]
 
     @staticmethod
     def _result(data: dict[str, Any]) -> list[dict[str, Any]]:
