@@ -1,4 +1,4 @@
-"""`devops-bot`: classify, run, approve, reject, pending, audit, graph, examples, sandbox.
+"""`devops-bot`: classify, run, approve, reject, remediate, pending, incident, audit, ....
 
 Exit status: 0 done, 10 paused for approval, 1 failed (or rejected/expired),
 2 bad input, 3 refused by the approval policy.
@@ -79,6 +79,19 @@ def _parser() -> argparse.ArgumentParser:
     j.add_argument("--group", dest="groups", action="append", default=[])
     j.add_argument("--sandbox", action="store_true", help=argparse.SUPPRESS)
     j.add_argument("--json", action="store_true")
+
+    m = sub.add_parser(
+        "remediate",
+        help="run remediation STEP (r1, r2, ...) that THREAD's incident investigation offered",
+    )
+    m.add_argument("thread")
+    m.add_argument("step", help="the step id shown by the investigation, e.g. r1")
+    m.add_argument("--as", dest="user", default=None, help="who is asking (default: $USER)")
+    m.add_argument("--json", action="store_true")
+
+    i = sub.add_parser("incident", help="incident records: 'summary THREAD' drafts a postmortem")
+    i.add_argument("action", choices=["summary"])
+    i.add_argument("thread")
 
     s = sub.add_parser("status", help="show where THREAD stands")
     s.add_argument("thread")
@@ -246,7 +259,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
         structlog.contextvars.bind_contextvars(thread_id=report.thread_id)
         log.info("run finished", status=report.status)
-        render.report(report, as_json=args.json)
+        render.report(report, as_json=args.json, charts_dir=_charts_dir(settings))
     return _STATUS_EXIT.get(report.status, EXIT["failed"])
 
 
@@ -270,6 +283,43 @@ async def _vote(args: argparse.Namespace, settings: Settings) -> int:
         log.info("vote recorded", decision=args.command, status=report.status)
         render.report(report, as_json=args.json)
     return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+async def _remediate(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    user = args.user or getpass.getuser()
+    structlog.contextvars.bind_contextvars(thread_id=args.thread, user=user)
+    sandbox = await _thread_is_sandbox(args.thread, settings)
+    async with _service(settings, sandbox=sandbox) as handle:
+        if not args.json:
+            render.banner(handle)
+        report = await handle.service.remediate(
+            args.thread, args.step, user, on_progress=None if args.json else render.progress
+        )
+        render.report(report, as_json=args.json, charts_dir=_charts_dir(settings))
+    return _STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+async def _incident(args: argparse.Namespace, settings: Settings) -> int:
+    from workflow.incident import postmortem_markdown
+
+    async with _service(settings, sandbox=False, kubernetes=False) as handle:
+        values = await handle.service.state_of(args.thread)
+    if values is None:
+        raise CliError(f"unknown thread id {args.thread!r}")
+    record = values.get("incident")
+    if not record:
+        raise CliError(
+            f"thread {args.thread} has no incident investigation; start one with "
+            'devops-bot run "investigate checkout in production"'
+        )
+    print(postmortem_markdown(record))
+    return EXIT["ok"]
+
+
+def _charts_dir(settings: Settings):
+    return settings.devops_bot_data_dir / "charts"
 
 
 async def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -445,6 +495,8 @@ _COMMANDS = {
     "approve": _vote,
     "reject": _vote,
     "status": _status,
+    "remediate": _remediate,
+    "incident": _incident,
     "pending": _pending,
     "audit": _audit,
     "graph": _graph,
@@ -457,15 +509,7 @@ _COMMANDS = {
 
 
 def _options(settings: Settings, *, sandbox: bool):
-    from workflow.assembly import ServiceOptions
-
-    return ServiceOptions(
-        data_dir=settings.devops_bot_data_dir,
-        redis_url=settings.redis_url,
-        policy_path=settings.devops_bot_policy,
-        catalog_path=settings.devops_bot_catalog,
-        sandbox=sandbox,
-    )
+    return settings.service_options(sandbox=sandbox)
 
 
 @asynccontextmanager
@@ -474,7 +518,7 @@ async def _service(settings: Settings, *, sandbox: bool, kubernetes: bool = True
 
     options = _options(settings, sandbox=sandbox)
     if not kubernetes:
-        options.kubernetes = False
+        options.kubernetes = options.operations = False
     async with open_service(options) as handle:
         yield handle
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 __all__ = ["banner", "classification", "pending", "progress", "report"]
@@ -24,10 +26,13 @@ def classification(request: Any) -> str:
 
 
 def progress(node: str, update: dict[str, Any]) -> None:
+    if update.get("evidence"):
+        print(f"  found  {update['evidence']}: {update.get('summary', '')}")
     for step in update.get("routing_trace", []) or []:
         print(f"  route  {step['node']} -> {step['target']}  ({step['reason']})")
     for agent, result in (update.get("subagent_results") or {}).items():
-        print(f"  agent  {agent}: {result['status']}: {result['summary']}")
+        first, *more = (result["summary"] or "").splitlines() or [""]
+        print(f"  agent  {agent}: {result['status']}: {first}{' …' if more else ''}")
         for warning in result.get("warnings", []):
             print(f"         warning: {warning}")
     for agent, outcome in (update.get("reflection_outcomes") or {}).items():
@@ -55,7 +60,7 @@ def _approvers(request: dict[str, Any]) -> str:
     return ", ".join(names) or "nobody (no approvers configured for this environment)"
 
 
-def report(report: Any, *, as_json: bool) -> None:
+def report(report: Any, *, as_json: bool, charts_dir: Path | None = None) -> None:
     if as_json:
         print(json.dumps(report.as_dict(), default=str))
         return
@@ -97,6 +102,33 @@ def report(report: Any, *, as_json: bool) -> None:
     output = (report.result or {}).get("output") or {}
     if report.status == "done" and "status" in output:
         _print_status(output["status"])
+    if report.status == "done" and output.get("metrics") and charts_dir is not None:
+        _write_charts(output["metrics"], charts_dir, report.thread_id)
+    if report.status == "done" and output.get("markdown"):
+        print()
+        print(output["markdown"])
+    incident = output.get("incident") or {}
+    if report.status == "done" and incident.get("remediations"):
+        first = next(iter(incident["remediations"]))
+        print(
+            f"\nrun a remediation (it goes through the approval policy): "
+            f"devops-bot remediate {report.thread_id} {first} --as USER"
+        )
+        print(f"postmortem draft: devops-bot incident summary {report.thread_id}")
+
+
+def _write_charts(metrics: list[dict[str, Any]], folder: Path, thread_id: str) -> None:
+    """One PNG per metric result, drawn from the points Prometheus returned."""
+    from workflow.tools.charts import render_chart
+    from workflow.tools.prometheus import MetricResult
+
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", thread_id)
+    for n, data in enumerate(metrics, 1):
+        png = render_chart(MetricResult.model_validate(data), title=data.get("title", "metric"))
+        path = folder / f"{safe}-{n}-{data.get('name', 'metric')}.png"
+        path.write_bytes(png)
+        print(f"  chart  {path}")
 
 
 def _print_status(status: dict[str, Any]) -> None:

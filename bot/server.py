@@ -146,15 +146,7 @@ def _well_formed(body: dict[str, Any]) -> bool:
 
 
 def service_options(settings: Settings) -> Any:
-    from workflow.assembly import ServiceOptions
-
-    return ServiceOptions(
-        data_dir=settings.devops_bot_data_dir,
-        redis_url=settings.redis_url,
-        policy_path=settings.devops_bot_policy,
-        catalog_path=settings.devops_bot_catalog,
-        sandbox=settings.devops_bot_sandbox,
-    )
+    return settings.service_options()
 
 
 async def run_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:

@@ -7,7 +7,7 @@ Secrets are `SecretStr`, so they never show up in a repr or a log line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     loki_url: str | None = None
+    # Label name of the service in Loki streams (e.g. app, service, app_kubernetes_io_name).
+    loki_service_label: str = "app"
+    # Metric/alert label names, "field=value,...", e.g. "service_label=app" (MetricLabels).
+    prometheus_labels: str | None = None
+    devops_bot_runbooks: str | None = None  # folder of Markdown runbooks to search
     harness_api_url: str | None = None
     harness_account_id: str | None = None
     harness_api_key: SecretStr | None = None
@@ -48,7 +53,16 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
 
     @field_validator(
-        "redis_url", "devops_bot_policy", "devops_bot_catalog", "openai_base_url", mode="before"
+        "redis_url",
+        "devops_bot_policy",
+        "devops_bot_catalog",
+        "openai_base_url",
+        "prometheus_url",
+        "alertmanager_url",
+        "loki_url",
+        "prometheus_labels",
+        "devops_bot_runbooks",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -60,6 +74,38 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    def service_options(self, *, sandbox: bool | None = None) -> Any:
+        """The `workflow.assembly.ServiceOptions` these settings describe."""
+        from workflow.assembly import ServiceOptions
+        from workflow.tools.errors import InvalidRequestError
+        from workflow.tools.prometheus import MetricLabels
+
+        try:
+            labels = MetricLabels.parse(self.prometheus_labels)
+        except InvalidRequestError as exc:
+            raise SettingsError(f"PROMETHEUS_LABELS: {exc}") from None
+        llm = None
+        if self.openai_api_key is not None:
+            from workflow.classify.llm import build_openai_model
+
+            llm = build_openai_model(
+                self.openai_api_key.get_secret_value(), base_url=self.openai_base_url, timeout=30
+            )
+        return ServiceOptions(
+            data_dir=self.devops_bot_data_dir,
+            redis_url=self.redis_url,
+            policy_path=self.devops_bot_policy,
+            catalog_path=self.devops_bot_catalog,
+            sandbox=self.devops_bot_sandbox if sandbox is None else sandbox,
+            prometheus_url=self.prometheus_url,
+            alertmanager_url=self.alertmanager_url,
+            loki_url=self.loki_url,
+            loki_service_label=self.loki_service_label,
+            labels=labels,
+            runbooks_dir=self.devops_bot_runbooks,
+            llm=llm,
+        )
 
     def require(self, name: str) -> str:
         """The value of a setting a command cannot do without, or one clear error."""

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BOT", "REPO", "Cli", "Deployment", "Result"]
+__all__ = ["BOT", "REPO", "Cli", "Deployment", "Result", "no_traceback", "one_error_line"]
 
 BOT = Path(sys.executable).parent / "devops-bot"
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +31,12 @@ _DROP = (
     "KUBECONFIG",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "PROMETHEUS_URL",
+    "PROMETHEUS_LABELS",
+    "ALERTMANAGER_URL",
+    "LOKI_URL",
+    "LOKI_SERVICE_LABEL",
+    "DEVOPS_BOT_RUNBOOKS",
 )
 TIMEOUT = 60
 
@@ -143,3 +149,18 @@ class Cli:
                 )
         assert out, f"sandbox show listed no deployments\n{res}"
         return out
+
+
+def no_traceback(res: Result) -> None:
+    assert "Traceback" not in res.both, f"the command crashed with a traceback\n{res}"
+
+
+def one_error_line(res: Result, *fragments: str) -> str:
+    """The single `devops-bot: ...` line on stderr, checked to contain every fragment."""
+    no_traceback(res)
+    assert len(res.err_lines) == 1, f"expected exactly one line on stderr\n{res}"
+    line = res.err_lines[0]
+    assert line.startswith("devops-bot: "), f"stderr line should start with 'devops-bot: '\n{res}"
+    for fragment in fragments:
+        assert fragment.lower() in line.lower(), f"stderr should mention {fragment!r}\n{res}"
+    return line

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
+import redis
 
+from tests.cli_helpers import Cli
 from tests.redis_server import RedisStackServer
 
 
@@ -23,3 +26,32 @@ def redis_url(redis_server) -> str:
 def key_prefix() -> str:
     """A per-test key prefix so tests sharing one Redis never see each other's keys."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def persistence(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def cli(tmp_path: Path, persistence: str, request: pytest.FixtureRequest) -> Cli:
+    """A CLI on a fresh data directory, persisting in SQLite or in a flushed Redis."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {}
+    if persistence == "redis":
+        url = request.getfixturevalue("redis_url")
+        client = redis.Redis.from_url(url)
+        try:
+            client.flushall()
+        finally:
+            client.close()
+        env["REDIS_URL"] = url
+    return Cli(data, mode=persistence, **env)
+
+
+@pytest.fixture
+def sqlite_cli(tmp_path: Path) -> Cli:
+    data = tmp_path / "data"
+    data.mkdir()
+    return Cli(data)

@@ -16,10 +16,9 @@ import socket
 from pathlib import Path
 
 import pytest
-import redis
 import yaml
 
-from tests.cli_helpers import REPO, Cli, Deployment, Result
+from tests.cli_helpers import REPO, Cli, Deployment, Result, no_traceback, one_error_line
 
 DEPLOY = "deploy api-server:v1.2.3 prod"
 PROD_API = ("production", "api-server")
@@ -39,50 +38,6 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_PAUSED = 0, 1, 2, 3, 10
 
 
 # -- fixtures and helpers ------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def persistence(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def cli(tmp_path: Path, persistence: str, request: pytest.FixtureRequest) -> Cli:
-    """A CLI on a fresh data directory, persisting in SQLite or in a flushed Redis."""
-    data = tmp_path / "data"
-    data.mkdir()
-    env = {}
-    if persistence == "redis":
-        url = request.getfixturevalue("redis_url")
-        client = redis.Redis.from_url(url)
-        try:
-            client.flushall()
-        finally:
-            client.close()
-        env["REDIS_URL"] = url
-    return Cli(data, mode=persistence, **env)
-
-
-@pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
-    data = tmp_path / "data"
-    data.mkdir()
-    return Cli(data)
-
-
-def no_traceback(res: Result) -> None:
-    assert "Traceback" not in res.both, f"the command crashed with a traceback\n{res}"
-
-
-def one_error_line(res: Result, *fragments: str) -> str:
-    """The single `devops-bot: ...` line on stderr, checked to contain every fragment."""
-    no_traceback(res)
-    assert len(res.err_lines) == 1, f"expected exactly one line on stderr\n{res}"
-    line = res.err_lines[0]
-    assert line.startswith("devops-bot: "), f"stderr line should start with 'devops-bot: '\n{res}"
-    for fragment in fragments:
-        assert fragment.lower() in line.lower(), f"stderr should mention {fragment!r}\n{res}"
-    return line
 
 
 def verdict(res: Result) -> str:

@@ -1,4 +1,8 @@
-"""Apply: execute exactly the approved plan, then report what really happened."""
+"""Apply: execute exactly the approved plan, then report what really happened.
+
+A plan names the backend that executes it: `kubernetes` (deployments, namespaces) or
+`alertmanager` (silences). Each backend's `apply(plan)` sends exactly what was previewed.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from workflow.deps import WorkflowDeps, deps_of
+from workflow.incident.report import record_action
 from workflow.memory import AccessContext
 from workflow.plan import Plan, compute_plan_hash
 from workflow.state import DevOpsAgentState
+from workflow.tools.errors import BackendError
 from workflow.tools.kubernetes import KubernetesError
 
 __all__ = ["NODE", "apply"]
@@ -24,7 +30,11 @@ async def apply(
     deps = deps_of(runtime)
     outcome = await _apply(state, deps)
     await deps.remember(config, AccessContext.for_workflow(NODE), "apply.result", outcome)
-    return {"outcome": outcome, "current_phase": "done", "next_action": "end"}
+    update: dict[str, Any] = {"outcome": outcome, "current_phase": "done", "next_action": "end"}
+    incident = state.get("incident")
+    if incident and state.get("plan"):  # a remediation in an incident thread: keep the record
+        update["incident"] = record_action(incident, state["plan"], outcome, deps.clock())
+    return update
 
 
 async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
@@ -43,6 +53,8 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
             "status": "failed",
             "summary": "refused to apply: the plan differs from the one that was approved",
         }
+    if plan.backend == "alertmanager":
+        return await _apply_alertmanager(plan, approval, deps)
     if deps.kubernetes is None:
         return {"status": "failed", "summary": f"cannot apply: {deps.kubernetes_unavailable}"}
     try:
@@ -64,11 +76,37 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
             "plan_hash": plan.plan_hash,
         }
     done = f" (rollout {rollout})" if rollout and rollout != "not_applicable" else ""
-    voters = [v["user"] for v in (approval or {}).get("votes", []) if v["decision"] == "approve"]
-    by = f", approved by {', '.join(voters)}" if voters else ""
+    by = _approved_by(approval)
     return {
         "status": "applied",
         "summary": f"applied {plan.action} of {plan.target} on {cluster}{done}{by}",
         "result": result,
         "plan_hash": plan.plan_hash,
     }
+
+
+async def _apply_alertmanager(
+    plan: Plan, approval: dict[str, Any] | None, deps: WorkflowDeps
+) -> dict[str, Any]:
+    if deps.alertmanager is None:
+        return {"status": "failed", "summary": f"cannot apply: {deps.why_missing('alertmanager')}"}
+    try:
+        result = await deps.alertmanager.apply(plan)
+    except BackendError as exc:
+        return {
+            "status": "failed",
+            "summary": f"{plan.action} {plan.target} failed: {exc}",
+            "plan_hash": plan.plan_hash,
+        }
+    where = f" ({result['silence_id']})" if result.get("silence_id") else ""
+    return {
+        "status": "applied",
+        "summary": f"applied {plan.action} of {plan.target}{where}{_approved_by(approval)}",
+        "result": result,
+        "plan_hash": plan.plan_hash,
+    }
+
+
+def _approved_by(approval: dict[str, Any] | None) -> str:
+    voters = [v["user"] for v in (approval or {}).get("votes", []) if v["decision"] == "approve"]
+    return f", approved by {', '.join(voters)}" if voters else ""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -18,16 +18,22 @@ from workflow.approval.policy import ApprovalPolicy, load_policy
 from workflow.approval.store import InMemoryApprovalStore
 from workflow.audit import InMemoryAuditLog
 from workflow.catalog import ServiceCatalog, load_catalog, load_into_bus
-from workflow.deps import NO_KUBERNETES, WorkflowDeps
+from workflow.deps import NO_KUBERNETES, OpsTuning, WorkflowDeps
 from workflow.graph import create_devops_workflow
 from workflow.memory import MemoryBus
 from workflow.persistence import open_persistence
 from workflow.service import DevOpsService
+from workflow.tools.alertmanager import AlertmanagerClient
+from workflow.tools.docs import RediSearchDocs, SqliteFtsDocs, index_catalog
 from workflow.tools.kubernetes import KubernetesBackend, KubernetesError
+from workflow.tools.logs import KubernetesLogSearch, LokiLogSearch
+from workflow.tools.prometheus import MetricLabels, PrometheusClient
+from workflow.tools.web import DisabledWebSearch
 
 __all__ = ["SANDBOX_POLICY", "ServiceOptions", "open_service"]
 
 SANDBOX_POLICY = Path(__file__).parent / "sandbox" / "policy.yml"
+SANDBOX_RUNBOOKS = Path(__file__).parent / "sandbox" / "runbooks"
 
 
 @dataclass
@@ -39,9 +45,19 @@ class ServiceOptions:
     sandbox: bool = False
     persistence: Literal["auto", "memory"] = "auto"
     kubernetes: bool = True  # False: no cluster at all (pending, status)
+    operations: bool = True  # False: no metrics, alerts, logs or runbooks (pending, status)
     sandbox_state: bool = True  # keep the sandbox cluster in data_dir across restarts
     rollout_timeout: float = 120.0
     key_prefix: str = "devops-bot"
+    # Operations backends; with `sandbox`, missing URLs get the sandbox's own servers.
+    prometheus_url: str | None = None
+    alertmanager_url: str | None = None
+    loki_url: str | None = None
+    loki_service_label: str = "app"
+    labels: MetricLabels = field(default_factory=MetricLabels)
+    runbooks_dir: str | None = None
+    llm: Any = None  # chat model for incident summaries (never for decisions)
+    ops: OpsTuning = field(default_factory=OpsTuning)
 
 
 @dataclass
@@ -115,6 +131,11 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
         if kubernetes is not None:
             stack.push_async_callback(kubernetes.aclose)
 
+        ops = (
+            await _ops_backends(options, stack, catalog, kubernetes, server)
+            if options.operations
+            else {}
+        )
         deps = WorkflowDeps(
             memory=memory,
             policy=policy,
@@ -122,10 +143,102 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
             kubernetes=kubernetes,
             kubernetes_unavailable=unavailable,
             sandbox=options.sandbox,
+            labels=options.labels,
+            llm=options.llm,
+            ops=options.ops,
+            **ops,
         )
         graph = create_devops_workflow(checkpointer)
         service = DevOpsService(graph, deps, approvals, audit=audit)
         yield ServiceHandle(service, mode, where, policy.source, sandbox_url, server)
+
+
+async def _ops_backends(
+    options: ServiceOptions,
+    stack: AsyncExitStack,
+    catalog: ServiceCatalog,
+    kubernetes: KubernetesBackend | None,
+    sandbox_cluster: Any,
+) -> dict[str, Any]:
+    """Prometheus, Alertmanager, logs, runbooks and web search for WorkflowDeps.
+
+    Each comes from its setting; with the sandbox, a missing Prometheus or Alertmanager is
+    the sandbox's own (simulated, and labelled so). What is missing is said in `unavailable`.
+    """
+    unavailable: dict[str, str] = {}
+    prometheus_url, alertmanager_url = options.prometheus_url, options.alertmanager_url
+    if options.sandbox and sandbox_cluster is not None:
+        if not prometheus_url:
+            from workflow.sandbox.prom_api import SandboxPrometheus
+
+            prom = SandboxPrometheus(sandbox_cluster)
+            prometheus_url = prom.start()
+            stack.callback(prom.stop)
+        if not alertmanager_url:
+            from workflow.sandbox.alertmanager_api import SandboxAlertmanager
+
+            state_file = (
+                options.data_dir / "sandbox-alertmanager.json" if options.sandbox_state else None
+            )
+            am = SandboxAlertmanager(sandbox_cluster, state_file=state_file)
+            alertmanager_url = am.start()
+            stack.callback(am.stop)
+    prometheus = alertmanager = None
+    if prometheus_url:
+        prometheus = PrometheusClient(prometheus_url, labels=options.labels)
+        stack.push_async_callback(prometheus.aclose)
+    if alertmanager_url:
+        alertmanager = AlertmanagerClient(alertmanager_url)
+        stack.push_async_callback(alertmanager.aclose)
+
+    logs: LokiLogSearch | KubernetesLogSearch | None = None
+    if options.loki_url:
+        logs = LokiLogSearch(options.loki_url, labels=options.loki_service_label)
+        stack.push_async_callback(logs.aclose)
+    elif kubernetes is not None:
+        logs = KubernetesLogSearch(kubernetes)
+
+    docs, why = await _runbooks(options, stack, catalog)
+    if why:
+        unavailable["docs"] = why
+    return {
+        "prometheus": prometheus,
+        "alertmanager": alertmanager,
+        "logs": logs,
+        "docs": docs,
+        "web": DisabledWebSearch(),
+        "unavailable": unavailable,
+    }
+
+
+async def _runbooks(
+    options: ServiceOptions, stack: AsyncExitStack, catalog: ServiceCatalog
+) -> tuple[Any, str | None]:
+    """The runbook index (RediSearch with Redis, else SQLite FTS5), filled from its sources."""
+    folders = []
+    if options.runbooks_dir:
+        if not Path(options.runbooks_dir).is_dir():
+            return None, f"DEVOPS_BOT_RUNBOOKS={options.runbooks_dir} is not a folder"
+        folders.append(Path(options.runbooks_dir))
+    if options.sandbox:
+        folders.append(SANDBOX_RUNBOOKS)
+    has_links = any(entry.runbooks for entry in catalog.services.values())
+    if not folders and not has_links:
+        return None, None
+    if options.redis_url and options.persistence != "memory":
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(options.redis_url)
+        stack.push_async_callback(client.aclose)
+        docs: Any = RediSearchDocs(client, prefix=options.key_prefix)
+    else:
+        path = ":memory:" if options.persistence == "memory" else options.data_dir / "runbooks.db"
+        docs = SqliteFtsDocs(path)
+        stack.callback(docs.close)
+    for folder in folders:
+        await docs.index_directory(folder)
+    await index_catalog(docs, catalog)
+    return docs, None
 
 
 def _policy(options: ServiceOptions) -> ApprovalPolicy:

@@ -2,7 +2,10 @@
 
 Nothing here is checkpointed. A graph invoked without a context (LangGraph Studio,
 a bare `ainvoke`) gets `WorkflowDeps.embedded()`: in-process memory, the built-in
-policy, an empty catalog and no Kubernetes, which agents report truthfully.
+policy, an empty catalog and no backends at all, which agents report truthfully.
+
+Every backend is optional. One that is missing has a sentence in `unavailable` saying
+which setting would provide it; agents pass that sentence on to the user.
 """
 
 from __future__ import annotations
@@ -15,14 +18,20 @@ from typing import TYPE_CHECKING, Any
 from workflow.approval.policy import ApprovalPolicy
 from workflow.catalog import ServiceCatalog
 from workflow.memory import AccessContext, MemoryBus, Namespace
+from workflow.tools.prometheus import MetricLabels
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
     from langgraph.runtime import Runtime
 
+    from workflow.tools.alertmanager import AlertmanagerClient
+    from workflow.tools.docs import DocsSearch
     from workflow.tools.kubernetes import KubernetesBackend
+    from workflow.tools.logs import KubernetesLogSearch, LokiLogSearch
+    from workflow.tools.prometheus import PrometheusClient
+    from workflow.tools.web import WebSearch
 
-__all__ = ["WorkflowDeps", "deps_of", "thread_id_of", "utcnow"]
+__all__ = ["NOT_CONFIGURED", "OpsTuning", "WorkflowDeps", "deps_of", "thread_id_of", "utcnow"]
 
 
 def thread_id_of(config: RunnableConfig) -> str:
@@ -39,6 +48,33 @@ NO_KUBERNETES = (
 )
 
 
+# Why each operations backend is missing when nobody configured it.
+NOT_CONFIGURED = {
+    "prometheus": "metrics are not available: PROMETHEUS_URL is not set (e.g. "
+    "http://prometheus:9090), or use --sandbox",
+    "alertmanager": "alerts are not available: ALERTMANAGER_URL is not set (e.g. "
+    "http://alertmanager:9093), or use --sandbox",
+    "logs": "logs are not available: set LOKI_URL, or KUBECONFIG for pod logs, or use --sandbox",
+    "docs": "runbook search is not available: set DEVOPS_BOT_RUNBOOKS to a folder of Markdown "
+    "runbooks, or list runbook links in the service catalog",
+}
+
+
+@dataclass(frozen=True)
+class OpsTuning:
+    """Time scales of metric queries and investigations (shorter in tests, never in prose)."""
+
+    incident_window_minutes: float = 30.0  # the window an investigation looks at
+    rate_window: str = "5m"  # PromQL rate()/increase() window
+    step: str = "30s"  # resolution of range queries
+    # A rollout at most this long before a metric moved is a suspect for the move.
+    correlation_minutes: float = 15.0
+    # How far back recent rollouts and config changes are listed.
+    changes_minutes: float = 360.0
+    metrics_range_minutes: float = 60.0  # default range of a metrics question
+    log_lines: int = 200
+
+
 @dataclass
 class WorkflowDeps:
     memory: MemoryBus
@@ -46,10 +82,30 @@ class WorkflowDeps:
     catalog: ServiceCatalog = field(default_factory=lambda: ServiceCatalog(services={}))
     kubernetes: KubernetesBackend | None = None
     kubernetes_unavailable: str = NO_KUBERNETES
+    prometheus: PrometheusClient | None = None
+    alertmanager: AlertmanagerClient | None = None
+    logs: LokiLogSearch | KubernetesLogSearch | None = None
+    docs: DocsSearch | None = None
+    web: WebSearch | None = None
+    # Label names of the metrics and alerts (service, namespace, ...): one scheme for both.
+    labels: MetricLabels = field(default_factory=MetricLabels)
+    # A LangChain chat model for the incident narrative; None: deterministic text only.
+    llm: Any = None
+    # backend -> why it is missing; filled by the assembly, NOT_CONFIGURED otherwise.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    ops: OpsTuning = field(default_factory=OpsTuning)
     clock: Callable[[], datetime] = utcnow
     max_retries: int = 2
     sandbox: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def why_missing(self, backend: str) -> str:
+        """The sentence that tells a user why `backend` cannot be used here."""
+        if backend == "kubernetes":
+            return self.kubernetes_unavailable
+        return self.unavailable.get(backend) or NOT_CONFIGURED.get(
+            backend, f"{backend} is not configured"
+        )
 
     async def remember(
         self, config: RunnableConfig, actor: AccessContext, key: str, value: Any

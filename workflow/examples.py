@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.assembly import ServiceOptions, open_service
+from workflow.service import PROGRESS_NODE
 
 __all__ = ["SCENARIOS", "run_examples"]
 
@@ -44,7 +45,9 @@ SCENARIOS: list[dict[str, Any]] = [
         "task_type": "incident_response",
         "context": {"incident_id": "INC-12345", "severity": "high", "service": "payment-service"},
         "flow": ["devops_root_supervisor", "operations_supervisor", "incident_agent", "reflection"],
-        "status": "failed",  # incident_agent is not available yet, and says so
+        # With the sandbox's simulated Prometheus and Alertmanager; no environment is given,
+        # so pods and logs are reported as not checked.
+        "status": "done",
     },
     {
         "name": "Example 3: create CI/CD pipeline",
@@ -77,7 +80,8 @@ async def run_examples(out=print) -> bool:
                 flow: list[str] = []
 
                 def seen(node: str, update: dict[str, Any], flow=flow) -> None:
-                    flow.append(node)
+                    if node != PROGRESS_NODE:  # evidence reported while a node runs
+                        flow.append(node)
 
                 report = await handle.service.start(
                     task_type=scenario["task_type"],
@@ -95,7 +99,8 @@ async def run_examples(out=print) -> bool:
                 out(f"  flow:     {' -> '.join(flow)}")
                 if not good:
                     out(f"  expected: {' -> '.join(scenario['flow'])} ({scenario['status']})")
-                out(f"  result:   {report.status}: {report.summary}")
+                first = report.summary.splitlines()[0] if report.summary else ""
+                out(f"  result:   {report.status}: {first}")
     out("all scenarios routed as the seed describes" if ok else "some scenarios FAILED")
     return ok
 

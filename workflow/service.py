@@ -28,11 +28,21 @@ from workflow.deps import WorkflowDeps
 from workflow.graph import RECURSION_LIMIT
 from workflow.state import initial_state
 
-__all__ = ["DevOpsService", "InputError", "RefusedError", "RunReport", "VoteCheck"]
+__all__ = [
+    "PROGRESS_NODE",
+    "DevOpsService",
+    "InputError",
+    "RefusedError",
+    "RunReport",
+    "VoteCheck",
+]
 
 log = structlog.get_logger("devops-bot.service")
 
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+# The "node" of progress a node reports while it runs (LangGraph custom stream events),
+# e.g. {"evidence": "alerts", "summary": "1 alert firing"} from incident_agent.
+PROGRESS_NODE = "__progress__"
 
 
 class InputError(ValueError):
@@ -124,6 +134,44 @@ class DevOpsService:
             detail=f"task {task_type}",
         )
         return await self._drive(thread_id, state, on_progress)
+
+    async def remediate(
+        self,
+        thread_id: str,
+        step_id: str,
+        requester: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> RunReport:
+        """Run remediation `step_id` that the thread's incident investigation offered.
+
+        It runs as a new request in the same thread, asked by `requester`: a write is planned
+        and goes through reflection and the approval policy like a typed command.
+        """
+        values = await self.state_of(thread_id)
+        if not values:
+            raise InputError(f"unknown thread id {thread_id!r}")
+        incident = values.get("incident") or {}
+        steps = incident.get("remediations") or {}
+        step = steps.get(step_id)
+        if step is None:
+            offered = ", ".join(f"{k} ({v['label']})" for k, v in steps.items()) or "none"
+            raise InputError(
+                f"thread {thread_id} offers no remediation {step_id!r}; it offers: {offered}"
+            )
+        context = {
+            **step["context"],
+            "sandbox": bool((values.get("context") or {}).get("sandbox")),
+            "remediation_of": incident.get("id"),
+        }
+        return await self.start(
+            task_type=step["task_type"],
+            context=context,
+            text=step["command"],
+            requester=requester,
+            thread_id=thread_id,
+            on_progress=on_progress,
+        )
 
     async def approve(
         self,
@@ -310,12 +358,14 @@ class DevOpsService:
         """Run the graph until it ends or pauses; `pending` is the request being resumed."""
         config = self._config(thread_id)
         try:
-            async for chunk in self.graph.astream(
-                graph_input, config, context=self.deps, stream_mode="updates"
+            async for mode, chunk in self.graph.astream(
+                graph_input, config, context=self.deps, stream_mode=["updates", "custom"]
             ):
                 if on_progress is None:
                     continue
-                for node, update in chunk.items():
+                # "custom": what a node reports while it works (e.g. evidence as it arrives).
+                items = chunk.items() if mode == "updates" else [(PROGRESS_NODE, chunk)]
+                for node, update in items:
                     if node == "__interrupt__":
                         continue
                     try:

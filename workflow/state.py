@@ -59,6 +59,9 @@ class DevOpsAgentState(TypedDict, total=False):
     plan: dict[str, Any] | None
     approval: dict[str, Any] | None  # the request, its votes and its decision
     outcome: dict[str, Any] | None  # the final word of the run: status + summary
+    # The thread's incident record (workflow.incident.report). Not reset by a new run, so
+    # follow-ups, remediations and the postmortem in the same thread build on it.
+    incident: dict[str, Any] | None
 
 
 def current_failures(state: DevOpsAgentState) -> list[dict[str, Any]]:

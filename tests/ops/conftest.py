@@ -26,14 +26,24 @@ def exporter():
 
 
 @pytest.fixture(scope="session")
-def prometheus_server(exporter):
+def incident_exporter():
+    """The `web` service in production, healthy until an incident test breaks it."""
+    exp = Exporter(service="web", namespace="production")
+    exp.set(rates={"200": 50.0, "500": 0.1}, latency=0.04)
+    exp.start()
+    yield exp
+    exp.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(exporter, incident_exporter):
     binary = prometheus_binary()
     if binary is None:
         pytest.skip(
             "prometheus binary not found: apt-get install prometheus (Debian package), "
             "as .ci/run does"
         )
-    server = PrometheusServer(binary, exporter.target).start()
+    server = PrometheusServer(binary, exporter.target, incident_exporter.target).start()
     # Bounded wait until Prometheus has scraped enough to compute rates over a short window.
     deadline = time.monotonic() + 20
     query = 'sum(rate(http_requests_total{service="checkout"}[10s]))'
@@ -70,3 +80,28 @@ def alertmanager_server():
 @pytest.fixture(scope="session")
 def alertmanager_url(alertmanager_server) -> str:
     return alertmanager_server.url
+
+
+@pytest.fixture
+def ops_service(tmp_path, prometheus_url, alertmanager_url):
+    """`async with ops_service(ops=..., **options) as service`: the real graph and service on
+    the sandbox cluster, with the session's real Prometheus and Alertmanager."""
+    from contextlib import asynccontextmanager
+
+    from workflow.assembly import ServiceOptions, open_service
+
+    @asynccontextmanager
+    async def open_(**options):
+        settings = ServiceOptions(
+            data_dir=tmp_path,
+            sandbox=True,
+            persistence="memory",
+            prometheus_url=prometheus_url,
+            alertmanager_url=alertmanager_url,
+            rollout_timeout=10,
+            **options,
+        )
+        async with open_service(settings) as handle:
+            yield handle.service
+
+    return open_

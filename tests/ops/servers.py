@@ -95,8 +95,9 @@ class _Server:
 class PrometheusServer(_Server):
     name = "prometheus"
 
-    def __init__(self, binary: str, scrape_target: str) -> None:
+    def __init__(self, binary: str, *scrape_targets: str) -> None:
         super().__init__(binary)
+        targets = ", ".join(f"'{t}'" for t in scrape_targets)
         (self.dir / "prometheus.yml").write_text(
             "global:\n"
             "  scrape_interval: 1s\n"
@@ -106,7 +107,7 @@ class PrometheusServer(_Server):
             "    scrape_interval: 1s\n"
             "    scrape_timeout: 1s\n"
             "    static_configs:\n"
-            f"      - targets: ['{scrape_target}']\n"
+            f"      - targets: [{targets}]\n"
         )
 
     def args(self) -> list[str]:

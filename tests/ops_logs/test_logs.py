@@ -334,7 +334,9 @@ async def test_kubernetes_reads_pod_logs_of_the_deployment(backend):
     starting = next(g for g in result.groups if "starting checkout" in g.pattern)
     assert starting.count == 3
     assert all(line.labels["namespace"] == "production" for line in result.lines)
-    assert not any(line.level == "error" for line in result.lines)
+    # The seed's production checkout runs the known-bad v2.4.1: its errors are timeouts.
+    errors = {line.message for line in result.lines if line.level == "error"}
+    assert errors and all("upstream request failed" in m for m in errors)
 
     limited = await search.search(LogQuery(service="checkout", namespace="production", limit=4))
     assert len(limited.lines) == 4 and limited.truncated
@@ -355,7 +357,8 @@ async def test_kubernetes_error_logs_of_a_crashlooping_rollout(backend):
         result = await search.search(
             LogQuery(service="checkout", namespace="production", level="error")
         )
-        if len(result.groups) == 2:
+        # (the old v2.4.1 pods of the seed keep serving and logging their own errors)
+        if sum("exiting" in g.pattern or "startup check" in g.pattern for g in result.groups) == 2:
             break
         await asyncio.sleep(0.1)
     assert result is not None

@@ -10,36 +10,41 @@ task and a persisted cluster picks up where it left off after a restart.
 
 Fault injection for incident drills goes by image tag: `crashloop` in the tag gives pods
 stuck in CrashLoopBackOff (the rollout never completes); `oom` gives containers that keep
-getting OOMKilled and restarted.
+getting OOMKilled and restarted; `slow` gives pods that run and are Ready but log upstream
+timeouts at a steady rate. The images of `seed.KNOWN_BAD_IMAGES` (e.g. checkout v2.4.1)
+have their listed fault whatever their tag.
+
+Every rollout the controller makes is also kept in a small per-deployment log (which
+ReplicaSet, image and pods were current from when), read with `rollout_history()`: the
+sandbox Prometheus and Alertmanager model their metrics and alerts from it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import copy
-import fcntl
 import hashlib
 import json
 import logging
 import math
-import os
 import re
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from workflow.sandbox.seed import seed_objects
+from workflow.sandbox._serve import ThreadedServer
+from workflow.sandbox._state import SharedStateFile
+from workflow.sandbox.seed import KNOWN_BAD_IMAGES, seed_objects
 
-__all__ = ["KubeApiServer"]
+__all__ = ["KubeApiServer", "PodRecord", "Rollout", "image_fault"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +72,10 @@ _REVISION = "deployment.kubernetes.io/revision"
 _HASH_LABEL = "pod-template-hash"
 _PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 _MAX_EVENTS_PER_NAMESPACE = 1000
+_MAX_ROLLOUT_LOG = 50  # rollouts kept per deployment
+# A `slow` pod logs one request every this many seconds, for at most the last hour.
+_SLOW_LOG_INTERVAL = 15.0
+_SLOW_LOG_SPAN = 3600.0
 
 # Strategic-merge-patch merge keys (patchMergeKey in the Kubernetes API types).
 _MERGE_KEYS = {
@@ -243,12 +252,54 @@ def _image_tag(image: str) -> str:
 
 
 def _image_fault(image: str) -> str | None:
+    known = KNOWN_BAD_IMAGES.get(image.split("@", 1)[0])
+    if known is not None:
+        return known
     tag = _image_tag(image).lower()
-    if "crashloop" in tag:
-        return "crashloop"
-    if "oom" in tag:
-        return "oom"
+    for fault in ("crashloop", "oom", "slow"):
+        if fault in tag:
+            return fault
     return None
+
+
+def image_fault(image: str) -> str | None:
+    """The sandbox fault of an image: "crashloop", "oom", "slow" or None (healthy)."""
+    return _image_fault(image)
+
+
+def _oom_interval(period: float) -> float:
+    """Seconds between two OOM kills of an `oom` container."""
+    return max(period, 0.01) * 4
+
+
+@dataclass(frozen=True)
+class PodRecord:
+    """A pod of a rollout: its name, when it was created and when it became ready."""
+
+    name: str
+    created: float
+    ready_at: float | None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """From `started_at` on, `replicaset` (with `image`, `replicas` and `pods`) was current.
+
+    One entry per change of the current ReplicaSet or its pods (a new image, a rollback, a
+    restart, a scale); the entry ends where the next one starts.
+    """
+
+    started_at: float
+    image: str
+    revision: int
+    replicaset: str
+    replicas: int
+    pods: tuple[PodRecord, ...]
+    memory_limit: str | None = None
+
+    @property
+    def fault(self) -> str | None:
+        return _image_fault(self.image)
 
 
 def _get_path(obj: Any, dotted: str) -> Any:
@@ -739,6 +790,9 @@ class _Cluster:
             self.data[kind].pop(name, None)
         for key in [k for k in self.data["controller"] if k.startswith(f"{name}/")]:
             del self.data["controller"][key]
+        rollouts = self.data.get("rollouts", {})
+        for key in [k for k in rollouts if k.startswith(f"{name}/")]:
+            del rollouts[key]
         del self.data["namespaces"][name]
         self._touch(ns)
         return ns
@@ -918,6 +972,7 @@ class _Cluster:
             del self.data["replicasets"][namespace][rs["metadata"]["name"]]
         del self.data["deployments"][namespace][name]
         self.data["controller"].pop(f"{namespace}/{name}", None)
+        self.data.get("rollouts", {}).pop(f"{namespace}/{name}", None)
         self._next_rv()
         return status
 
@@ -1002,6 +1057,95 @@ class _Cluster:
         meta.setdefault("annotations", {})[_REVISION] = rs["metadata"]["annotations"][_REVISION]
         self._scale_rs(dep, rs, dep["spec"]["replicas"], at, ready_at=ready_at)
         dep["status"]["observedGeneration"] = meta["generation"]
+        self._log_rollout(dep, rs, at)
+
+    # -- the rollout log (for the sandbox's metrics and alerts)
+
+    def _log_rollout(self, dep: dict, rs: dict, at: float) -> None:
+        """Note that from `at` on `rs` (with its pods as they are now) is current."""
+        meta = dep["metadata"]
+        main = _main_container_of(rs["spec"]["template"], meta["name"])
+        pods = sorted(
+            [p["metadata"]["name"], p["_rt"]["created"], p["_rt"]["ready_at"]]
+            for p in self._rs_pods(rs)
+        )
+        entry = {
+            "at": at,
+            "rs": rs["metadata"]["name"],
+            "revision": _revision(rs),
+            "image": main.get("image", ""),
+            "replicas": rs["spec"].get("replicas", 0),
+            "pods": pods,
+            "memory_limit": ((main.get("resources") or {}).get("limits") or {}).get("memory"),
+        }
+        log = self.data.setdefault("rollouts", {}).setdefault(
+            f"{meta['namespace']}/{meta['name']}", []
+        )
+        if log and {k: v for k, v in log[-1].items() if k != "at"} == {
+            k: v for k, v in entry.items() if k != "at"
+        }:
+            return
+        log.append(entry)
+        del log[:-_MAX_ROLLOUT_LOG]
+        self.dirty = True
+
+    def rollout_histories(self) -> dict[tuple[str, str], list[Rollout]]:
+        """{(namespace, deployment): its rollouts, oldest first}."""
+        out: dict[tuple[str, str], list[Rollout]] = {}
+        logs = self.data.get("rollouts", {})
+        for namespace in sorted(self.data["deployments"]):
+            for name, dep in sorted(self.data["deployments"][namespace].items()):
+                entries = logs.get(f"{namespace}/{name}")
+                if entries:
+                    out[(namespace, name)] = [
+                        Rollout(
+                            started_at=e["at"],
+                            image=e["image"],
+                            revision=e["revision"],
+                            replicaset=e["rs"],
+                            replicas=e["replicas"],
+                            pods=tuple(PodRecord(n, c, r) for n, c, r in e["pods"]),
+                            memory_limit=e.get("memory_limit"),
+                        )
+                        for e in entries
+                    ]
+                else:
+                    out[(namespace, name)] = self._derived_history(dep)
+        return out
+
+    def _derived_history(self, dep: dict) -> list[Rollout]:
+        """Rollouts from the ReplicaSets alone (a state file written before the log)."""
+        name, current = dep["metadata"]["name"], _revision(dep)
+        out: list[Rollout] = []
+        for rs in self._owned_replicasets(dep):  # by revision
+            main = _main_container_of(rs["spec"]["template"], name)
+            created = rs["metadata"].get("creationTimestamp")
+            try:
+                started = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ")
+            except (TypeError, ValueError):
+                continue
+            live = _revision(rs) == current
+            # A rolled-back-to ReplicaSet keeps its old creation time: keep the order.
+            started_at = started.replace(tzinfo=UTC).timestamp()
+            if out:
+                started_at = max(started_at, out[-1].started_at)
+            out.append(
+                Rollout(
+                    started_at=started_at,
+                    image=main.get("image", ""),
+                    revision=_revision(rs),
+                    replicaset=rs["metadata"]["name"],
+                    replicas=rs["spec"].get("replicas", 0) if live else dep["spec"]["replicas"],
+                    pods=tuple(
+                        PodRecord(p["metadata"]["name"], p["_rt"]["created"], p["_rt"]["ready_at"])
+                        for p in sorted(self._rs_pods(rs), key=lambda p: p["metadata"]["name"])
+                    )
+                    if live
+                    else (),
+                    memory_limit=((main.get("resources") or {}).get("limits") or {}).get("memory"),
+                )
+            )
+        return out
 
     def _create_rs(self, dep: dict, revision: int, at: float) -> dict:
         meta = dep["metadata"]
@@ -1408,6 +1552,13 @@ def _omit_zero(values: dict[str, int], keep: tuple[str, ...] = ()) -> dict[str, 
     return {k: v for k, v in values.items() if v or k in keep}
 
 
+def _main_container_of(template: dict, name: str) -> dict:
+    containers = (template.get("spec") or {}).get("containers") or []
+    return next(
+        (c for c in containers if c.get("name") == name), containers[0] if containers else {}
+    )
+
+
 def _revision(rs: dict) -> int:
     try:
         return int(rs["metadata"].get("annotations", {}).get(_REVISION, "0"))
@@ -1513,7 +1664,7 @@ def _container_status(pod: dict, spec: dict, now: float, period: float) -> dict[
     started_at = ready_at
     restarts = 0
     if fault == "oom":
-        interval = max(period, 0.01) * 4
+        interval = _oom_interval(period)
         restarts = 1 + int((now - ready_at) // interval)
         started_at = ready_at + (restarts - 1) * interval
         status["lastState"] = {
@@ -1533,6 +1684,28 @@ def _container_status(pod: dict, spec: dict, now: float, period: float) -> dict[
         state={"running": {"startedAt": _iso(started_at)}},
     )
     return status
+
+
+def container_restarts(
+    image: str, created: float, ready_at: float | None, now: float, period: float
+) -> tuple[int, float | None]:
+    """(restartCount, when the running container started or None) of a pod's container,
+    exactly as the pods of the sandbox cluster report them."""
+    pod = {
+        "metadata": {"name": "", "namespace": "", "uid": ""},
+        "_rt": {"created": created, "ready_at": ready_at},
+    }
+    status = _container_status(pod, {"name": "main", "image": image}, now, period)
+    running = status["state"].get("running")
+    started = None
+    if running:
+        fault = _image_fault(image)
+        if fault == "oom" and ready_at is not None:
+            interval = _oom_interval(period)
+            started = ready_at + (status["restartCount"] - 1) * interval
+        else:
+            started = ready_at
+    return status["restartCount"], started
 
 
 def _pod_ready(pod: dict, now: float, period: float) -> bool:
@@ -1584,6 +1757,8 @@ def _log_lines(
         ]
         return lines
     lines.append((start + 0.02, f'level=info msg="listening" addr=:{port}'))
+    if fault == "slow":
+        return lines + _slow_lines(pod["metadata"]["name"], env, start, now)
     if fault == "oom":
         lines.append((start + 0.5, 'level=warn msg="memory usage high" heap_mb=214 limit_mb=256'))
     ticks = min(int(max(now - start, 0) // 15) + 1, 20)
@@ -1595,6 +1770,38 @@ def _log_lines(
                 f"duration_ms={1 + i % 3}",
             )
         )
+    return lines
+
+
+def _slow_lines(pod_name: str, env: dict, start: float, now: float) -> list[tuple[float, str]]:
+    """A `slow` pod's request log: a line every _SLOW_LOG_INTERVAL seconds, about 30% of
+    them failing on an upstream timeout, the others slow; the same on every read."""
+    upstream_url = next((v for k, v in env.items() if k and k.endswith("_URL") and v), "")
+    upstream = upstream_url.split("//", 1)[-1].split(":", 1)[0].split("/", 1)[0] or "upstream"
+    first = start + 1.0
+    begin = max(0, math.ceil((now - _SLOW_LOG_SPAN - first) / _SLOW_LOG_INTERVAL))
+    lines = []
+    i = begin
+    while (ts := first + i * _SLOW_LOG_INTERVAL) <= now:
+        digest = hashlib.blake2b(f"{pod_name}/{i}".encode(), digest_size=8).digest()
+        roll, spread = digest[0] / 256, int.from_bytes(digest[1:3], "big")
+        if roll < 0.3:
+            line = (
+                f'level=error msg="upstream request failed" upstream={upstream} '
+                f'error="context deadline exceeded" duration_ms={3000 + spread % 5}'
+            )
+        elif roll < 0.4:
+            line = (
+                f'level=warn msg="slow upstream response" upstream={upstream} '
+                f"duration_ms={1500 + spread % 1400}"
+            )
+        else:
+            line = (
+                f'level=info msg="request" method=POST path=/api/v1/checkout status=200 '
+                f"duration_ms={300 + spread % 2100}"
+            )
+        lines.append((ts, line))
+        i += 1
     return lines
 
 
@@ -1782,12 +1989,16 @@ def _paginate(request: web.Request, items: list[dict], body: dict) -> dict:
     return body
 
 
-class KubeApiServer:
+class KubeApiServer(ThreadedServer):
     """A Kubernetes API server for namespaces, Deployments, ReplicaSets, Pods and Events.
 
     `start()` serves it on 127.0.0.1 from a daemon thread with its own event loop (so it
     also works when the caller is inside a running loop) and returns the base URL.
+    `clock` (default `time.time`) is the cluster's wall clock; the sandbox Prometheus and
+    Alertmanager use the same one.
     """
+
+    _label = "sandbox Kubernetes API server"
 
     def __init__(
         self,
@@ -1797,91 +2008,28 @@ class KubeApiServer:
         seed: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] | None = None,
     ):
+        super().__init__(host=host, port=port)
         self.state_file = Path(state_file) if state_file else None
         self.rollout_seconds = rollout_seconds
-        self.url: str | None = None
         self.requests: list[dict[str, str]] = []  # every request seen, for tests
-        self._host, self._port = host, port
         self._lock = threading.RLock()
-        self._clock: Callable[[], float] = time.time
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._seen_stamp: tuple[int, int] | None = None
-        if self.state_file and self.state_file.exists():
-            self._cluster = _Cluster(self._load(self.state_file), rollout_seconds)
-            self._seen_stamp = self._file_stamp()
-        else:
+        self._clock: Callable[[], float] = clock or time.time
+        self._shared = SharedStateFile(
+            self.state_file, format=_STATE_FORMAT, what="sandbox cluster", on_reload=self._reload
+        )
+        if not self._shared.refresh():
             self._cluster = _Cluster(_Cluster.empty(), rollout_seconds)
             if seed:
                 self._seed()
             self._save()
 
-    # -- lifecycle
-
-    def start(self) -> str:
-        """Serve in a background thread; returns the base URL."""
-        if self._thread is not None:
-            assert self.url
-            return self.url
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            runner = web.AppRunner(self._make_app(), access_log=None, shutdown_timeout=1.0)
-            try:
-                loop.run_until_complete(runner.setup())
-                site = web.TCPSite(runner, self._host, self._port)
-                loop.run_until_complete(site.start())
-                port = runner.addresses[0][1]
-                self.url = f"http://{self._host}:{port}"
-            except BaseException as exc:  # surfaced to the caller of start()
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(runner.cleanup())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="kube-api-sandbox", daemon=True)
-        self._thread.start()
-        if not ready.wait(15):
-            raise RuntimeError("the sandbox Kubernetes API server did not start within 15 s")
-        if failure:
-            self._thread = None
-            raise failure[0]
-        assert self.url
-        return self.url
-
-    def stop(self) -> None:
-        """Shut the server down and wait for its thread."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        self._thread = self._loop = None
-        self.url = None
-
-    def __enter__(self) -> KubeApiServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- inspection
 
     def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
         """{namespace: {deployment: {image, replicas, revision, resourceVersion}}}."""
-        with self._lock, self._shared_state():
+        with self._lock, self._shared.locked():
             self._cluster.reconcile(self._clock())
             self._persist_if_dirty()
             out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -1897,77 +2045,95 @@ class KubeApiServer:
                     }
             return out
 
+    def now(self) -> float:
+        """The cluster's clock."""
+        return self._clock()
+
+    def rollout_history(self, namespace: str, name: str) -> list[Rollout]:
+        """The rollouts of one deployment, oldest first ([] when there is no such one)."""
+        return self.rollout_histories().get((namespace, name), [])
+
+    def rollout_histories(self) -> dict[tuple[str, str], list[Rollout]]:
+        """{(namespace, deployment): [Rollout, ...] oldest first} for every deployment.
+
+        Thread-safe and up to date (the controllers run first; a state file another process
+        saved is read again), so a rollback applied anywhere shows at once.
+        """
+        with self._lock, self._shared.locked():
+            self._cluster.reconcile(self._clock())
+            self._persist_if_dirty()
+            return self._cluster.rollout_histories()
+
+    def container_restarts(self, pod: PodRecord, image: str, at: float) -> tuple[int, float | None]:
+        """(restartCount, start of the running container or None) of `pod` at time `at`,
+        as this cluster's pods report them."""
+        return container_restarts(image, pod.created, pod.ready_at, at, self.rollout_seconds)
+
     # -- persistence
 
-    @staticmethod
-    def _load(path: Path) -> dict[str, Any]:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read sandbox cluster state {path}: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
-            raise ValueError(f"{path} is not a sandbox cluster state file ({_STATE_FORMAT})")
-        return data
+    def _reload(self, data: dict[str, Any]) -> None:
+        self._cluster = _Cluster(data, self.rollout_seconds)
 
     def _save(self) -> None:
         self._cluster.dirty = False
-        if self.state_file is None:
-            return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(self._cluster.data, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.state_file)
-        self._seen_stamp = self._file_stamp()
+        self._shared.save(self._cluster.data, separators=(",", ":"))
 
     def _persist_if_dirty(self) -> None:
         if self._cluster.dirty:
             self._save()
 
     def _seed(self) -> None:
-        """Create the seed objects through the normal write paths, converged long ago."""
+        """Create the seed objects through the normal write paths, converged long ago
+        (except the seed's recent rollouts, which happen minutes before now)."""
         cluster = self._cluster
         period = max(self.rollout_seconds, 0.01)
-        t = self._clock() - 3600
+        now = self._clock()
+        t = now - 3600
         seed = seed_objects()
+
+        def set_image(namespace: str, name: str, image: str, at: float) -> None:
+            def mutate(obj: dict) -> dict:
+                obj["spec"]["template"]["spec"]["containers"][0]["image"] = image
+                return obj
+
+            cluster.update_deployment(
+                namespace, name, mutate, dry_run=False, manager="sandbox-seed", now=at
+            )
+
         for ns in seed["namespaces"]:
             cluster.create_namespace(ns, dry_run=False, manager="sandbox-seed", now=t)
+        recent: list[tuple[float, str, str, str]] = []
         for entry in seed["deployments"]:
             manifest = entry["manifest"]
             namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-            images = [*entry.get("history", []), None]
+            wanted = manifest["spec"]["template"]["spec"]["containers"][0]["image"]
+            images = [*entry.get("history", []), wanted]
             first = copy.deepcopy(manifest)
-            if images[0] is not None:
-                first["spec"]["template"]["spec"]["containers"][0]["image"] = images[0]
+            first["spec"]["template"]["spec"]["containers"][0]["image"] = images[0]
+            later = images[1:]
+            ago = entry.get("rolled_out_seconds_ago")
+            if ago is not None and later:
+                # The last change happens `ago` seconds before now, after everything else.
+                recent.append((now - float(ago), namespace, name, later.pop()))
             cluster.create_deployment(
                 namespace, first, dry_run=False, manager="sandbox-seed", now=t
             )
             t += period * 2
             cluster.reconcile(t)
-            for image in images[1:]:
-                wanted = manifest["spec"]["template"]["spec"]["containers"][0]["image"]
-                target = image or wanted
-
-                def set_image(obj: dict, target: str = target) -> dict:
-                    obj["spec"]["template"]["spec"]["containers"][0]["image"] = target
-                    return obj
-
+            for image in later:
                 t += period
-                cluster.update_deployment(
-                    namespace,
-                    name,
-                    set_image,
-                    dry_run=False,
-                    manager="sandbox-seed",
-                    now=t,
-                )
+                set_image(namespace, name, image, t)
                 t += period * 2
                 cluster.reconcile(t)
-        cluster.reconcile(self._clock())
+        cluster.reconcile(t)
         # Events of the seeding happened "an hour ago" and have expired, as in a real cluster.
         cluster.data["events"] = {}
+        for at, namespace, name, image in sorted(recent):
+            at = min(max(at, t + period), now - period * 3)
+            set_image(namespace, name, image, at)
+            t = at + period * 2
+            cluster.reconcile(t)
+        cluster.reconcile(now)
 
     # -- HTTP plumbing
 
@@ -2041,39 +2207,13 @@ class KubeApiServer:
 
     def _run(self, fn: Callable[[float], Any]) -> Any:
         """Run one request against the cluster under the lock, controllers first."""
-        with self._lock, self._shared_state():
+        with self._lock, self._shared.locked():
             now = self._clock()
             try:
                 self._cluster.reconcile(now)
                 return fn(now)
             finally:
                 self._persist_if_dirty()
-
-    @contextlib.contextmanager
-    def _shared_state(self) -> Iterator[None]:
-        """Several processes may serve one state file (a CLI `run`, then `approve`):
-        hold a file lock per request and reload first if another process saved."""
-        if self.state_file is None:
-            yield
-            return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{self.state_file}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if self.state_file.exists() and self._file_stamp() != self._seen_stamp:
-                self._cluster = _Cluster(self._load(self.state_file), self.rollout_seconds)
-                self._seen_stamp = self._file_stamp()
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-    def _file_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.state_file.stat()  # type: ignore[union-attr]
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
 
     @staticmethod
     def _dry_run(request: web.Request) -> bool:
@@ -2340,11 +2480,28 @@ class KubeApiServer:
             tail_lines = int(tail) if tail not in (None, "") else None
         except ValueError:
             raise _bad_request(f"invalid tailLines: {tail!r}") from None
-        lines = self._run(
-            lambda now: self._cluster.pod_log(
+        since = request.query.get("sinceSeconds")
+        try:
+            since_seconds = int(since) if since not in (None, "") else None
+        except ValueError:
+            raise _bad_request(f"invalid sinceSeconds: {since!r}") from None
+        if since_seconds is not None and since_seconds < 1:
+            raise _invalid(
+                "PodLogOptions",
+                "",
+                "",
+                [("sinceSeconds", "Invalid value: must be greater than 0")],
+            )
+
+        def read(now: float) -> list[tuple[float, str]]:
+            out = self._cluster.pod_log(
                 self._find_pod(namespace, name), container, now, previous=previous
             )
-        )
+            if since_seconds is not None:
+                out = [(ts, line) for ts, line in out if ts >= now - since_seconds]
+            return out
+
+        lines = self._run(read)
         if tail_lines is not None and tail_lines >= 0:
             lines = lines[-tail_lines:] if tail_lines else []
         text = "".join(

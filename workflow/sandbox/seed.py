@@ -1,14 +1,20 @@
 """The objects a fresh sandbox cluster starts with.
 
-Three namespaces with the same four services, fully rolled out. `history` lists the images
-of earlier revisions (oldest first) so `rollout undo` has somewhere to go back to.
+Three namespaces with the same four services, fully rolled out an hour before seeding.
+`history` lists the images of earlier revisions (oldest first) so `rollout undo` has
+somewhere to go back to.
+
+One thing is wrong, so an investigation has something to find: about twelve minutes before
+the cluster was seeded, `checkout` in `production` was rolled out from v2.4.0 to v2.4.1, a
+known-bad image (`KNOWN_BAD_IMAGES`): its pods run and are Ready, but time out calling
+payment-service, so its latency and error ratio are up. Rolling it back restores v2.4.0.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["REGISTRY", "SEED_NAMESPACES", "seed_objects"]
+__all__ = ["KNOWN_BAD_IMAGES", "RECENT_ROLLOUTS", "REGISTRY", "SEED_NAMESPACES", "seed_objects"]
 
 REGISTRY = "registry.example.com"
 SEED_NAMESPACES = ("dev", "staging", "production")
@@ -44,6 +50,18 @@ _SERVICES: dict[str, tuple[str, int, dict[str, int], dict[str, str]]] = {
 # Earlier images per (namespace, deployment), oldest first.
 _HISTORY: dict[tuple[str, str], list[str]] = {
     ("production", "api-server"): [f"{REGISTRY}/api-server:v1.2.1"],
+}
+
+# Images the sandbox knows to be bad, by full reference, and how they misbehave (the fault
+# kinds of the sandbox cluster; an image tag containing the kind's name does the same).
+KNOWN_BAD_IMAGES: dict[str, str] = {
+    f"{REGISTRY}/checkout:v2.4.1": "slow",
+}
+
+# Rollouts that happened shortly before the cluster was seeded (the rest converged an hour
+# earlier): (namespace, deployment) -> (new tag, seconds before seeding).
+RECENT_ROLLOUTS: dict[tuple[str, str], tuple[str, int]] = {
+    ("production", "checkout"): ("v2.4.1", 12 * 60),
 }
 
 
@@ -85,16 +103,28 @@ def _deployment(namespace: str, name: str) -> dict[str, Any]:
 
 
 def seed_objects() -> dict[str, Any]:
-    """Namespaces and Deployments (with image history) for a fresh sandbox cluster."""
+    """Namespaces and Deployments (with image history) for a fresh sandbox cluster.
+
+    Each deployment entry has its final `manifest`, the `history` of earlier images (oldest
+    first) and, for a recent rollout, `rolled_out_seconds_ago`: when the change from the
+    last history image to the manifest's image happened, in seconds before seeding.
+    """
     deployments = []
     for namespace in SEED_NAMESPACES:
         for name in _SERVICES:
-            deployments.append(
-                {
-                    "manifest": _deployment(namespace, name),
-                    "history": list(_HISTORY.get((namespace, name), [])),
-                }
-            )
+            manifest = _deployment(namespace, name)
+            entry: dict[str, Any] = {
+                "manifest": manifest,
+                "history": list(_HISTORY.get((namespace, name), [])),
+            }
+            recent = RECENT_ROLLOUTS.get((namespace, name))
+            if recent is not None:
+                tag, seconds_ago = recent
+                container = manifest["spec"]["template"]["spec"]["containers"][0]
+                entry["history"].append(container["image"])
+                container["image"] = f"{REGISTRY}/{name}:{tag}"
+                entry["rolled_out_seconds_ago"] = seconds_ago
+            deployments.append(entry)
     return {
         "namespaces": [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}

@@ -244,6 +244,46 @@ def _summary(dep: dict) -> dict[str, Any]:
     }
 
 
+_SECRET_NAME = re.compile(r"(?i)pass|secret|token|key|credential|auth|private|cert")
+
+
+def _env_value(entry: dict) -> str | None:
+    if "valueFrom" in entry:
+        source = next(iter(entry["valueFrom"] or {}), "reference")
+        return f"<from {source}>"
+    return entry.get("value")
+
+
+def _template_changes(before: dict, after: dict) -> list[str]:
+    """What a pod template changed, in words: images, env values, resources."""
+
+    def by_name(template: dict) -> dict[str, dict]:
+        containers = template.get("spec", {}).get("containers", []) or []
+        return {c.get("name", ""): c for c in containers}
+
+    old, new = by_name(before), by_name(after)
+    changes = []
+    for cname in sorted(set(old) | set(new)):
+        a, b = old.get(cname), new.get(cname)
+        if a is None or b is None:
+            changes.append(f"container {cname} {'added' if a is None else 'removed'}")
+            continue
+        if a.get("image") != b.get("image"):
+            changes.append(f"{cname} image {a.get('image')} -> {b.get('image')}")
+        env_a = {e.get("name"): _env_value(e) for e in a.get("env") or []}
+        env_b = {e.get("name"): _env_value(e) for e in b.get("env") or []}
+        for key in sorted(set(env_a) | set(env_b), key=str):
+            if env_a.get(key) == env_b.get(key):
+                continue
+            if _SECRET_NAME.search(str(key)):  # the change shows, never the value
+                changes.append(f"{cname} env {key} changed (value hidden)")
+            else:
+                changes.append(f"{cname} env {key}: {env_a.get(key)} -> {env_b.get(key)}")
+        if (a.get("resources") or {}) != (b.get("resources") or {}):
+            changes.append(f"{cname} resources {a.get('resources')} -> {b.get('resources')}")
+    return changes
+
+
 def _rollout_state(dep: dict) -> tuple[bool, str]:
     """(complete, state) as `kubectl rollout status` judges it."""
     meta, spec, status = dep.get("metadata", {}), dep.get("spec", {}), dep.get("status") or {}
@@ -531,6 +571,37 @@ class KubernetesBackend:
         return sorted(owned, key=_revision)
 
     # -- reading
+
+    async def rollout_history(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The deployment's revisions, oldest first, each with what changed from the one before.
+
+        One entry per ReplicaSet: revision, when it was created, its images and the changes of
+        its pod template against the previous revision (image, env, resources). A rollback
+        re-uses an old ReplicaSet under a new revision, so its `created_at` is the old one;
+        `current` marks the revision the deployment runs now.
+        """
+        validate_name(namespace, "namespace")
+        validate_name(name, "deployment")
+        dep = await self._get_deployment(namespace, name)
+        current = _revision(dep)
+        history: list[dict[str, Any]] = []
+        previous: dict | None = None
+        for rs in await self._owned_replicasets(dep):
+            template = rs.get("spec", {}).get("template", {})
+            containers = template.get("spec", {}).get("containers", []) or []
+            history.append(
+                {
+                    "revision": _revision(rs),
+                    "replicaset": rs["metadata"]["name"],
+                    "created_at": rs["metadata"].get("creationTimestamp"),
+                    "images": {c.get("name", ""): c.get("image", "") for c in containers},
+                    "replicas": rs.get("spec", {}).get("replicas", 0),
+                    "current": _revision(rs) == current,
+                    "changes": _template_changes(previous, template) if previous else [],
+                }
+            )
+            previous = template
+        return history
 
     async def list_deployments(self, namespace: str) -> list[dict[str, Any]]:
         """Deployments in a namespace with image, replica counts and rollout state."""
