@@ -327,3 +327,114 @@ async def test_explicit_action_wins_and_foreign_rules_action_is_dropped():
     assert classify_text(text).context["action"] == "status"
     model = ScriptedChatModel(responses=[answer("debug", 0.7)])
     assert "action" not in (await classify(text, llm=model)).context
+
+
+# ------------------------------------------------------- operations fields (LLM path)
+
+OPS_FIELDS = (
+    "metric",
+    "metrics",
+    "promql",
+    "level",
+    "search_term",
+    "silence_id",
+    "duration",
+    "alert_name",
+)
+
+
+SILENCE_UUID = "8f4b1c2e-1111-2222-3333-444455556666"
+
+
+def test_schema_has_the_operations_fields_with_descriptions():
+    fields = LLMClassification.model_fields
+    for name in OPS_FIELDS:
+        assert name in fields and fields[name].description, name
+        assert fields[name].default is None  # nullable: strict JSON schema still works
+    assert "latency_p99" in fields["metric"].description
+    assert "never a service" in fields["silence_id"].description
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"metric": "latency_p99"}, {"metric": "latency_p99"}),
+        ({"metric": "P99"}, {}),  # not a named query
+        (
+            {"metrics": ["error_ratio", "bogus", "latency_p99", "error_ratio"]},
+            {"metric": "error_ratio", "metrics": ["error_ratio", "latency_p99"]},
+        ),
+        (
+            {"metric": "cpu", "metrics": ["memory", "cpu"]},
+            {"metric": "cpu", "metrics": ["cpu", "memory"]},
+        ),
+        ({"metrics": ["cpu"]}, {"metric": "cpu"}),  # a list only when several
+        ({"level": "WARNING"}, {"level": "warn"}),
+        ({"level": "debug"}, {}),
+        ({"search_term": " connection refused "}, {"search_term": "connection refused"}),
+        ({"search_term": "x" * 201}, {}),
+        ({"promql": " `sum(rate(x[5m]))` "}, {"promql": "sum(rate(x[5m]))"}),
+        ({"silence_id": SILENCE_UUID}, {"silence_id": SILENCE_UUID}),
+        ({"silence_id": "not an id!"}, {}),
+        (
+            {"silence_id": "1234-abcd", "service": "1234-abcd"},
+            {"silence_id": "1234-abcd"},  # never also the service
+        ),
+        ({"duration": "2 hours"}, {"duration": "2h", "duration_minutes": 120}),
+        ({"duration": "30s"}, {"duration": "30s"}),
+        ({"alert_name": "HighLatency"}, {"alert_name": "HighLatency"}),
+    ],
+)
+def test_validation_of_operations_fields(fields, expected):
+    req = validate_llm_output(answer("alert", 0.8, **fields), "t")
+    assert req.context == expected
+
+
+def test_validation_keeps_metric_level_term_for_ops_tasks_only():
+    fields = {"metric": "cpu", "level": "error", "search_term": "oom", "promql": "up"}
+    assert validate_llm_output(answer("kubernetes", 0.8, **fields), "t").context == {"promql": "up"}
+    assert validate_llm_output(answer("logs", 0.8, **fields), "t").context == {
+        "metric": "cpu",
+        "level": "error",
+        "search_term": "oom",
+        "promql": "up",
+    }
+
+
+UNSURE_K8S_WITH_METRIC = "anything weird with the cluster nodes memory?"
+
+
+async def test_rules_ops_keys_fill_an_ops_answer():
+    rules = classify_text(UNSURE_K8S_WITH_METRIC)
+    assert rules.task_type == "kubernetes" and rules.confidence < CONFIDENCE_THRESHOLD
+    assert "metric" not in rules.context
+    model = ScriptedChatModel(responses=[answer("metrics", 0.8)])
+    req = await classify(UNSURE_K8S_WITH_METRIC, llm=model)
+    assert req.task_type == "metrics" and req.context["metric"] == "memory"
+    # the model's own metric wins over the rules' guess
+    model = ScriptedChatModel(responses=[answer("metrics", 0.8, metric="cpu")])
+    req = await classify(UNSURE_K8S_WITH_METRIC, llm=model)
+    assert req.context["metric"] == "cpu" and "metrics" not in req.context
+    # not an ops answer: no metric
+    model = ScriptedChatModel(responses=[answer("kubernetes", 0.8)])
+    assert "metric" not in (await classify(UNSURE_K8S_WITH_METRIC, llm=model)).context
+
+
+async def test_chatopenai_returns_the_operations_fields(openai_server):
+    openai_server.enqueue(
+        answer(
+            "logs",
+            0.8,
+            service="orders",
+            level="error",
+            search_term="timeout",
+            metric=None,
+        )
+    )
+    model = build_openai_model(API_KEY, base_url=openai_server.base_url)
+    req = await classify(VAGUE_NO_NS, llm=model)
+    assert req.source == "llm" and req.task_type == "logs"
+    assert req.context["level"] == "error" and req.context["search_term"] == "timeout"
+    schema = openai_server.requests[0].response_format["json_schema"]["schema"]
+    for name in OPS_FIELDS:
+        assert name in schema["properties"], name

@@ -24,13 +24,24 @@ from workflow.classify.llm import (
     classify_llm,
     redact,
 )
-from workflow.classify.model import ACTIONS, CONTEXT_KEYS, TASK_TYPES, TaskRequest
+from workflow.classify.model import (
+    ACTIONS,
+    CONTEXT_KEYS,
+    LOG_LEVELS,
+    METRICS,
+    OPS_TASK_TYPES,
+    TASK_TYPES,
+    TaskRequest,
+)
 from workflow.classify.rules import CONFIDENCE_THRESHOLD, analyse, classify_rules
 
 __all__ = [
     "ACTIONS",
     "CONFIDENCE_THRESHOLD",
     "CONTEXT_KEYS",
+    "LOG_LEVELS",
+    "METRICS",
+    "OPS_TASK_TYPES",
     "TASK_TYPES",
     "LLMClassification",
     "TaskRequest",
@@ -81,6 +92,17 @@ async def classify(text: str, *, llm: Any = None, timeout: float | None = 20.0) 
         elif key not in context and (same_task or key != "action"):
             # fill the model's gaps, but not with a verb picked for another task type
             context[key] = value
+    if answer.task_type in OPS_TASK_TYPES:
+        # metric / level / search term the rules read but only keep for the ops tasks
+        ops = {k: v for k, v in analysis.ops.items() if k not in analysis.context}
+        if "metric" in context:
+            ops.pop("metric", None)
+            ops.pop("metrics", None)
+        for key, value in ops.items():
+            if key in analysis.certain or key not in context:
+                context[key] = value
+    if context.get("silence_id") and context.get("service") == context["silence_id"].lower():
+        del context["service"]
     return TaskRequest(
         task_type=answer.task_type,
         context=context,

@@ -3,23 +3,37 @@
 `TaskRequest.context` only ever holds keys that were actually found in the text.
 The keys, normalised:
 
-==============  ===========================================================
-action          one of `ACTIONS` (the verb: deploy, rollback, scale, ...)
-service         DNS-1123-ish, lowercase (``api-server``)
-environment     production / staging / dev (via `canonical_environment`)
-namespace       only when given explicitly (``-n x``, ``namespace=x``, ...)
-image           the full image reference as typed (``ghcr.io/org/api:1.4``)
-image_tag       the tag (``v1.2.3``), from the image or a bare version
-replicas        int
-incident_id     ``INC-12345``
-severity        critical / high / medium / low (sev1/p1 -> critical, ...)
-pipeline_name   a pipeline explicitly named in the text
-repository      a URL or ``org/repo``
-environments    list of canonical environments, for pipelines
-time_range      look-back window, compact: ``2h``, ``30m``, ``24h``, ``7d``
-duration        how long, for silences/mutes: ``for 2h`` -> ``2h``
-alert_name      an alert named in a silence/ack (``HighLatency``)
-==============  ===========================================================
+================  ===========================================================
+action            one of `ACTIONS` (the verb: deploy, rollback, scale, ...)
+service           DNS-1123-ish, lowercase (``api-server``)
+environment       production / staging / dev (via `canonical_environment`)
+namespace         only when given explicitly (``-n x``, ``namespace=x``, ...)
+image             the full image reference as typed (``ghcr.io/org/api:1.4``)
+image_tag         the tag (``v1.2.3``), from the image or a bare version
+replicas          int
+incident_id       ``INC-12345``
+severity          critical / high / medium / low (sev1/p1 -> critical, ...)
+pipeline_name     a pipeline explicitly named in the text
+repository        a URL or ``org/repo``
+environments      list of canonical environments, for pipelines
+time_range        look-back window, compact: ``2h``, ``30m``, ``24h``, ``7d``
+duration          how long, for silences/mutes: ``for 2h`` -> ``2h``
+duration_minutes  the same as an int: ``for 2h`` -> ``120`` (whole minutes only)
+alert_name        an alert named in a silence/ack (``HighLatency``)
+metric            one of `METRICS` (``p99`` -> ``latency_p99``, ``error rate`` ->
+                  ``error_ratio``); only for monitoring/incident asks
+metrics           several of `METRICS`, in text order, when more than one is asked
+                  (``metric`` is then the first)
+promql            raw PromQL as typed (in backticks, or after ``promql``/``query``)
+level             log level asked for: ``error`` / ``warn`` / ``info``
+search_term       text to find in logs (``containing "timeout"``, ``grep oom``)
+silence_id        an Alertmanager silence id (``expire silence 8f4b1c2e-...``);
+                  never a service
+================  ===========================================================
+
+Keys that only make sense to the monitoring and incident agents (``metric``,
+``metrics``, ``level``, ``search_term``) are only set when the task type routes to one
+of them (`OPS_TASK_TYPES`).
 """
 
 from __future__ import annotations
@@ -28,11 +42,40 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from workflow.routing import TaskType
+from workflow.routing import OPS, ROUTING_TABLE, TaskType
 
-__all__ = ["ACTIONS", "CONTEXT_KEYS", "TASK_TYPES", "TaskRequest"]
+__all__ = [
+    "ACTIONS",
+    "CONTEXT_KEYS",
+    "LOG_LEVELS",
+    "METRICS",
+    "OPS_TASK_TYPES",
+    "TASK_TYPES",
+    "TaskRequest",
+]
 
 TASK_TYPES: tuple[str, ...] = tuple(t.value for t in TaskType)
+
+# Task types the operations agents (monitoring_agent, incident_agent) handle.
+OPS_TASK_TYPES: frozenset[str] = frozenset(
+    t.value for t, route in ROUTING_TABLE.items() if route.supervisor == OPS
+)
+
+# The names of `workflow.tools.prometheus.NAMED_QUERIES` (kept in step by a test; not
+# imported, so that classifying never imports the HTTP clients).
+METRICS: tuple[str, ...] = (
+    "request_rate",
+    "error_ratio",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "cpu",
+    "memory",
+    "restarts",
+)
+
+# The levels a log search filters by (`workflow.tools.logs.LogQuery.level`).
+LOG_LEVELS: tuple[str, ...] = ("error", "warn", "info")
 
 # The verbs we normalise to. Small on purpose: agents switch on these.
 ACTIONS: tuple[str, ...] = (
@@ -50,8 +93,12 @@ ACTIONS: tuple[str, ...] = (
     "metrics",
     "alerts",  # list / show alerts
     "silence",  # silence / mute / snooze an alert
+    "expire_silence",  # expire / delete a silence, unsilence, unmute
     "acknowledge",  # ack an alert or page
     "investigate",  # investigate / debug / troubleshoot / dig into / why ...
+    "health",  # is X healthy? / health of X (monitoring)
+    "changes",  # what changed? / any recent deploys or changes?
+    "postmortem",  # postmortem / incident summary / write up the incident
     "create",  # create / set up / add / declare / scaffold
     "update",  # update / edit / change
     "resolve",  # resolve / close an incident
@@ -80,7 +127,14 @@ CONTEXT_KEYS: tuple[str, ...] = (
     "environments",
     "time_range",
     "duration",
+    "duration_minutes",
     "alert_name",
+    "metric",
+    "metrics",
+    "promql",
+    "level",
+    "search_term",
+    "silence_id",
 )
 
 

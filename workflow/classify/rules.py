@@ -13,6 +13,13 @@ I/O. Three passes over the text:
    image ref suggests a deploy, an incident id an incident, ...) and a bonus for
    the imperative the request starts with. The best score gives the task type;
    its size and its margin over the best *other agent* give the confidence.
+
+Operations context: raw PromQL is read before cleaning (cleaning would eat its
+backticks, ``*`` and ``:name:`` parts) and replaced by a placeholder; silence ids are
+cut out with the explicit structures (never a service name). Once the task type is
+known, the monitoring/incident keys (metric, log level, search term) are read for the
+operations task types only, and kept aside in `Analysis.ops` when the rules are unsure
+so that `classify` can add them if the LLM picks an operations task type.
 """
 
 from __future__ import annotations
@@ -22,7 +29,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflow.classify.model import ACTIONS, TASK_TYPES, TaskRequest
+from workflow.classify.model import (
+    ACTIONS,
+    LOG_LEVELS,
+    METRICS,
+    OPS_TASK_TYPES,
+    TASK_TYPES,
+    TaskRequest,
+)
 from workflow.environments import ENVIRONMENT_ALIASES, canonical_environment
 from workflow.routing import ROUTING_TABLE
 
@@ -32,9 +46,11 @@ __all__ = [
     "analyse",
     "classify_rules",
     "clean_text",
+    "duration_minutes",
     "is_service_name",
     "normalise_image",
     "normalise_incident_id",
+    "normalise_level",
     "normalise_repository",
     "normalise_severity",
     "normalise_time_range",
@@ -180,6 +196,9 @@ _STOP = (
     handler handlers function functions module modules endpoint endpoints class method
     field fields file files feature features flag flags lines line step steps
     main master branch commit pr prs tool tools cli side
+    rps qps promql logql percentile percentiles median warn warning warnings info
+    unsilence unmute expire expired postmortem postmortems summary changes count
+    containing contains matching matches mentioning including
     """.split()
     )
     | _ENV_WORDS
@@ -319,6 +338,45 @@ def normalise_time_range(value: Any) -> str | None:
         return _compact("1", v)
     m = _DURATION.match(v)
     return _compact(m.group(1), m.group(2)) if m else None
+
+
+_MINUTES_PER = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
+_COMPACT = re.compile(r"^(\d+)([smhdw])$")
+
+
+def duration_minutes(value: Any) -> int | None:
+    """'2h' -> 120, '30m' -> 30, '1d' -> 1440; None unless a whole number of minutes."""
+    m = _COMPACT.match(str(value or ""))
+    if not m:
+        return None
+    n, unit = int(m.group(1)), m.group(2)
+    if unit == "s":
+        return n // 60 if n >= 60 and n % 60 == 0 else None
+    return n * _MINUTES_PER[unit] or None
+
+
+_LEVEL_ALIASES = {
+    "error": "error",
+    "errors": "error",
+    "err": "error",
+    "fatal": "error",
+    "critical": "error",
+    "crit": "error",
+    "panic": "error",
+    "warn": "warn",
+    "warns": "warn",
+    "warning": "warn",
+    "warnings": "warn",
+    "info": "info",
+}
+
+
+def normalise_level(value: Any) -> str | None:
+    """A log level to filter by: error / warn / info (fatal/critical -> error), else None."""
+    if value is None:
+        return None
+    level = _LEVEL_ALIASES.get(str(value).strip().strip("\"'").lower())
+    return level if level in LOG_LEVELS else None
 
 
 _INC_ID = re.compile(r"^(?:inc(?:ident)?)?[\s_#-]*(\d{2,10})$", re.I)
@@ -503,6 +561,11 @@ _KV_KEYS: dict[str, str] = {
     "alert": "alert_name",
     "alertname": "alert_name",
     "alert_name": "alert_name",
+    "level": "level",
+    "lvl": "level",
+    "silence_id": "silence_id",
+    "silence-id": "silence_id",
+    "silenceid": "silence_id",
     "action": "action",
     "op": "action",
     "operation": "action",
@@ -680,6 +743,14 @@ _SERVICE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        "changes-x",
+        re.compile(
+            rf"\b(?:changes|changed|(?:recent|any)\s+(?:deploys|deployments|releases|rollouts))"
+            rf"\s+(?:to|in|on|for|of)\s+{_DET}{_N}",
+            re.I,
+        ),
+    ),
+    (
         "why-x",
         re.compile(
             rf"(?:\bwhy(?:\s+(?:is|are|does|do|did|has|have|was|were|can'?t|cannot|won'?t"
@@ -717,6 +788,84 @@ _DB_ENGINES = frozenset(
 )
 _QUERY_CONTEXT = re.compile(r"\b(?:grep|search|find|look(?:ing)?|filter)\b[^.;]*$", re.I)
 
+# ------------------------------------------------------- operations phrases (shared)
+
+# "what changed?", "any recent deploys?": the change history, for an incident.
+_CHANGES = (
+    r"\bwhat(?:'s|\s+has|\s+have)?\s+(?:been\s+)?changed\b|\banything\s+changed\b"
+    r"|\b(?:did|has)\s+(?:anything|something|anyone|someone|somebody)\s+(?:\w+\s+)?"
+    r"(?:change|changed|deploy|deployed|ship|shipped|release|released)\b"
+    r"|\b(?:any|recent|latest)\s+(?:recent\s+|config\s+)?"
+    r"(?:changes|deploys|deployments|releases|rollouts)\b"
+    r"|\bwhat\s+(?:was|got|were|has\s+been)\s+(?:deployed|released|shipped|rolled\s+out|changed)\b"
+    r"|\bchanges\s+(?:@time|since|today)\b"
+)
+# "postmortem", "incident summary", "write up the incident".
+_POSTMORTEM = (
+    r"\bpost[\s-]?mortems?\b|\bpost[\s-]incident\b|\bretro(?:spective)?\b"
+    r"|\bincident\s+(?:summary|report|review|write[\s-]?up)\b"
+    r"|\bwrite[\s-]?up\s+(?:of\s+)?(?:the\s+|this\s+|that\s+|an\s+)?(?:incident|outage)\b"
+    r"|\b(?:write|draft|prepare)\s+(?:up\s+)?(?:the\s+|a\s+|an\s+)?"
+    r"(?:post[\s-]?mortem|incident\s+(?:summary|report))"
+)
+# "expire silence <id>", "unsilence the checkout alerts".
+_EXPIRE_SILENCE = (
+    r"\bun-?silence[sd]?\b|\bunmute\b|\b(?:expire|delete|remove|cancel|end|lift|drop|clear)\s+"
+    r"(?:the\s+|that\s+|this\s+|my\s+|our\s+|all\s+|a\s+)?(?:[\w-]+\s+)?silences?\b"
+)
+
+# Metrics, as the names of `workflow.tools.prometheus.NAMED_QUERIES`. One alternation,
+# read in text order; a `None` entry consumes a phrase that names no query we have
+# ("p90 latency", "average latency"), so its "latency" doesn't default to p99.
+_LAT = r"(?:latenc(?:y|ies)|response[\s-]times?|request\s+duration)"
+
+
+def _pctl(n: str) -> str:
+    return rf"(?:p{n}|{n}(?:th)?[\s-]*(?:percentile|pctl?|%ile))"
+
+
+def _latency(n: str) -> str:
+    return (
+        rf"\b{_pctl(n)}\b(?:\s+{_LAT}\b)?"
+        rf"|\b{_LAT}\s+(?:at\s+|@\s*|\(\s*)?(?:the\s+)?{_pctl(n)}\b"
+    )
+
+
+_METRIC_SPEC: list[tuple[str | None, str]] = [
+    (None, r"\bp\d{2,3}\.\d+\b"),
+    ("latency_p99", _latency("99")),
+    ("latency_p95", _latency("95")),
+    ("latency_p50", _latency("50") + rf"|\bmedian\b(?:\s+{_LAT}\b)?(?!\s+(?:cpu|mem|memory|ram))"),
+    (
+        None,
+        rf"\b(?:p\d{{2,3}}|\d{{2}}(?:th)?[\s-]*percentile|average|avg|mean|max(?:imum)?"
+        rf"|min(?:imum)?|peak)\s+{_LAT}\b|\b{_LAT}\s+(?:at\s+)?p\d{{2,3}}\b|\bp\d{{2,3}}\b",
+    ),
+    ("latency_p99", rf"\b{_LAT}\b"),
+    (
+        "error_ratio",
+        r"\b(?:errors?|5xx|5\d\ds?|failures?)[\s-]*(?:rates?|ratios?|percentages?|percent|pct)\b"
+        r"|\b(?:errors?|5xx|failures?)\s*%|%\s*(?:of\s+)?(?:errors|5xx|failures)\b"
+        r"|\b(?:percent(?:age)?|share|fraction|ratio|rate)\s+(?:of\s+)?(?:errors|5xx|failures"
+        r"|failed\s+requests)\b",
+    ),
+    (
+        "request_rate",
+        r"\b(?:rps|qps|req/s|reqs?/sec|requests?/s(?:ec)?|throughput|traffic)\b"
+        r"|\b(?:request|req|traffic)s?[\s-]*(?:rates?|volume)\b"
+        r"|\brequests?\s+(?:per|a|/)\s*(?:second|sec|s|minute|min)\b|\bhow\s+many\s+requests\b",
+    ),
+    ("cpu", r"\bcpu\b"),
+    ("memory", r"(?<!out of )\b(?:memory|mem|ram)\b"),
+    (
+        "restarts",
+        r"\brestart[\s-]?counts?\b|\b(?:number\s+of|how\s+many|count\s+of|pod|container|total"
+        r"|many)\s+restarts\b|\brestarts\b(?=\s+(?:of|for|on|per|count|over|graph|in|since"
+        r"|@time|today)\b)|^restarts\b|\b(?:show|graph|plot|chart|get|list)\s+(?:me\s+)?"
+        r"(?:the\s+)?(?:pod\s+|container\s+)?restarts\b",
+    ),
+]
+assert {name for name, _ in _METRIC_SPEC if name} == set(METRICS)
 # ------------------------------------------------------------------------ signals
 
 # "the deploy", "before release": the noun, not the imperative.
@@ -1000,6 +1149,11 @@ _SIGNALS_SPEC: list[tuple[str, float, str]] = [
     ("metrics", 2.5, r"\btraces?\b|\btracing\b|\bjaeger\b|\btempo\b|\bspans?\b|\bapm\b"),
     ("metrics", 1, r"\bhow\s+(?:much|many|fast)\b|\baverage\b|\bavg\b"),
     ("metrics", 2.5, r"\brequests?\s+(?:per|a|/)\s*(?:second|sec|s|minute|min)\b|\breq/s\b"),
+    (
+        "metrics",
+        2,
+        r"\btraffic\b|\berrors?\s*%|\berrors?\s+percent(?:age)?\b|\berror[\s-]ratios?\b",
+    ),
     # logs
     ("logs", 3.5, r"\blogs\b|\blog\b(?!\s+(?:in|into|on|out)\b)|\blogging\b"),
     ("logs", 2, r"\btail\b|\bgrep\b"),
@@ -1019,6 +1173,7 @@ _SIGNALS_SPEC: list[tuple[str, float, str]] = [
     ("alert", 2.5, r"\bfiring\b|\bfired\b"),
     ("alert", 3, r"\bsilence[sd]?\b|\bmute\b|\bsnooze\b|\bsuppress\b"),
     ("alert", 1.5, r"\back(?:nowledge)?\b|\balertmanager\b|\bthresholds?\b"),
+    ("alert", 3, _EXPIRE_SILENCE),
     # incident_response
     (
         "incident_response",
@@ -1081,6 +1236,11 @@ _SIGNALS_SPEC: list[tuple[str, float, str]] = [
     ("incident", 4.5, r"\bpost[\s-]?mortems?\b|\bretro(?:spective)?\b|\bpost[\s-]incident\b"),
     (
         "incident",
+        4.5,
+        r"\bwrite[\s-]?up\s+(?:of\s+)?(?:the\s+|this\s+|that\s+|an\s+)?(?:incident|outage)\b",
+    ),
+    (
+        "incident",
         4,
         r"\b(?:resolve|close|mitigate[ds]?|downgrade|upgrade)\b[^.]{0,20}?\bincident\b",
     ),
@@ -1138,6 +1298,7 @@ _SIGNALS_SPEC: list[tuple[str, float, str]] = [
         r"\bfix\b|\bissues?\b|\bproblems?\b|\bexit\s+code\b|\bexited\b|\bpanic\w*\b|\bsegfault\b",
     ),
     ("debug", 1, r"\berrors?\b(?![\s-](?:rates?|logs?|budget))"),
+    ("debug", 5, _CHANGES),
 ]
 
 
@@ -1220,9 +1381,43 @@ def _trie_regex(words: set[str]) -> re.Pattern[str]:
 
 
 _SERVICE_LITERALS = {kind: _required_literals(rx.pattern) for kind, rx in _SERVICE_PATTERNS}
-_ALL_LITERALS = {lit for *_, lits in _SIGNALS if lits for lit in lits} | {
-    lit for lits in _SERVICE_LITERALS.values() if lits for lit in lits
+
+
+def _metric_family(name: str | None) -> str:
+    return "latency" if name is None or name.startswith("latency") else name
+
+
+# The characters a family's phrases can start with: a lookahead on them makes the scan
+# skip most positions without trying every alternative (the work text is lowercase).
+_METRIC_FIRST = {
+    "latency": "p0-9lrma",
+    "error_ratio": "e5f%psr",
+    "request_rate": "rqth",
+    "cpu": "c",
+    "memory": "mr",
+    "restarts": "rnhcpmtsgl",
 }
+# One alternation per family (all latency entries together, so that a `None` entry can
+# hide a latency phrase), run only when one of its named entries' literals occurs.
+_METRIC_GROUPS: list[tuple[re.Pattern[str], frozenset[str] | None]] = []
+for _family in dict.fromkeys(_metric_family(name) for name, _ in _METRIC_SPEC):
+    _idx = [i for i, (name, _) in enumerate(_METRIC_SPEC) if _metric_family(name) == _family]
+    _lits = [_required_literals(_METRIC_SPEC[i][1]) for i in _idx if _METRIC_SPEC[i][0]]
+    _METRIC_GROUPS.append(
+        (
+            re.compile(
+                f"(?=[{_METRIC_FIRST[_family]}])(?:"
+                + "|".join(f"(?P<m{i}>{_METRIC_SPEC[i][1]})" for i in _idx)
+                + ")"
+            ),
+            None if None in _lits else frozenset(lit for lits in _lits if lits for lit in lits),
+        )
+    )
+_ALL_LITERALS = (
+    {lit for *_, lits in _SIGNALS if lits for lit in lits}
+    | {lit for lits in _SERVICE_LITERALS.values() if lits for lit in lits}
+    | {lit for _, gate in _METRIC_GROUPS if gate for lit in gate}
+)
 _LITERAL_SCAN = _trie_regex(_ALL_LITERALS)
 # every literal contained in a longer one (found at the same or a later position)
 _CONTAINED = {
@@ -1323,6 +1518,21 @@ _LOG_LEVEL = re.compile(
 _ACK = re.compile(r"\back(?:nowledge)?\b")
 _ROLLBACK_WORD = re.compile(r"\broll(?:ed|ing)?[\s-]?back\b|\brollback\b|\brevert\b|\bundo\b")
 _DB_OBJECT = re.compile(r"\b(?:database|db|postgres|mysql|table|schema)\b")
+_KUBE_WORDS = re.compile(
+    r"\b(?:pods?|nodes?|deployments?|cluster|replicas?|statefulsets?|daemonsets?|namespaces?"
+    r"|k8s|kubernetes|kubectl|containers?|probes?)\b"
+)
+# "restart count of checkout": a number to read, not a restart to do.
+_RESTART_COUNT = re.compile(
+    r"\brestart[\s-]?counts?\b|\b(?:number\s+of|how\s+many|count\s+of)\s+(?:pod\s+|container\s+)?restarts\b"
+    r"|\b(?:pod|container)\s+restarts\b|^restarts\s+(?:of|for|on|in)\b"
+    r"|\b(?:show|graph|plot|chart)\s+(?:me\s+)?(?:the\s+)?restarts\b"
+)
+# "is checkout healthy?" (the question, not "check if web is healthy"), "health of checkout".
+_HEALTH = re.compile(
+    r"^(?:is|are)\s+(?:the\s+)?[\w-]+(?:\s+(?:service|app|api))?\s+(?:still\s+|currently\s+)?healthy\b"
+    r"|\bhealth\s+(?:status\s+)?(?:of|for)\b"
+)
 
 _AGENT = {t.value: r.agent for t, r in ROUTING_TABLE.items()}
 _AGENT["deploy"] = "kubernetes_agent"  # without a Harness pipeline (route_for)
@@ -1330,9 +1540,13 @@ _AGENT["deploy"] = "kubernetes_agent"  # without a Harness pipeline (route_for)
 # ------------------------------------------------------------------------- actions
 
 _ACTION_SPEC: list[tuple[str, str]] = [
+    ("expire_silence", _EXPIRE_SILENCE),
+    ("postmortem", _POSTMORTEM),
+    ("changes", _CHANGES),
     (
         "rollback",
-        r"\broll(?:ed|ing)?[\s-]?back\b|\brollback\b|\brollout\s+undo\b|\brevert\b|\bundo\b",
+        r"\broll(?:ed|ing)?[\s-]?back\b|\brollback\b|\brollout\s+undo\b|\brevert\b|\bundo\b"
+        r"|\broll\s+(?:[\w-]+\s+){1,2}back\b",
     ),
     ("restart", r"\brestart\b|\bbounce\b|\brecycle\b|\breboot\b|\brollout\s+restart\b"),
     ("scale", r"\bscal(?:e|ed|ing)\b|\breplicas?\b"),
@@ -1383,8 +1597,17 @@ _ACTION_SPEC: list[tuple[str, str]] = [
         r"|\bhow\s+many\b|\bwhich\b",
     ),
 ]
+_OPS_ACTIONS = frozenset({"expire_silence", "postmortem", "changes"})
 _ACTIONS_RE = re.compile(
     "|".join(f"(?P<{name}_{i}>{pat})" for i, (name, pat) in enumerate(_ACTION_SPEC))
+)
+# Without the verbs only the operations task types take (what the other types always used).
+_ACTIONS_RE_BASE = re.compile(
+    "|".join(
+        f"(?P<{name}_{i}>{pat})"
+        for i, (name, pat) in enumerate(_ACTION_SPEC)
+        if name not in _OPS_ACTIONS
+    )
 )
 _TASK_ACTIONS: dict[str, tuple[str, ...]] = {
     "deploy": ("rollback", "deploy"),
@@ -1418,13 +1641,23 @@ _TASK_ACTIONS: dict[str, tuple[str, ...]] = {
     "schema": ("create", "update", "generate"),
     "migration": ("generate", "create", "rollback", "status", "update"),
     "test": ("test", "generate", "create", "update", "status"),
-    "monitor": ("create", "update", "monitor", "status"),
+    "monitor": ("health", "create", "update", "monitor", "status"),
     "metrics": ("metrics",),
     "logs": ("logs",),
-    "alert": ("silence", "acknowledge", "create", "delete", "update", "alerts"),
-    "incident_response": ("investigate",),
-    "incident": ("create", "resolve", "page", "update", "status", "acknowledge", "investigate"),
-    "debug": ("investigate",),
+    "alert": ("expire_silence", "silence", "acknowledge", "create", "delete", "update", "alerts"),
+    "incident_response": ("investigate", "changes"),
+    "incident": (
+        "postmortem",
+        "create",
+        "resolve",
+        "page",
+        "update",
+        "status",
+        "acknowledge",
+        "investigate",
+        "changes",
+    ),
+    "debug": ("investigate", "changes"),
 }
 _DEFAULT_ACTION = {
     "deploy": "deploy",
@@ -1443,6 +1676,298 @@ _DEFAULT_ACTION = {
     "incident_response": "investigate",
     "debug": "investigate",
 }
+
+# ------------------------------------------------------------------ operations context
+
+# PromQL: in backticks (``run query `up{job="api"}` ``) or after "promql"/"query". It is
+# read from the raw text (cleaning would eat `*`, `:name:` and the backticks), kept
+# verbatim after Slack's entity escaping is undone, and replaced by a placeholder so
+# that nothing else (key=value, names, keywords) is read from inside it.
+_PROMQL_PLACEHOLDER = " @promql "
+_CODE_SPAN = re.compile(r"```(.+?)```|`([^`\n]+)`", re.S)
+_PROMQL_KW = r"(?:promql|prometheus\s+query|query)"
+_PROMQL_BEFORE = re.compile(rf"\b({_PROMQL_KW})(?:\s+(?:is|was))?\s*[:=]?\s*$", re.I)
+_PROMQL_AFTER = re.compile(rf"\b({_PROMQL_KW})(?:\s+(?:is|was))?\s*[:=]?\s+(?=[A-Za-z_:{{(])", re.I)
+_PROMQL_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+    | (?P<ident>[A-Za-z_:][\w:]*)
+    | (?P<num>\d+(?:\.\d+)?(?:e[+-]?\d+)?(?:ms|[smhdwy])?(?:\d+(?:ms|[smhdwy]))*)
+    | (?P<open>[({\[])
+    | (?P<close>[)}\]])
+    | (?P<op>&(?:lt|gt);=?|==|!=|=~|!~|>=|<=|[-+*/%^<>=,@:])
+    )""",
+    re.X,
+)
+_PROMQL_WORDS = frozenset(
+    "and or unless by without on ignoring group_left group_right bool offset atan2".split()
+)
+# What makes a code span PromQL even without the word "promql" next to it.
+_PROMQL_STRONG = re.compile(
+    r"\[\s*\d+(?:ms|[smhdwy])|\{[^}]*[=~]"
+    r"|\b(?:rate|irate|increase|sum|avg|min|max|count|topk|bottomk|histogram_quantile|quantile"
+    r"|absent|delta|idelta|deriv|predict_linear|\w+_over_time|label_replace|clamp\w*)\s*\("
+)
+_PROMQL_WORD = re.compile(r"[A-Za-z_:][\w:]*")
+_BARE_METRIC = re.compile(r"[a-z_:][\w:]*[_:][\w:]*")
+_METRIC_NAME = re.compile(
+    r"[a-z_:][\w:]*(?:_(?:total|seconds|bytes|count|sum|bucket|info|ratio)|:[\w:]+)"
+)
+_SQLISH = re.compile(r"\b(?:select|insert|update|delete|from|where|join|table)\b", re.I)
+_QUOTED_STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
+_LOGS_WORD = re.compile(r"\b(?:logs?|loki|logql|grep|kibana)\b", re.I)
+
+
+def _promql_keyword(word: str) -> str:
+    """The strong keyword ("promql", "prometheus query" -> "promql"), or "query"."""
+    return "promql" if word[:4].lower() == "prom" else "query"
+
+
+def _promql_end(s: str, pos: int) -> tuple[int, bool]:
+    """End of the PromQL expression starting at `pos` (== pos if none), and whether its
+    brackets balance. At bracket depth 0 an English word after a complete operand
+    ("rate(x[5m]) in prod") ends it."""
+    depth, end, operand, i = 0, pos, False, pos
+    while i < len(s):
+        m = _PROMQL_TOKEN.match(s, i)
+        if not m:
+            break
+        kind = m.lastgroup
+        tok = m.group(kind or 0)
+        word = kind == "ident" and tok.lower() in _PROMQL_WORDS
+        if depth == 0 and (
+            (operand and kind in ("ident", "num", "str") and not word)
+            or kind == "close"
+            or tok == ","
+        ):
+            break
+        depth += 1 if kind == "open" else -1 if kind == "close" else 0
+        i = m.end()
+        if depth == 0:
+            end = i
+        operand = kind in ("ident", "num", "str", "close") and not word
+    return end, depth == 0
+
+
+def _promql_ok(expr: str, *, keyword: str | None, in_code: bool) -> bool:
+    """Is `expr` (a whole PromQL-shaped expression) PromQL? A range, a label matcher or a
+    PromQL function say so by themselves; otherwise it needs "promql"/"query" before it,
+    and a lone word must look like a metric name ("promql up", "query x_total")."""
+    if not expr or _SQLISH.search(_QUOTED_STRINGS.sub("", expr)):
+        return False
+    if _PROMQL_STRONG.search(expr):
+        return True
+    if keyword is None:
+        return False
+    if not _PROMQL_WORD.fullmatch(expr):
+        return keyword == "promql" or in_code  # "promql up == 0"
+    if keyword == "promql" and (in_code or expr == "up"):
+        return True
+    return bool((_BARE_METRIC if keyword == "promql" or in_code else _METRIC_NAME).fullmatch(expr))
+
+
+def _extract_promql(raw: str) -> tuple[str | None, str]:
+    """(PromQL as typed, the raw text with it replaced by a placeholder), or (None, raw)."""
+    s = raw.translate(_QUOTES)  # same length: positions stay valid for `raw`
+    limit = min(len(s), 2 * MAX_ANALYSED_CHARS)
+    if "`" in s:
+        for m in _CODE_SPAN.finditer(s, 0, limit):
+            g = 1 if m.group(1) is not None else 2
+            expr = html.unescape(m.group(g)).strip()
+            before = _PROMQL_BEFORE.search(s, max(0, m.start() - 40), m.start())
+            keyword = _promql_keyword(before.group(1)) if before else None
+            end, balanced = _promql_end(expr, 0)
+            if end != len(expr) or not balanced:
+                continue
+            if keyword is None and _LOGS_WORD.search(s):
+                continue  # {app="x"} in a logs ask is LogQL
+            if _promql_ok(expr, keyword=keyword, in_code=True):
+                return expr, s[: m.start()] + _PROMQL_PLACEHOLDER + s[m.end() :]
+    for m in _PROMQL_AFTER.finditer(s, 0, limit):
+        keyword = _promql_keyword(m.group(1))
+        start = m.end()
+        end, balanced = _promql_end(s, start)
+        if not balanced:
+            if keyword != "promql":
+                continue
+            end = len(s.rstrip().rstrip("?!."))
+        expr = html.unescape(s[start:end]).strip()
+        if _promql_ok(expr, keyword=keyword, in_code=False):
+            return expr, s[:start] + _PROMQL_PLACEHOLDER + s[end:]
+    return None, raw
+
+
+# Silence ids: after an expire-like verb (or "silence id"), never a service name.
+_SILENCE_ID = re.compile(r"[A-Za-z0-9-]{4,64}")
+_SILENCE_ID_TEXT = re.compile(
+    r"\b(?:(?P<verb>expire|delete|remove|cancel|end|lift|drop|clear)\s+(?:the\s+)?silence"
+    r"|un-?silence|unmute)(?:\s+(?P<with>(?:with\s+)?id))?\s*[:#=]?\s*"
+    r"(?P<id>[a-z0-9][a-z0-9-]{2,62}[a-z0-9])(?![\w-])"
+    r"|\bsilence\s+(?:with\s+)?id\s*[:#=]?\s*(?P<sid>[a-z0-9][a-z0-9-]{2,62}[a-z0-9])(?![\w-])"
+)
+_NOT_SILENCE_ID_AFTER = re.compile(r"\s+(?:alerts?|service|app|deployment|pods?)\b")
+_EXPIRE_VERB = re.compile(
+    r"\b(?:expire|delete|remove|cancel|end|lift|drop|clear|un-?silence|unmute)\b"
+)
+
+
+def _extract_silence_id(clean: str, work: _Work, ctx: dict[str, Any], certain: set[str]) -> None:
+    """``expire silence <id>`` (any ``[A-Za-z0-9-]{4,64}``), ``silence id <id>``; after
+    ``unsilence``/``unmute`` only an id-looking token (with a digit): ``unsilence
+    payment-service`` names what to unsilence."""
+    for m in _SILENCE_ID_TEXT.finditer(work.s):
+        g = "id" if m.group("id") else "sid"
+        value = m.group(g)
+        typed = clean[m.start(g) : m.end(g)]
+        if g == "id" and not m.group("with"):
+            if (
+                value in _STOP
+                or canonical_environment(value)
+                or _NOT_SILENCE_ID_AFTER.match(work.s, m.end(g))
+            ):
+                continue
+            if not any(c.isdigit() for c in value) and (
+                not m.group("verb") or typed != value  # unsilence X, or an AlertName
+            ):
+                continue
+        _set(ctx, certain, "silence_id", typed, True)
+        work.cut(m, "|", m.re.groupindex[g])
+        return
+
+
+# Log levels and search terms, for log asks.
+_LEVEL_WORD = r"(error|err|warn(?:ing)?|info|fatal|critical)"
+_LEVEL_TEXT: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (
+        ("level", "lvl"),
+        re.compile(
+            rf"\b(?:level|lvl)\s*(?:[=:]|is|of|at)?\s*{_LEVEL_WORD}\b"
+            rf"|\b(?:at|with|of)\s+{_LEVEL_WORD}\s+level\b"
+        ),
+    ),
+    (
+        ("err", "warn", "info", "fatal", "critical"),
+        re.compile(
+            r"\b(errors?|err|warn(?:ing)?s?|info|fatal|critical)[\s-]+(?:level\s+)?"
+            r"(?:logs?|lines?|messages?|entries|events)\b"
+        ),
+    ),
+    (
+        ("errors", "warn"),
+        re.compile(
+            r"\b(errors|warnings|warns)\s+(?:in|from|on)\s+(?:the\s+)?(?:[\w@'-]+\s+){0,2}?logs?\b"
+        ),
+    ),
+]
+_LEVEL_BARE = re.compile(r"\b(errors?|warnings?)\b(?![\s-]*(?:rates?|ratios?|budget|%|percent))")
+_TERM_TOKEN = r"([^\s,;?!()|]+)"
+_QUOTED = re.compile(r"\"([^\"]{1,200})\"|(?<!\w)'([^']{1,200})'(?!\w)")
+_TERM_TEXT: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (
+        ("id",),
+        re.compile(r"\b(?:trace|request|correlation|span|req)[\s_-]?ids?\s*[:=#]?\s*([\w-]{4,})"),
+    ),
+    (
+        ("contain", "match", "mention", "includ", "with"),
+        re.compile(
+            r"\b(?:containing|contains?|matching|match(?:es)?|mentioning|mentions?|including"
+            r"|that\s+(?:contain|match|mention)s?|with\s+(?:the\s+)?(?:text|string|message|word"
+            rf"|phrase|pattern|keyword|substring))\s+{_TERM_TOKEN}"
+        ),
+    ),
+    (("where",), re.compile(rf"\b(?:logs?|lines?|entries|messages)\s+where\s+{_TERM_TOKEN}")),
+    (
+        ("grep", "search", "look", "find", "filter"),
+        re.compile(
+            rf"\b(?:grep|search|look|find|filter)(?:ing)?\s+(?:\S+\s+){{0,3}}?for\s+{_TERM_TOKEN}"
+        ),
+    ),
+    (
+        ("grep",),
+        re.compile(rf"\bgrep\s+(?:-\w+\s+)*{_TERM_TOKEN}(?=[\s,;?!()|]|$)(?!\s+logs?\b)"),
+    ),
+    (("with",), re.compile(rf"\b(?:logs?|lines?)\s+(?:\S+\s+){{0,3}}?with\s+{_TERM_TOKEN}")),
+]
+_TERM_REJECT = (
+    frozenset(
+        """the a an this that these those it them me us logs log lines line messages entries
+        output in on at for from of to by all any some every level lvl with and or
+        error errors err warn warning warnings info trace traces id""".split()
+    )
+    | _ENV_WORDS
+)
+_OPS_LOG_HINT = ("log", "line", "grep", "level", "lvl", "kibana", "loki", "splunk")
+
+
+def _extract_ops(
+    clean: str, work: _Work, task: str | None, ctx: dict[str, Any], cut: bool, present: set[str]
+) -> tuple[dict[str, Any], set[str]]:
+    """Metric(s), log level and search term, for the monitoring and incident agents.
+
+    Returns the values and the keys read from explicit syntax (a quoted phrase). Cuts the
+    search term out of `work` when `cut` (so it is never taken for a service name).
+    """
+    s = work.s
+    out: dict[str, Any] = {}
+    sure: set[str] = set()
+    # Leftmost match first, the earlier spec entry on a tie; overlapped matches drop out,
+    # as in one big alternation (only the entries whose literals occur are run).
+    spans: list[tuple[int, int, int, str | None]] = []
+    for rx, gate in _METRIC_GROUPS:
+        if gate is None or not present.isdisjoint(gate):
+            for m in rx.finditer(s):
+                i = int((m.lastgroup or "m0")[1:])
+                spans.append((m.start(), i, m.end(), _METRIC_SPEC[i][0]))
+    found: list[str] = []
+    end = -1
+    for start, _, stop, name in sorted(spans):
+        if start < end:
+            continue
+        end = stop
+        if name and name not in found:
+            found.append(name)
+    if found:
+        out["metric"] = found[0]
+        if len(found) > 1:
+            out["metrics"] = found
+    logs_ask = task == "logs" or any(w in s for w in _OPS_LOG_HINT)
+    if not logs_ask:
+        return out, sure
+    if "level" not in ctx:
+        for words, rx in _LEVEL_TEXT:
+            m = rx.search(s) if any(w in s for w in words) else None
+            if m:
+                out["level"] = normalise_level(next(g for g in m.groups() if g))
+                break
+        else:
+            m = _LEVEL_BARE.search(s) if task == "logs" else None
+            if m:
+                out["level"] = normalise_level(m.group(1))
+    service = ctx.get("service")
+    m = _QUOTED.search(s) if ('"' in s or "'" in s) else None
+    if m:
+        g = 1 if m.group(1) is not None else 2
+        term = clean[m.start(g) : m.end(g)].strip()
+        if term:
+            out["search_term"] = term
+            sure.add("search_term")
+            if cut:
+                work.cut(m, "|", g)
+            return out, sure
+    for words, rx in _TERM_TEXT:
+        m = rx.search(s) if any(w in s for w in words) else None
+        if not m:
+            continue
+        term = clean[m.start(1) : m.end(1)].strip("\"'.:")
+        low = term.lower()
+        if not term or low in _TERM_REJECT or low == service or term.startswith("@"):
+            continue
+        out["search_term"] = term
+        if cut:
+            work.cut(m, "|", 1)
+        break
+    return out, sure
+
 
 # ---------------------------------------------------------------------------- hint
 
@@ -1478,6 +2003,9 @@ class Analysis:
     certain: set[str] = field(default_factory=set)
     scores: dict[str, float] = field(default_factory=dict)
     hint: str | None = None
+    # Operations keys (metric, level, ...) found whatever the task type; `context` holds
+    # them only for the operations task types. `classify` adds them when the LLM picks one.
+    ops: dict[str, Any] = field(default_factory=dict)
 
     def to_request(self) -> TaskRequest:
         return TaskRequest(
@@ -1586,6 +2114,16 @@ def _apply_kv(ctx: dict[str, Any], certain: set[str], key: str, raw: str, explic
     if key == "alert_name":
         if re.fullmatch(r"[A-Za-z][\w.:-]{0,127}", value):
             _set(ctx, certain, "alert_name", value, True)
+            return True
+        return False
+    if key == "level":
+        level = normalise_level(value)
+        if level:
+            _set(ctx, certain, "level", level, True)
+        return level is not None
+    if key == "silence_id":
+        if _SILENCE_ID.fullmatch(value):
+            _set(ctx, certain, "silence_id", value, True)
             return True
         return False
     if key == "action":
@@ -1813,6 +2351,9 @@ def _find_service(
                 continue
             if _NOT_SERVICE_AFTER.match(s, m.end(1)):
                 continue
+            if kind == "x-pipeline" and name in ("search", "find"):
+                if _SEARCH_LOGS.match(s, m.end(1)):
+                    continue  # "search logs for X": the verb
             if kind == "for-x" and _QUERY_CONTEXT.search(s, 0, m.start()):
                 continue
             if name == alert_name:
@@ -1845,6 +2386,7 @@ def _find_service(
     return min(weak, key=lambda n: 0 if "-" in n else 2 if n in _DB_ENGINES else 1)
 
 
+_SEARCH_LOGS = re.compile(r"\s+logs?\s+(?:for|containing|matching|with|where)\b")
 _NOT_SERVICE_BEFORE = re.compile(
     r"\b(?:node|nodes|cluster|pool|table|column|branch|host|bucket|queue|topic)\s+$", re.I
 )
@@ -1911,6 +2453,10 @@ def _score(
         add("alert", 1)
     if "image_tag" in ctx and "image" not in ctx:
         add("deploy", 0.5)
+    if "promql" in ctx:
+        add("metrics", 5)
+    if "silence_id" in ctx:
+        add("alert", 4)
 
     # Leading imperative.
     head = _POLITE.sub("", low.lstrip(" |,.!:-"), count=1).lstrip(" |,.!:-")
@@ -1918,6 +2464,9 @@ def _score(
         if rx.match(head):
             add(task, _LEAD_BONUS)
             break
+    if "health" in head and _HEALTH.search(head) and not _KUBE_WORDS.search(head):
+        add("monitor", 5)
+        facts["health"] = True
 
     # Corrections.
     if _LOG_LEVEL.search(low):
@@ -1932,6 +2481,10 @@ def _score(
         add("debug", 3)
     if scores.get("metrics") and _METRIC_QUESTION.search(low):
         add("metrics", 1.5)
+    if "restart" in low and _RESTART_COUNT.search(low):
+        add("metrics", 5)
+        if scores.get("kubernetes"):
+            add("kubernetes", -5)
     if scores.get("scaffold") and not scores.get("pipeline") and _SERVICE_NEW.search(low):
         add("scaffold", 0.5)
     if scores.get("test") and _TESTS_FAILING.search(low):
@@ -1971,7 +2524,8 @@ def _confidence(scores: dict[str, float]) -> tuple[str | None, float]:
 
 def _pick_action(low: str, task: str) -> str | None:
     allowed = _TASK_ACTIONS.get(task, ())
-    for m in _ACTIONS_RE.finditer(low):
+    rx = _ACTIONS_RE if task in OPS_TASK_TYPES else _ACTIONS_RE_BASE
+    for m in rx.finditer(low):
         name = m.lastgroup.rsplit("_", 1)[0] if m.lastgroup else None
         if name in allowed:
             return name
@@ -1980,7 +2534,8 @@ def _pick_action(low: str, task: str) -> str | None:
 
 def analyse(text: str) -> Analysis:
     """Classify `text` and report what was found and how sure each field is."""
-    clean, alarm = clean_text(text or "")
+    raw = text or ""
+    clean, alarm = clean_text(raw)
     result = Analysis(text=clean)
     if not clean or not any(c.isalpha() for c in clean):
         result.hint = _hint(clean, None)
@@ -1988,11 +2543,21 @@ def analyse(text: str) -> Analysis:
     ctx: dict[str, Any] = {}
     certain: set[str] = set()
     explicit: dict[str, Any] = {}
+    promql = None
+    if "`" in raw or "promql" in (lowered := raw.lower()) or "query" in lowered:
+        promql, rest = _extract_promql(raw)
+        if promql:
+            clean = clean_text(rest)[0]  # analysed without the query in it
+            _set(ctx, certain, "promql", promql, True)
     if len(clean) > MAX_ANALYSED_CHARS:  # a paste, not a command: bound the work
         clean = clean[:MAX_ANALYSED_CHARS]
     work = _Work(clean.lower())
     facts = _extract_explicit(clean, work, ctx, certain, explicit)
+    if "silence" in work.s or "unmute" in work.s:
+        _extract_silence_id(clean, work, ctx, certain)
     _extract_soft(clean, work, ctx, certain, facts)
+    if "duration" in ctx:
+        _set(ctx, certain, "duration_minutes", duration_minutes(ctx["duration"]), True)
     facts["sure"] = certain
     low = work.s
     present = _literals_in(low)  # a superset of what the masked text in _score holds
@@ -2000,6 +2565,14 @@ def analyse(text: str) -> Analysis:
     task, conf = _confidence(scores)
     if explicit.get("task_type"):
         task, conf = explicit["task_type"], 0.97
+    is_ops = task in OPS_TASK_TYPES
+    if is_ops or conf < CONFIDENCE_THRESHOLD:  # ops, or the LLM may make it ops
+        ops, sure = _extract_ops(clean, work, task, ctx, is_ops, present)
+        result.ops = ops
+        certain |= sure
+        if is_ops:
+            for key, value in ops.items():
+                _set(ctx, certain, key, value, key in sure)
     if "service" not in ctx:
         alert = ctx.get("alert_name")
         svc = _find_service(work, alert.lower() if alert else None, present)
@@ -2024,11 +2597,27 @@ def analyse(text: str) -> Analysis:
         if "environment" in ctx and "environment" not in certain:
             del ctx["environment"]
     if "action" not in ctx:
-        action = _pick_action(low, task)
+        if task == "monitor" and facts.get("health"):
+            action: str | None = "health"
+        else:
+            action = _pick_action(low, task)
         if task == "kubernetes" and "replicas" in ctx and action == "status":
             action = "scale"
         if action:
             ctx["action"] = action
+    if "silence_id" in ctx and ctx.get("action") in ("silence", "alerts", "delete"):
+        # an id names an existing silence: expire it, or (only) look at it
+        ctx["action"] = "expire_silence" if _EXPIRE_VERB.search(low) else "alerts"
+    if (
+        task == "deploy"
+        and ctx.get("action") == "rollback"
+        and not explicit.get("task_type")
+        and "service" not in ctx
+        and "image" not in ctx
+    ):
+        # "roll it back": a follow-up in a thread that names the service; rolling back
+        # the running deployment is kubernetes_agent's job.
+        task = "kubernetes"
     result.task_type = task
     result.confidence = conf
     result.context = ctx
