@@ -5,8 +5,11 @@ request is acknowledged well inside Slack's 3 seconds however long the graph tak
 
     request  -> classify -> status message -> service.start -> status updated
                 -> approval card posted in the thread (by the runner, never by a node)
+                -> results by kind (bot.results): charts, incident findings, postmortem
     click    -> stale check (button's interrupt id == the pending one) -> service.approve
                 / reject (policy, lock, SET NX, resume) -> card closed, result in thread
+    remediate -> step still offered, claim (thread, step, message) -> service.remediate,
+                run like a typed request in the same thread (status message, card)
 
 One Slack thread is one graph thread: `slack:{team}:{channel}:{thread_ts}`.
 """
@@ -30,12 +33,13 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks, messages
+from bot import blocks, messages, results
 from bot.cards import CardIndex, CardRef, TtlCache
 from bot.inflight import InFlight
+from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
 from workflow.classify import classify
-from workflow.service import DevOpsService, InputError, RefusedError
+from workflow.service import PROGRESS_NODE, DevOpsService, InputError, RefusedError, RunReport
 
 __all__ = [
     "BotRuntime",
@@ -52,6 +56,11 @@ log = structlog.get_logger("devops-bot.slack")
 
 ServiceSource = DevOpsService | Callable[[], DevOpsService]
 Say = Callable[[str], Awaitable[Any]]
+Progress = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+# How long a click on a remediation button keeps its (thread, step, message) to itself: a
+# double click or a second replica within this time is told the run has already started.
+REMEDIATION_CLAIM_TTL = 300
 
 # Context a follow-up in a thread inherits when it does not say otherwise.
 _INHERITED = ("service", "environment", "namespace", "incident_id")
@@ -113,13 +122,21 @@ def _escape(value: str) -> str:
 
 
 class RetryDeduper:
-    """Remembers Events API event ids: Redis SET NX (shared by replicas) or an in-process TTL."""
+    """Remembers ids for `ttl` seconds: Redis SET NX (shared by replicas) or in this process.
+
+    Events API event ids (retries), and short claims on clicks (`namespace="claim"`).
+    """
 
     def __init__(
-        self, redis_url: str | None = None, *, prefix: str = "devops-bot", ttl: int = 3600
+        self,
+        redis_url: str | None = None,
+        *,
+        prefix: str = "devops-bot",
+        ttl: int = 3600,
+        namespace: str = "event",
     ) -> None:
         self._ttl = ttl
-        self._prefix = prefix
+        self._prefix = f"{prefix}:slack:{namespace}"
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._redis = None
         if redis_url:
@@ -130,7 +147,7 @@ class RetryDeduper:
     async def first_time(self, event_id: str) -> bool:
         """True the first time `event_id` is seen (within the TTL), False afterwards."""
         if self._redis is not None:
-            key = f"{self._prefix}:slack:event:{event_id}"
+            key = f"{self._prefix}:{event_id}"
             return bool(await self._redis.set(key, "1", nx=True, ex=self._ttl))
         now = time.monotonic()
         while self._seen:  # entries are in expiry order: the TTL is the same for all
@@ -164,6 +181,19 @@ class SlackRequest:
     quiet_if_unclear: bool = False
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What a request runs once its status message is up: a typed request or a remediation.
+
+    `run(thread_id, on_progress)` drives the graph; `incident` is the header of an incident
+    investigation (id, service, environment, severity, state), None for other runs.
+    """
+
+    header: str
+    run: Callable[[str, Progress], Awaitable[RunReport]]
+    incident: dict[str, Any] | None = None
+
+
 class BotRuntime:
     """What the listeners share: the service, background tasks, metrics and the flows."""
 
@@ -185,6 +215,8 @@ class BotRuntime:
         inflight: InFlight | None = None,
         max_runs: int = 8,
         queue_grace: float = 1.0,
+        claims: RetryDeduper | None = None,
+        incident_headers: IncidentHeaders | None = None,
     ) -> None:
         if max_runs < 1:
             raise ValueError("max_runs must be at least 1")
@@ -201,6 +233,8 @@ class BotRuntime:
         self.group_members = TtlCache(group_cache_ttl)
         self.preview_limit = preview_limit
         self.inflight = inflight or InFlight(lease=max(3 * sweep_interval, 10.0))
+        self.claims = claims or RetryDeduper(ttl=REMEDIATION_CLAIM_TTL, namespace="claim")
+        self.incident_headers = incident_headers or IncidentHeaders()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._sweeper_stop = asyncio.Event()
@@ -277,6 +311,8 @@ class BotRuntime:
         for task in list(self._tasks):
             task.cancel()
         await self.deduper.aclose()
+        await self.claims.aclose()
+        await self.incident_headers.aclose()
         await self.cards.aclose()
         await self.inflight.aclose()
         await self.close_session()
@@ -356,9 +392,8 @@ class BotRuntime:
             text = messages.interrupted_run(list(snapshot.next))
             await client.chat_postMessage(channel=channel, thread_ts=parsed[2], text=text)
             if status_ts:
-                header = messages.status_header(
-                    (report.approval or {}).get("requester") or entry.get("user"),
-                    await self._asked(thread_id),
+                header = _status_header_of(
+                    snapshot.values, (report.approval or {}).get("requester") or entry.get("user")
                 )
                 await self._update(client, channel, status_ts, None, f"{header}\n{text}")
             return
@@ -406,9 +441,13 @@ class BotRuntime:
     async def handle_request(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
     ) -> None:
-        """One request, run in one of `max_runs` slots.
+        """One request, run in one of `max_runs` slots."""
+        await self._in_a_slot(lambda slot: self._handle_request(client, req, say_private, slot))
 
-        A request first waits up to `queue_grace` seconds for a slot without doing anything
+    async def _in_a_slot(self, work: Callable[[_Slot], Awaitable[None]]) -> None:
+        """Do `work` with a place in line for one of the `max_runs` run slots.
+
+        A run first waits up to `queue_grace` seconds for a slot without doing anything
         else, so a burst costs the loop nothing while it is being acked. One that is still
         waiting then posts its status message as "queued" and keeps its place in line.
         """
@@ -416,7 +455,7 @@ class BotRuntime:
         self._queued += 1
         try:
             await slot.wait(self.queue_grace)
-            await self._handle_request(client, req, say_private, slot)
+            await work(slot)
         finally:
             if not slot.was_held:
                 self._queued -= 1
@@ -438,29 +477,50 @@ class BotRuntime:
             return
         structlog.contextvars.bind_contextvars(task_type=request.task_type)
         context = {**request.context, "sandbox": self.sandbox}
-        header = messages.status_header(req.user, req.text)
-        root_ts = req.thread_ts
-        if root_ts is not None:
-            thread_id = thread_id_for(req.team, req.channel, root_ts)
+        previous = None
+        if req.thread_ts is not None:
+            thread_id = thread_id_for(req.team, req.channel, req.thread_ts)
             previous = await self.service.state_of(thread_id)
             if previous:
                 current = await self.service.report(thread_id)
                 if current.status == "awaiting_approval":
                     await client.chat_postMessage(
                         channel=req.channel,
-                        thread_ts=root_ts,
+                        thread_ts=req.thread_ts,
                         text=messages.already_pending(current.summary),
                     )
                     return
                 context = _inherit(previous.get("context") or {}, context)
-        waiting = not slot.held
-        if waiting:
-            first = f"{header} — queued ({self._queued} waiting, {self.max_runs} running)…"
+        incident = self._incident_seed(request.task_type, context, previous)
+        if incident is not None:
+            context["incident_id"] = incident["id"]  # the id the header shows from the start
+
+        async def run(thread_id: str, on_progress: Progress) -> RunReport:
+            return await self.service.start(
+                task_type=request.task_type,  # type: ignore[arg-type]
+                context=context,
+                text=request.text or req.text,
+                requester=req.user,
+                thread_id=thread_id,
+                on_progress=on_progress,
+            )
+
+        job = _Job(messages.status_header(req.user, req.text), run, incident)
+        await self._launch(client, req, job, say_private, slot)
+
+    async def _launch(
+        self, client: AsyncWebClient, req: SlackRequest, job: _Job, say_private: Say, slot: _Slot
+    ) -> None:
+        """Post the status message (the thread root for a new conversation), wait for the
+        slot if need be, then drive the run while the thread is marked in flight."""
+        title = messages.incident_header(job.incident) if job.incident else None
+        if slot.held:
+            first = f"{job.header} — routing…"
         else:
-            first = f"{header} — routing…"
+            first = f"{job.header} — queued ({self._queued} waiting, {self.max_runs} running)…"
         try:
             posted = await client.chat_postMessage(
-                channel=req.channel, thread_ts=root_ts, text=first
+                channel=req.channel, thread_ts=req.thread_ts, text=results.status_text(title, first)
             )
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
@@ -468,19 +528,21 @@ class BotRuntime:
             await say_private(messages.cannot_post(error))
             return
         status_ts = posted["ts"]
-        if root_ts is None:  # a new conversation: the status message is the thread root
-            root_ts = status_ts
-            thread_id = thread_id_for(req.team, req.channel, root_ts)
+        # A new conversation: the status message is the thread root.
+        root_ts = req.thread_ts or status_ts
+        thread_id = thread_id_for(req.team, req.channel, root_ts)
         structlog.contextvars.bind_contextvars(thread_id=thread_id)
-        if waiting:
+        if not slot.held:
             await slot.wait(None)
-            await self._update(client, req.channel, status_ts, None, f"{header} — routing…")
+            text = results.status_text(title, f"{job.header} — routing…")
+            await self._update(client, req.channel, status_ts, None, text)
         async with self._driving(
             thread_id, channel=req.channel, status_ts=status_ts, user=req.user
         ):
-            await self._run_request(
-                client, req, request, context, thread_id, root_ts, status_ts, header
+            status = _StatusMessage(
+                client, req.channel, status_ts, job.header, self.update_interval, title=title
             )
+            await self._run_request(client, job, status, thread_id, root_ts)
 
     @contextlib.asynccontextmanager
     async def _driving(self, thread_id: str, **info: Any) -> AsyncIterator[None]:
@@ -498,24 +560,14 @@ class BotRuntime:
     async def _run_request(
         self,
         client: AsyncWebClient,
-        req: SlackRequest,
-        request: Any,
-        context: dict[str, Any],
+        job: _Job,
+        status: _StatusMessage,
         thread_id: str,
         root_ts: str,
-        status_ts: str,
-        header: str,
     ) -> None:
-        status = _StatusMessage(client, req.channel, status_ts, header, self.update_interval)
+        """Run the job, then: status message, approval card, results, incident header."""
         try:
-            report = await self.service.start(
-                task_type=request.task_type,
-                context=context,
-                text=request.text or req.text,
-                requester=req.user,
-                thread_id=thread_id,
-                on_progress=status.on_progress,
-            )
+            report = await job.run(thread_id, status.on_progress)
         except InputError as exc:
             await status.finish(messages.already_pending(str(exc)))
             return
@@ -526,15 +578,152 @@ class BotRuntime:
             return
         self.metrics.inc("devops_bot_runs_started_total")
         log.info("slack.run_finished", status=report.status)
-        await status.finish(messages.result_line(report))
+        incident = await self._incident_of(thread_id)
+        if job.incident is not None:  # an investigation: its status message is a header
+            await self._finish_incident_status(thread_id, status, job.incident, incident, report)
+        else:
+            await status.finish(messages.result_line(report))
         if report.status == "awaiting_approval":
             card = await client.chat_postMessage(
-                channel=req.channel,
+                channel=status.channel,
                 thread_ts=root_ts,
                 text=f"Approval required: {report.summary}",
-                blocks=self._card(report, status_ts),
+                blocks=self._card(report, status.ts),
             )
-            await self.cards.put(thread_id, CardRef(req.channel, card["ts"], status_ts))
+            await self.cards.put(thread_id, CardRef(status.channel, card["ts"], status.ts))
+        await results.publish(
+            client,
+            channel=status.channel,
+            thread_ts=root_ts,
+            thread_id=thread_id,
+            report=report,
+            incident=incident,
+            sandbox=self.sandbox,
+        )
+        await self._refresh_incident_header(client, thread_id, incident, skip_ts=status.ts)
+
+    async def _finish_incident_status(
+        self,
+        thread_id: str,
+        status: _StatusMessage,
+        seed: dict[str, Any],
+        incident: dict[str, Any] | None,
+        report: RunReport,
+    ) -> None:
+        """The final state in the header line; the thread's first one becomes its header."""
+        if incident is None:  # the investigation found nothing to work with
+            status.title = messages.incident_header({**seed, "state": "not investigated"})
+            await status.finish(messages.result_line(report))
+            return
+        status.title = messages.incident_header(incident)
+        await status.finish(messages.incident_footer(incident))
+        ref = await self.incident_headers.get(thread_id)
+        if ref is None or ref.ts == status.ts:
+            await self.incident_headers.put(
+                thread_id, HeaderRef(status.channel, status.ts, status.body())
+            )
+
+    async def _refresh_incident_header(
+        self,
+        client: AsyncWebClient,
+        thread_id: str,
+        incident: dict[str, Any] | None,
+        *,
+        skip_ts: str | None = None,
+    ) -> None:
+        """Bring the thread's incident header up to date with its record (e.g. after a
+        remediation was applied: "mitigation applied")."""
+        if not incident:
+            return
+        ref = await self.incident_headers.get(thread_id)
+        if ref is not None and ref.ts != skip_ts:
+            await results.update_header(client, ref, incident)
+
+    async def _incident_of(self, thread_id: str) -> dict[str, Any] | None:
+        values = await self.service.state_of(thread_id) or {}
+        incident = values.get("incident")
+        return incident if isinstance(incident, dict) else None
+
+    def _incident_seed(
+        self, task_type: str, context: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        return results.incident_seed(task_type, context, previous, self.service.deps.clock())
+
+    # -- incident buttons: remediation steps, postmortem draft -------------------------------
+
+    async def remediate(
+        self,
+        client: AsyncWebClient,
+        *,
+        user: str,
+        channel: str,
+        message_ts: str,
+        value: dict[str, str],
+    ) -> None:
+        """Run remediation `value["step"]` of the thread's incident as `user`'s request.
+
+        Like a typed request in that thread: a status message, a run slot, the thread
+        marked in flight, an approval card when the policy wants one. A click that
+        cannot run (unknown thread, step not offered, an approval pending, a second click
+        on the same button) is answered privately and starts nothing.
+        """
+        thread_id, step_id = value["thread_id"], value["step"]
+        structlog.contextvars.bind_contextvars(
+            thread_id=thread_id, channel=channel, user=user, step=step_id
+        )
+        tell = self._teller(client, channel, user, thread_id)
+        parsed = parse_thread_id(thread_id)
+        values = await self.service.state_of(thread_id) if parsed else None
+        if not values or parsed is None:
+            await tell(messages.unknown_thread(thread_id))
+            return
+        record = values.get("incident") or {}
+        step = (record.get("remediations") or {}).get(step_id)
+        # Not offered (any more), or a later investigation reused the id for another step.
+        signature = blocks.step_signature(step) if step is not None else None
+        if signature is None or value.get("sig", signature) != signature:
+            await tell(messages.remediation_stale(step_id, record or None))
+            return
+        current = await self.service.report(thread_id)
+        if current.status == "awaiting_approval":
+            await tell(messages.remediation_blocked(current.summary))
+            return
+        if not await self.claims.first_time(f"remediate:{thread_id}:{step_id}:{message_ts}"):
+            log.info("slack.remediation_duplicate")
+            await tell(messages.remediation_running(step))
+            return
+
+        async def run(thread_id: str, on_progress: Progress) -> RunReport:
+            return await self.service.remediate(thread_id, step_id, user, on_progress=on_progress)
+
+        team, thread_channel, root_ts = parsed
+        req = SlackRequest(team, thread_channel, user, str(step["command"]), thread_ts=root_ts)
+        note = messages.remediation_note(step_id, record.get("id"))
+        seed = self._incident_seed(step["task_type"], step.get("context") or {}, values)
+        job = _Job(messages.status_header(user, req.text, note), run, seed)
+        await self._in_a_slot(lambda slot: self._launch(client, req, job, tell, slot))
+
+    async def postmortem(
+        self, client: AsyncWebClient, *, user: str, channel: str, value: dict[str, str]
+    ) -> None:
+        """Upload the thread's postmortem draft, rendered from its incident record."""
+        from workflow.incident import postmortem_markdown
+
+        thread_id = value["thread_id"]
+        tell = self._teller(client, channel, user, thread_id)
+        parsed = parse_thread_id(thread_id)
+        incident = await self._incident_of(thread_id) if parsed else None
+        if incident is None or parsed is None:
+            await tell(messages.no_incident(thread_id))
+            return
+        await results.upload_postmortem(
+            client,
+            channel=parsed[1],
+            thread_ts=parsed[2],
+            incident_id=str(incident.get("id") or "incident"),
+            markdown=postmortem_markdown(incident),
+            user=user,
+        )
 
     async def handle_thread_reply(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
@@ -583,13 +772,7 @@ class BotRuntime:
                 return
             if node == "human_approval" and approval.get("status") == "approved":
                 # Decided: take the buttons away for everyone before the apply runs.
-                await self._update(
-                    client,
-                    channel,
-                    card_ts,
-                    blocks.closed_card(approval, "approved", thread_id, note="Applying…"),
-                    messages.decision_line(approval, "approved"),
-                )
+                await self._show_applying(client, channel, card_ts, approval, thread_id)
 
         async with self._driving(
             thread_id, channel=channel, status_ts=status_ts, card_ts=card_ts, user=user
@@ -681,6 +864,18 @@ class BotRuntime:
             "decided_at": at,
         }
         approval.pop("kind", None)
+        await self._show_applying(client, channel, card_ts, approval, thread_id)
+        return True
+
+    async def _show_applying(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        card_ts: str,
+        approval: dict[str, Any],
+        thread_id: str,
+    ) -> None:
+        """The card closed as approved, buttons gone, while the apply runs."""
         await self._update(
             client,
             channel,
@@ -688,7 +883,6 @@ class BotRuntime:
             blocks.closed_card(approval, "approved", thread_id, note="Applying…"),
             messages.decision_line(approval, "approved"),
         )
-        return True
 
     async def _resync_card(
         self, client: AsyncWebClient, channel: str, card_ts: str, status_ts: str, thread_id: str
@@ -742,13 +936,13 @@ class BotRuntime:
         parsed = parse_thread_id(thread_id)
         root_ts = parsed[2] if parsed else None
         result = messages.result_line(report)
-        try:
-            await client.chat_postMessage(channel=channel, thread_ts=root_ts, text=result)
-        except SlackApiError as exc:
-            log.warning("slack.cannot_post", error=exc.response.get("error"))
+        await results.say(client, channel, root_ts, result)
+        values = await self.service.state_of(thread_id) or {}
         if status_ts:
-            header = messages.status_header(approval.get("requester"), await self._asked(thread_id))
+            header = _status_header_of(values, approval.get("requester"))
             await self._update(client, channel, status_ts, None, f"{header}\n{result}")
+        incident = values.get("incident")
+        await self._refresh_incident_header(client, thread_id, incident, skip_ts=status_ts)
 
     def _card(self, report: Any, status_ts: str) -> list[dict[str, Any]]:
         if self.preview_limit is None:
@@ -873,14 +1067,6 @@ class BotRuntime:
         except SlackApiError as exc:
             log.warning("slack.update_failed", error=exc.response.get("error"))
 
-    async def _asked(self, thread_id: str) -> str:
-        """The latest request typed in this thread, for the status message."""
-        values = await self.service.state_of(thread_id) or {}
-        for message in reversed(values.get("messages") or []):
-            if getattr(message, "type", None) == "human":
-                return str(message.content)
-        return "(request)"
-
 
 class _Slot:
     """A place in line for one of the runtime's run slots; keeps its place across waits."""
@@ -919,36 +1105,73 @@ class _Slot:
 
 
 class _StatusMessage:
-    """The message that follows a run. Updates are coalesced: at most one per interval."""
+    """The message that follows a run. Updates are coalesced: at most one per interval.
+
+    Text: an optional title line (an incident's header), who asked what, one line per
+    routing step, agent result, reflection and piece of evidence, then a footer.
+    """
 
     def __init__(
-        self, client: AsyncWebClient, channel: str, ts: str, header: str, interval: float
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        ts: str,
+        header: str,
+        interval: float,
+        *,
+        title: str | None = None,
     ) -> None:
         self.client, self.channel, self.ts, self.header = client, channel, ts, header
+        self.title = title
         self.interval = interval
         self.lines: list[str] = []
         self._last = time.monotonic()
 
     async def on_progress(self, node: str, update: dict[str, Any]) -> None:
+        if node == PROGRESS_NODE and update.get("evidence"):
+            self.lines.append(
+                messages.evidence_line(str(update["evidence"]), str(update.get("summary", "")))
+            )
         for step in update.get("routing_trace") or []:
             self.lines.append(messages.routing_line(step))
         for agent, result in (update.get("subagent_results") or {}).items():
-            self.lines.append(f"• {agent}: {result.get('status')}: {result.get('summary')}")
+            summary = str(result.get("summary") or "").split("\n", 1)[0]
+            self.lines.append(f"• {agent}: {result.get('status')}: {summary}")
         for agent, outcome in (update.get("reflection_outcomes") or {}).items():
             self.lines.append(f"• reflection on {agent}: quality {outcome.get('quality')}")
         if time.monotonic() - self._last >= self.interval:
             await self._write("_working…_")
+
+    def body(self) -> str:
+        """Everything under the title line but the footer."""
+        return "\n".join([self.header, *self.lines[-20:]])
 
     async def finish(self, footer: str) -> None:
         await self._write(footer)
 
     async def _write(self, footer: str) -> None:
         self._last = time.monotonic()
-        text = "\n".join([self.header, *self.lines[-20:], footer])
+        text = results.status_text(self.title, self.body(), footer)
         try:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text[:3900])
+            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
         except SlackApiError as exc:
             log.warning("slack.update_failed", error=exc.response.get("error"))
+
+
+def _status_header_of(values: dict[str, Any], user: str | None) -> str:
+    """Who asked the thread's latest request (from its state), for its status message."""
+    asked = "(request)"
+    for message in reversed(values.get("messages") or []):
+        if getattr(message, "type", None) == "human":
+            asked = str(message.content)
+            break
+    context = values.get("context") or {}
+    note = None
+    if context.get("remediation_of"):
+        steps = ((values.get("incident") or {}).get("remediations") or {}).values()
+        step = next((s["id"] for s in steps if s.get("command") == asked), "")
+        note = messages.remediation_note(step or "step", context["remediation_of"])
+    return messages.status_header(user, asked, note)
 
 
 def _inherit(previous: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -1045,6 +1268,10 @@ def build_app(
             settings.redis_url, prefix=key_prefix, lease=max(3 * sweep_interval, 10.0)
         ),
         max_runs=max_runs,
+        claims=RetryDeduper(
+            settings.redis_url, prefix=key_prefix, ttl=REMEDIATION_CLAIM_TTL, namespace="claim"
+        ),
+        incident_headers=IncidentHeaders(settings.redis_url, prefix=key_prefix),
     )
     secret = settings.slack_signing_secret
     app = AsyncApp(

@@ -1,11 +1,14 @@
-"""Block Kit structures: the approval card (open, partly voted, closed) and the reject modal.
+"""Block Kit structures: the approval card (open, partly voted, closed), the reject modal and
+an incident's findings message with its remediation and postmortem buttons.
 
 Limits respected here: section text <= 3000 characters, a section's fields <= 10 and
-each <= 2000, header text <= 150, button value <= 2000 (Slack rejects bigger blocks).
+each <= 2000, header text <= 150, button text <= 75, button value <= 2000, actions
+elements <= 25, blocks per message <= 50 (Slack rejects bigger blocks).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -14,6 +17,8 @@ from bot import messages
 __all__ = [
     "APPROVE_ACTION",
     "FULL_PREVIEW_ACTION",
+    "INCIDENT_POSTMORTEM_ACTION",
+    "INCIDENT_REMEDIATE_ACTION",
     "REJECT_ACTION",
     "REJECT_REASON_ACTION",
     "REJECT_REASON_BLOCK",
@@ -21,9 +26,13 @@ __all__ = [
     "approval_card",
     "button_value",
     "closed_card",
+    "incident_button_value",
+    "incident_findings",
     "parse_button_value",
+    "parse_incident_value",
     "preview_chunks",
     "reject_modal",
+    "step_signature",
     "truncate_preview",
 ]
 
@@ -33,8 +42,15 @@ FULL_PREVIEW_ACTION = "approval_full_preview"
 REJECT_VIEW = "approval_reject_reason"
 REJECT_REASON_BLOCK = "reason"
 REJECT_REASON_ACTION = "reason_input"
+INCIDENT_REMEDIATE_ACTION = "incident_remediate"
+INCIDENT_POSTMORTEM_ACTION = "incident_postmortem"
 
 SECTION_TEXT_MAX = 3000
+BUTTON_TEXT_MAX = 75
+ACTIONS_MAX = 25  # elements in one actions block
+BLOCKS_MAX = 50  # blocks in one message
+_HYPOTHESES_SHOWN = 5
+_RUNBOOKS_SHOWN = 5
 _PREVIEW_MAX = SECTION_TEXT_MAX - 200  # room for the fences and the "more lines" note
 _CHUNK_MAX = 3500  # per message of the full preview (Slack's text limit is far above)
 
@@ -61,6 +77,32 @@ def parse_button_value(value: str | None) -> dict[str, str] | None:
     if not isinstance(data, dict) or not data.get("thread_id") or not data.get("interrupt_id"):
         return None
     return {k: str(v) for k, v in data.items() if v is not None}
+
+
+def incident_button_value(thread_id: str, step: dict[str, Any] | None = None) -> str:
+    """An incident button's value: the thread, and for a remediation the step's id and
+    signature (`step_signature`: a later investigation may reuse the id for another step)."""
+    data = {"thread_id": thread_id}
+    if step is not None:
+        data |= {"step": str(step.get("id")), "sig": step_signature(step)}
+    return json.dumps(data, separators=(",", ":"))
+
+
+def step_signature(step: dict[str, Any]) -> str:
+    """A short fingerprint of what a remediation step runs."""
+    text = f"{step.get('id')}\n{step.get('task_type')}\n{step.get('command')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_incident_value(value: str | None) -> dict[str, str] | None:
+    """An incident button's JSON (`thread_id`, maybe `step` and `sig`), or None."""
+    try:
+        data = json.loads(value or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not data.get("thread_id"):
+        return None
+    return {k: str(v) for k, v in data.items() if k in {"thread_id", "step", "sig"} and v}
 
 
 def truncate_preview(preview: str, limit: int = _PREVIEW_MAX) -> str:
@@ -164,9 +206,72 @@ def closed_card(
         line += f"\n{note}"
     return [
         *_facts(approval, title="Approval closed"),
-        {"type": "section", "text": {"type": "mrkdwn", "text": _cap(line)}},
+        _section(line),
         _footer(approval, thread_id),
     ]
+
+
+def incident_findings(
+    record: dict[str, Any], thread_id: str, *, sandbox: bool = False
+) -> list[dict[str, Any]]:
+    """The investigation's answer: status line, narrative, ranked causes with their first
+    evidence, remediation buttons (writes ask for confirmation), runbooks, what was not
+    checked, and a "Postmortem draft" button."""
+    out = [_section(f"*{messages.incident_header(record)}*")]
+    if record.get("narrative"):
+        out.append(_section(str(record["narrative"])))
+    out += [
+        _section(messages.hypothesis(h)) for h in record.get("hypotheses", [])[:_HYPOTHESES_SHOWN]
+    ]
+    steps = list((record.get("remediations") or {}).values())
+    if steps:
+        lines = [messages.remediations_title(), *map(messages.remediation_line, steps)]
+        out.append(_section("\n".join(lines)))
+    buttons = [_remediation_button(step, thread_id) for step in steps]
+    buttons.append(
+        {
+            "type": "button",
+            "action_id": INCIDENT_POSTMORTEM_ACTION,
+            "text": {"type": "plain_text", "text": "Postmortem draft"},
+            "value": incident_button_value(thread_id),
+        }
+    )
+    docs = record.get("runbooks") or []
+    tail = []
+    if docs:
+        lines = ["*Runbooks*", *map(messages.runbook_line, docs[:_RUNBOOKS_SHOWN])]
+        tail.append(_section("\n".join(lines)))
+    if record.get("unavailable"):
+        tail.append(_context(messages.not_checked(record["unavailable"])))
+    where = " · SANDBOX (simulated cluster, metrics and alerts)" if sandbox else ""
+    tail.append(_context(f"incident `{record.get('id', '?')}` · thread `{thread_id}`{where}"))
+    room = BLOCKS_MAX - len(out) - len(tail)
+    actions = [
+        {"type": "actions", "block_id": f"incident_actions_{n}", "elements": chunk}
+        for n, chunk in enumerate(_chunks(buttons, ACTIONS_MAX))
+    ]
+    if len(actions) > room:  # far too many steps: keep the first ones and the postmortem
+        actions = actions[:room]
+        actions[-1]["elements"][-1] = buttons[-1]
+    return [*out, *actions, *tail][:BLOCKS_MAX]
+
+
+def _remediation_button(step: dict[str, Any], thread_id: str) -> dict[str, Any]:
+    label = step.get("label") or step.get("id")
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": INCIDENT_REMEDIATE_ACTION,
+        "text": {"type": "plain_text", "text": _cap(str(label), BUTTON_TEXT_MAX)},
+        "value": incident_button_value(thread_id, step),
+    }
+    if step.get("writes"):
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": "Plan this change?"},
+            "text": {"type": "mrkdwn", "text": _cap(messages.remediation_confirm(step), 300)},
+            "confirm": {"type": "plain_text", "text": "Plan it"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        }
+    return button
 
 
 def reject_modal(approval: dict[str, Any], private_metadata: str) -> dict[str, Any]:
@@ -229,7 +334,7 @@ def _facts(
             "type": "section",
             "fields": [{"type": "mrkdwn", "text": _cap(f"*{k}*\n{v}", 2000)} for k, v in fields],
         },
-        {"type": "section", "text": {"type": "mrkdwn", "text": _cap(f"*Why approval:* {why}")}},
+        _section(f"*Why approval:* {why}"),
         {
             "type": "section",
             "text": {"type": "mrkdwn", "text": f"*Dry-run preview*\n```{preview}```"},
@@ -239,17 +344,7 @@ def _facts(
 
 def _footer(request: dict[str, Any], thread_id: str) -> dict[str, Any]:
     sandbox = " · SANDBOX (simulated cluster)" if request.get("sandbox") else ""
-    return {
-        "type": "context",
-        "elements": [
-            {
-                "type": "mrkdwn",
-                "text": _cap(
-                    f"approval `{request.get('id', '?')}` · thread `{thread_id}`{sandbox}"
-                ),
-            }
-        ],
-    }
+    return _context(f"approval `{request.get('id', '?')}` · thread `{thread_id}`{sandbox}")
 
 
 def _approvers(request: dict[str, Any]) -> str:
@@ -257,6 +352,18 @@ def _approvers(request: dict[str, Any]) -> str:
     names = [messages.mention(u) for u in who.get("users", [])]
     names += [f"<!subteam^{g}>" for g in who.get("groups", [])]
     return ", ".join(names) or "nobody is configured"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cap(text)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cap(text)}]}
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _cap(text: str, limit: int = SECTION_TEXT_MAX) -> str:

@@ -14,17 +14,35 @@ __all__ = [
     "HELP_WORDS",
     "already_pending",
     "cannot_post",
+    "chart_not_uploaded",
     "decision_line",
+    "evidence_line",
     "failed",
     "full_preview",
+    "hypothesis",
+    "incident_footer",
+    "incident_header",
     "interrupted_run",
     "mention",
+    "no_incident",
     "no_preview",
+    "not_checked",
     "not_understood",
+    "postmortem_comment",
+    "postmortem_not_uploaded",
+    "postmortem_part",
     "refused",
     "reject_modal_prompt",
+    "remediation_blocked",
+    "remediation_confirm",
+    "remediation_line",
+    "remediation_note",
+    "remediation_running",
+    "remediation_stale",
+    "remediations_title",
     "result_line",
     "routing_line",
+    "runbook_line",
     "slack_date",
     "stale_card",
     "status_header",
@@ -90,8 +108,9 @@ def not_understood(text: str, hint: str | None) -> str:
     return f"I couldn't tell which DevOps task you want from {text!r}. Try for example: {examples}."
 
 
-def status_header(user: str | None, text: str) -> str:
-    return f"{mention(user)} asked: `{_one_line(text)}`"
+def status_header(user: str | None, text: str, note: str | None = None) -> str:
+    """Who asked what; `note` says more, e.g. "remediation r1 of INC-20261127-60b3"."""
+    return f"{mention(user)} asked: `{_one_line(text)}`" + (f" ({note})" if note else "")
 
 
 def routing_line(step: dict[str, Any]) -> str:
@@ -161,7 +180,12 @@ def failed(error: str) -> str:
 
 
 def full_preview(chunk: str, part: int, parts: int) -> str:
-    title = "*Full dry-run preview*" + (f" (part {part} of {parts})" if parts > 1 else "")
+    return _code_part("*Full dry-run preview*", chunk, part, parts)
+
+
+def _code_part(title: str, chunk: str, part: int, parts: int) -> str:
+    """One piece of a long text shown as code: a title line, then the piece in fences."""
+    title += f" (part {part} of {parts})" if parts > 1 else ""
     return f"{title}\n```{chunk}```"
 
 
@@ -183,6 +207,154 @@ def already_pending(message: str) -> str:
 
 def reject_modal_prompt(approval: dict[str, Any]) -> str:
     return f"Reject *{approval.get('action')}* of `{approval.get('target')}`? Say why (required)."
+
+
+# -- incidents and results ------------------------------------------------------------------
+
+_STATE_WORDS = {
+    "investigating": "Investigating",
+    "cause identified": "Cause identified",
+    "no clear cause": "No clear cause yet",
+    "mitigation applied": "Mitigation applied",
+}
+
+
+def incident_header(record: dict[str, Any]) -> str:
+    """The incident thread's status line: id, where, how bad, where it stands."""
+    where = str(record.get("service") or "?")
+    if record.get("environment"):
+        where += f" ({record['environment']})"
+    severity = record.get("severity") or "not yet known"
+    state = record.get("state") or "investigating"
+    return f":rotating_light: {record.get('id', 'INC-?')} · {where} · severity {severity} · {state}"
+
+
+def incident_footer(record: dict[str, Any]) -> str:
+    """The last line of the incident status message, from the record's state."""
+    state = record.get("state") or ""
+    word = _STATE_WORDS.get(state, state.capitalize() or "Done")
+    if state == "mitigation applied":
+        actions = record.get("actions") or []
+        done = [a for a in actions if a.get("status") == "applied"]
+        last = (done or actions or [{}])[-1].get("summary") or "a remediation was applied"
+        return f"*{word}*: {_one_line(str(last))}"
+    top = (record.get("hypotheses") or [{}])[0]
+    if state == "cause identified" and top.get("title"):
+        return (
+            f"*{word}*: {_one_line(str(top['title']))}. "
+            "The findings and remediation buttons are in this thread."
+        )
+    return f"*{word}*. The findings are in this thread."
+
+
+def evidence_line(source: str, summary: str) -> str:
+    return f"• evidence from {source}: {_one_line(summary)}"
+
+
+def hypothesis(h: dict[str, Any], evidence: int = 3) -> str:
+    lines = [f"*{h.get('rank', '?')}. {h.get('title', '?')}* (confidence {h.get('score', 0):.2f})"]
+    found = list(h.get("evidence") or [])
+    lines += [f"• {e}" for e in found[:evidence]]
+    if len(found) > evidence:
+        lines.append(f"_… {len(found) - evidence} more in the postmortem draft_")
+    return "\n".join(lines)
+
+
+def remediations_title() -> str:
+    return "*Remediation* (a change is planned first and goes through the approval policy)"
+
+
+def remediation_line(step: dict[str, Any]) -> str:
+    kind = "change, goes through approval" if step.get("writes") else "read only"
+    return f"`{step.get('id')}` {step.get('label')}: `{step.get('command')}` ({kind})"
+
+
+def remediation_confirm(step: dict[str, Any]) -> str:
+    return (
+        f"`{step.get('command')}` is a change. It is planned as a dry run first and goes "
+        "through the approval policy before anything is applied."
+    )
+
+
+def runbook_line(doc: dict[str, Any]) -> str:
+    where = str(doc.get("path_or_url") or "")
+    title = str(doc.get("title") or where or "runbook")
+    if where.startswith(("http://", "https://")):
+        return f"• <{where}|{title}>"
+    return f"• {title} (`{where}`)" if where else f"• {title}"
+
+
+def not_checked(unavailable: dict[str, str]) -> str:
+    return "Not checked: " + "; ".join(str(why) for why in unavailable.values())
+
+
+def remediation_note(step_id: str, incident_id: str | None) -> str:
+    return f"remediation {step_id} of {incident_id or 'this incident'}"
+
+
+def remediation_stale(step_id: str, record: dict[str, Any] | None) -> str:
+    """A remediation button whose step the thread's incident no longer offers as shown."""
+    if not record:
+        return (
+            "This thread has no incident investigation behind this button any more. "
+            "Nothing was started."
+        )
+    offered = ", ".join(f"`{k}`" for k in record.get("remediations") or {}) or "none"
+    return (
+        f"{record.get('id')} no longer offers remediation `{step_id}` as shown on this button "
+        f"(it offers: {offered}); the latest findings message in this thread is current. "
+        "Nothing was started."
+    )
+
+
+def remediation_running(step: dict[str, Any]) -> str:
+    return (
+        f":hourglass_flowing_sand: {step.get('label')} was already started from this message "
+        "a moment ago; follow it in this thread. To run it again, type "
+        f"`{step.get('command')}` in the thread."
+    )
+
+
+def remediation_blocked(summary: str) -> str:
+    return (
+        f":pause_button: {summary}. Approve or reject the card above in this thread first; "
+        "nothing was started."
+    )
+
+
+def no_incident(thread_id: str) -> str:
+    return (
+        f"There is no incident investigation in this thread ({thread_id}), so there is no "
+        "postmortem to draft. Start one with `/devops investigate checkout in production`."
+    )
+
+
+def postmortem_comment(incident_id: str, user: str | None = None) -> str:
+    by = f", asked for by {mention(user)}" if user else ""
+    return (
+        f":memo: Postmortem draft for {incident_id}{by}. Review and complete it before publishing."
+    )
+
+
+def postmortem_part(incident_id: str, chunk: str, part: int, parts: int) -> str:
+    return _code_part(f"*Postmortem draft for {incident_id}*", chunk, part, parts)
+
+
+def _upload_hint(error: str) -> str:
+    if error == "missing_scope":
+        return "the app lacks the `files:write` scope; reinstall it from manifest.yml"
+    return error
+
+
+def chart_not_uploaded(title: str, error: str) -> str:
+    return f":warning: I couldn't upload the chart of {title} ({_upload_hint(error)})."
+
+
+def postmortem_not_uploaded(error: str) -> str:
+    return (
+        f":warning: I couldn't upload the postmortem draft as a file ({_upload_hint(error)}); "
+        "here it is as text."
+    )
 
 
 def _one_line(text: str, limit: int = 300) -> str:

@@ -386,3 +386,34 @@ def test_human_durations():
     ]
     assert [ago(s) for s in (45, 150, 7200)] == ["45 s", "2.5 min", "2 h"]
     assert fmt_value(0.0712, "ratio") == "7.12%" and fmt_value(0.25, "s") == "250 ms"
+
+
+def test_step_ids_continue_and_a_related_investigation_does_not_take_over():
+    from workflow.incident import fold_related, next_step_number
+
+    rec = record()
+    assert sorted(rec["remediations"]) == ["r1"]
+    assert next_step_number(rec) == 2
+    group = {
+        "count": 3,
+        "example": 'level=error msg="upstream request failed" upstream=payments',
+        "first_ts": iso(T0 + 60),
+    }
+    upstream = {**TARGET, "service": "payment-service"}
+    ranked = hypotheses(
+        evidence(logs={"groups": [group]}), upstream, OPS, first_step=next_step_number(rec)
+    )
+    related = {
+        **upstream,
+        "hypotheses": ranked,
+        "remediations": {s["id"]: s for h in ranked for s in h["remediations"]},
+        "timeline": [],
+        "updated_at": iso(T0 + 900),
+    }
+    assert sorted(related["remediations"]) == ["r2"], "never r1 again in this thread"
+    folded = fold_related(rec, related)
+    assert folded["service"] == "checkout" and folded["id"] == "INC-1"
+    assert folded["hypotheses"] == rec["hypotheses"]
+    assert sorted(folded["remediations"]) == ["r1", "r2"]
+    assert folded["related"][0]["service"] == "payment-service"
+    assert folded["timeline"][-1]["text"].startswith("investigated payment-service in production")

@@ -21,6 +21,8 @@ METHOD_SCOPES = {
     "views_open": None,
     "auth_test": None,
     "usergroups_users_list": "usergroups:read",
+    # files.getUploadURLExternal + the upload + files.completeUploadExternal
+    "files_upload_v2": "files:write",
 }
 EVENT_SCOPES = {"app_mention": "app_mentions:read", "message": "channels:history"}
 # The manifest subscribes to message events per conversation type; we answer channels only.

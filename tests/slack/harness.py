@@ -2,6 +2,10 @@
 
 `MockSlack` binds port 0 in the test's event loop and answers like Slack does
 (`{"ok": true, "ts": ...}`), so the app under test talks real HTTP through slack_sdk.
+File uploads follow slack_sdk's `files_upload_v2`: `files.getUploadURLExternal` (its
+arguments in the query string) hands out an upload URL on this server, the bytes are
+POSTed there, and `files.completeUploadExternal` shares them in a channel/thread;
+`MockSlack.files` lists what was shared, bytes included.
 `SlackSender` builds requests exactly as Slack sends them: form-encoded slash commands,
 `payload=` JSON for interactivity, event_callback JSON for events, and the
 `X-Slack-Signature` / `X-Slack-Request-Timestamp` headers.
@@ -31,7 +35,15 @@ from bot.settings import Settings
 from workflow.assembly import ServiceOptions, open_service
 from workflow.sandbox.kube_api import KubeApiServer
 
-__all__ = ["SECRET", "BotUnderTest", "Call", "MockSlack", "SlackSender", "running_bot"]
+__all__ = [
+    "SECRET",
+    "BotUnderTest",
+    "Call",
+    "MockSlack",
+    "SlackSender",
+    "running_bot",
+    "two_replicas",
+]
 
 SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -56,7 +68,12 @@ class MockSlack:
         self.not_in: set[str] = set()  # channels where chat.postMessage says not_in_channel
         self.delay = 0.0  # seconds every chat.* call takes, to show the ack does not wait
         self.usergroups: dict[str, list[str]] = {}  # user-group id -> member user ids
+        # Web API method (or "upload", the upload URL) -> the error it answers with
+        self.errors: dict[str, str] = {}
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, length, bytes
+        self.files: list[dict[str, Any]] = []  # completed uploads, in order
         self._ts = itertools.count(1)
+        self._file_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -70,6 +87,7 @@ class MockSlack:
                 web.post("/api/{method}", self._api),
                 web.get("/api/{method}", self._api),  # slack_sdk GETs a few methods
                 web.post("/respond/{key}", self._respond),
+                web.post("/upload/{file_id}", self._upload),
             ]
         )
         self._runner = web.AppRunner(app)
@@ -85,13 +103,14 @@ class MockSlack:
             await self._runner.cleanup()
 
     async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)  # slack_sdk sends some POSTs' args here
         if request.method == "GET":
-            args: dict[str, Any] = dict(request.query)
+            pass
         elif request.content_type == "application/json":
-            args = await request.json()
+            args.update(await request.json())
         else:
-            args = dict(await request.post())
-        for key in ("blocks", "view", "attachments"):
+            args.update(await request.post())
+        for key in ("blocks", "view", "attachments", "files"):
             if isinstance(args.get(key), str):
                 args[key] = json.loads(args[key])
         return args
@@ -107,6 +126,8 @@ class MockSlack:
         return web.json_response(answer)
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method in self.errors:
+            return {"ok": False, "error": self.errors[method]}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -133,7 +154,63 @@ class MockSlack:
             return {"ok": True, "users": list(self.usergroups[group])}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **args.get("view", {})}}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(args)
+        if method == "files.completeUploadExternal":
+            return self._complete(args)
         return {"ok": True}
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_ids):06d}"
+        self.uploads[file_id] = {
+            "filename": args["filename"],
+            "length": int(args["length"]),
+            "alt_txt": args.get("alt_txt"),
+            "data": None,
+        }
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _complete(self, args: dict[str, Any]) -> dict[str, Any]:
+        listed = args.get("files")
+        if not isinstance(listed, list) or not listed:
+            return {"ok": False, "error": "invalid_arguments"}
+        shared = []
+        for item in listed:
+            upload = self.uploads.get(item.get("id"))
+            if upload is None or upload["data"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            shared.append(
+                {
+                    "id": item["id"],
+                    "title": item.get("title"),
+                    "name": upload["filename"],
+                    "alt_txt": upload["alt_txt"],
+                    "content": upload["data"],
+                    "channel_id": args.get("channel_id"),
+                    "thread_ts": args.get("thread_ts"),
+                    "initial_comment": args.get("initial_comment"),
+                }
+            )
+        self.files += shared
+        return {
+            "ok": True,
+            "files": [{"id": f["id"], "title": f["title"], "name": f["name"]} for f in shared],
+        }
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: Slack answers 200 "OK - <bytes>" in text/plain."""
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        self.calls.append(Call("upload", {"file_id": file_id, "size": len(data)}))
+        upload = self.uploads.get(file_id)
+        if upload is None:
+            return web.Response(status=404, text="file not found")
+        if "upload" in self.errors:  # e.g. the upload host is down
+            return web.Response(status=500, text=self.errors["upload"])
+        upload["data"] = data
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         args = await request.json()
@@ -314,7 +391,11 @@ class BotUnderTest:
 
     def cards(self) -> list[dict[str, Any]]:
         """Approval cards posted so far (chat.postMessage args plus the ts Slack gave them)."""
-        return [a for a in self._posted() if _has_buttons(a.get("blocks"))]
+        return [a for a in self._posted() if _has_buttons(a.get("blocks"), "approval_")]
+
+    def findings(self) -> list[dict[str, Any]]:
+        """Incident findings messages posted so far (they carry the incident buttons)."""
+        return [a for a in self._posted() if _has_buttons(a.get("blocks"), "incident_")]
 
     def _posted(self) -> list[dict[str, Any]]:
         return [
@@ -341,8 +422,13 @@ class BotUnderTest:
             return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
 
 
-def _has_buttons(block_list: list[dict[str, Any]] | None) -> bool:
-    return any(b.get("type") == "actions" for b in block_list or [])
+def _has_buttons(block_list: list[dict[str, Any]] | None, prefix: str) -> bool:
+    return any(
+        e.get("action_id", "").startswith(prefix)
+        for b in block_list or []
+        if b.get("type") == "actions"
+        for e in b.get("elements", [])
+    )
 
 
 @asynccontextmanager
@@ -355,11 +441,13 @@ async def running_bot(
     sweep_interval: float = 30.0,
     slack: MockSlack | None = None,
     max_runs: int | None = None,
+    **service_options: Any,
 ) -> AsyncIterator[BotUnderTest]:
     """The real app over HTTP (port 0) on a real DevOpsService, talking to a MockSlack.
 
     Pass a running `slack` to share one MockSlack between app instances (restarts); it is
-    then left running for the caller to stop.
+    then left running for the caller to stop. Other keyword arguments are `ServiceOptions`
+    fields (the sandbox Prometheus and Alertmanager start unless URLs are given).
     """
     owned = slack is None
     slack = slack or MockSlack()
@@ -380,6 +468,7 @@ async def running_bot(
         key_prefix=key_prefix,
         policy_path=policy_path,
         rollout_timeout=10,
+        **service_options,
     )
     try:
         async with open_service(options) as handle:
@@ -414,3 +503,20 @@ async def running_bot(
     finally:
         if owned:
             await slack.stop()
+
+
+@asynccontextmanager
+async def two_replicas(
+    data_dir: Path, *, redis_url: str, key_prefix: str
+) -> AsyncIterator[tuple[BotUnderTest, BotUnderTest]]:
+    """Two app instances on one Redis, data dir and MockSlack, each with its own HTTP server."""
+    slack = MockSlack()
+    await slack.start()
+    try:
+        async with (
+            running_bot(data_dir, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as a,
+            running_bot(data_dir, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as b,
+        ):
+            yield a, b
+    finally:
+        await slack.stop()

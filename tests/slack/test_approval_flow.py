@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.slack.harness import CHANNEL, TEAM, running_bot
+from tests.slack.harness import CHANNEL, TEAM, running_bot, two_replicas
 
 OLD = "registry.example.com/api-server:v1.2.2"
 NEW = "registry.example.com/api-server:v1.2.3"
@@ -226,50 +226,40 @@ async def test_a_click_after_expiry_closes_the_card_as_expired(bot):
 
 async def test_two_replicas_two_concurrent_approvals_apply_once(tmp_path, key_prefix, redis_url):
     """Two app instances on the same Redis and data dir; one Approve click reaches each."""
-    from tests.slack.harness import MockSlack
+    async with two_replicas(tmp_path, redis_url=redis_url, key_prefix=key_prefix) as (a, b):
+        assert a.base != b.base, "each replica has its own HTTP server"
+        await a.send.command(DEPLOY, user="U1")
+        card = await a.wait_card()
+        revision = a.deployment()["revision"]
+        results = await asyncio.gather(
+            a.send.click(card, "approval_approve", user="U2"),
+            b.send.click(card, "approval_approve", user="U3"),
+        )
+        assert [status for status, _ in results] == [200, 200]
+        await a.slack.wait_for(lambda: a.ephemerals_to("U2") or a.ephemerals_to("U3"))
+        await asyncio.gather(a.runtime.drain(), b.runtime.drain())
 
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with (
-            running_bot(tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as a,
-            running_bot(tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as b,
-        ):
-            assert a.base != b.base, "each replica has its own HTTP server"
-            await a.send.command(DEPLOY, user="U1")
-            card = await a.wait_card()
-            revision = a.deployment()["revision"]
-            results = await asyncio.gather(
-                a.send.click(card, "approval_approve", user="U2"),
-                b.send.click(card, "approval_approve", user="U3"),
-            )
-            assert [status for status, _ in results] == [200, 200]
-            await slack.wait_for(lambda: a.ephemerals_to("U2") or a.ephemerals_to("U3"))
-            await asyncio.gather(a.runtime.drain(), b.runtime.drain())
+        applied = [p for p in a.posted() if p["text"].startswith("*Applied*")]
+        assert len(applied) == 1, "exactly one apply across both replicas"
+        assert a.deployment()["revision"] == revision + 1
+        assert a.deployment()["image"] == NEW
+        losers = [u for u in ("U2", "U3") if a.ephemerals_to(u)]
+        assert len(losers) == 1, "exactly one of the two clicks loses, and is told so"
+        winner = "U3" if losers == ["U2"] else "U2"
+        assert f"approved by {winner}" in applied[0]["text"]
 
-            applied = [p for p in a.posted() if p["text"].startswith("*Applied*")]
-            assert len(applied) == 1, "exactly one apply across both replicas"
-            assert a.deployment()["revision"] == revision + 1
-            assert a.deployment()["image"] == NEW
-            losers = [u for u in ("U2", "U3") if a.ephemerals_to(u)]
-            assert len(losers) == 1, "exactly one of the two clicks loses, and is told so"
-            winner = "U3" if losers == ["U2"] else "U2"
-            assert f"approved by {winner}" in applied[0]["text"]
-
-            # The card ends in one consistent state: closed, approved by the winner.
-            closed = a.updates_of(card["ts"])[-1]
-            assert not any(blk["type"] == "actions" for blk in closed["blocks"])
-            text = _text_of(closed["blocks"])
-            assert f"Approved by <@{winner}> at" in text
-            loser = losers[0]
-            assert f"Approved by <@{loser}>" not in text
-            thread_id = json.loads(_button(card, "approval_approve")["value"])["thread_id"]
-            for replica in (a, b):
-                report = await replica.runtime.service.report(thread_id)
-                assert report.status == "applied"
-                assert report.approval["decided_by"] == winner
-    finally:
-        await slack.stop()
+        # The card ends in one consistent state: closed, approved by the winner.
+        closed = a.updates_of(card["ts"])[-1]
+        assert not any(blk["type"] == "actions" for blk in closed["blocks"])
+        text = _text_of(closed["blocks"])
+        assert f"Approved by <@{winner}> at" in text
+        loser = losers[0]
+        assert f"Approved by <@{loser}>" not in text
+        thread_id = json.loads(_button(card, "approval_approve")["value"])["thread_id"]
+        for replica in (a, b):
+            report = await replica.runtime.service.report(thread_id)
+            assert report.status == "applied"
+            assert report.approval["decided_by"] == winner
 
 
 async def test_an_early_approved_card_is_restored_when_the_vote_does_not_stand(bot):

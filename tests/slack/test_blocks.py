@@ -100,3 +100,100 @@ def test_full_preview_chunks_keep_every_line_and_respect_the_limit():
     joined = "\n".join(chunks)
     assert joined.count("+ line ") == 500 and "```" not in joined
     assert blocks.preview_chunks("y" * 8000, limit=3500) == ["y" * 3500, "y" * 3500, "y" * 1000]
+
+
+def _incident(steps: int, *, long: bool = False) -> dict:
+    big = "x" * (5000 if long else 20)
+    remediations = {
+        f"r{n}": {
+            "id": f"r{n}",
+            "label": f"Roll back service-{n} to the previous revision " + big,
+            "task_type": "kubernetes",
+            "context": {"service": f"service-{n}", "action": "rollback"},
+            "command": f"rollback service-{n} in production " + big,
+            "writes": n % 2 == 1,
+        }
+        for n in range(1, steps + 1)
+    }
+    return {
+        "id": "INC-20261127-60b3",
+        "service": "checkout",
+        "environment": "production",
+        "severity": "high",
+        "state": "cause identified",
+        "narrative": "checkout is failing " + big,
+        "hypotheses": [
+            {
+                "rank": n,
+                "kind": "rollout",
+                "title": f"cause {n} " + big,
+                "score": 0.9 / n,
+                "evidence": [f"evidence {i} " + big for i in range(10)],
+                "remediations": [],
+            }
+            for n in range(1, 12)
+        ],
+        "remediations": remediations,
+        "runbooks": [
+            {"title": f"runbook {n}", "path_or_url": f"https://wiki.example.com/{n}"}
+            for n in range(20)
+        ],
+        "unavailable": {f"source{n}": "not configured " + big for n in range(5)},
+    }
+
+
+def test_incident_findings_stay_inside_block_kit_limits_however_big():
+    for steps, long in (
+        (0, False),
+        (3, False),
+        (24, False),
+        (25, True),
+        (400, True),
+        (1200, False),
+    ):
+        record = _incident(steps, long=long)
+        found = blocks.incident_findings(record, "slack:T1:C1:1.2")
+        assert len(found) <= 50, steps
+        for kind, text in _texts(found):
+            assert len(text) <= 3000, (steps, kind)
+        for b in found:
+            for element in b.get("elements", []):
+                if isinstance(element.get("text"), str):
+                    assert len(element["text"]) <= 3000
+        actions = [b for b in found if b["type"] == "actions"]
+        buttons = [e for b in actions for e in b["elements"]]
+        assert all(len(b["elements"]) <= 25 for b in actions)
+        assert len({b["block_id"] for b in actions}) == len(actions)
+        assert buttons[-1]["action_id"] == "incident_postmortem", "always offered"
+        steps_shown = [e for e in buttons if e["action_id"] == "incident_remediate"]
+        assert len(steps_shown) == min(steps, 25 * len(actions) - 1)
+        for e in buttons:
+            assert len(e["text"]["text"]) <= 75 and len(e["value"]) <= 2000
+            if "confirm" in e:
+                assert len(e["confirm"]["text"]["text"]) <= 300
+        assert (
+            found[-1]["type"] == "context"
+            and "INC-20261127-60b3" in found[-1]["elements"][0]["text"]
+        )
+
+
+def test_incident_findings_buttons_carry_the_thread_and_step():
+    found = blocks.incident_findings(_incident(2), "slack:T1:C1:1.2")
+    buttons = [e for b in found if b["type"] == "actions" for e in b["elements"]]
+    values = [blocks.parse_incident_value(e["value"]) for e in buttons]
+    steps = _incident(2)["remediations"]
+    sig = {k: blocks.step_signature(step) for k, step in steps.items()}
+    assert values == [
+        {"thread_id": "slack:T1:C1:1.2", "step": "r1", "sig": sig["r1"]},
+        {"thread_id": "slack:T1:C1:1.2", "step": "r2", "sig": sig["r2"]},
+        {"thread_id": "slack:T1:C1:1.2"},
+    ]
+    other = {**steps["r1"], "command": "rollback payment-service in production"}
+    assert blocks.step_signature(other) != values[0]["sig"]
+    assert "confirm" in buttons[0] and "confirm" not in buttons[1], "only writes ask first"
+    text = "\n".join(t for _, t in _texts(found))
+    assert "<https://wiki.example.com/0|runbook 0>" in text
+    assert "(change, goes through approval)" in text and "(read only)" in text
+    assert blocks.parse_incident_value("nope") is None
+    assert blocks.parse_incident_value('{"step": "r1"}') is None
+    assert blocks.parse_button_value(buttons[0]["value"]) is None, "not an approval button"

@@ -22,7 +22,15 @@ from langgraph.runtime import Runtime
 from workflow.agents.base import agent_update, make_result
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.durations import human_minutes, minutes_of
-from workflow.incident import Target, changes, findings_text, investigate, postmortem_markdown
+from workflow.incident import (
+    Target,
+    changes,
+    findings_text,
+    fold_related,
+    investigate,
+    next_step_number,
+    postmortem_markdown,
+)
 from workflow.memory import AccessContext
 from workflow.state import DevOpsAgentState
 
@@ -77,13 +85,17 @@ async def incident_agent(
         )
 
     writer = get_stream_writer()
+    # A look at another service (say the failing upstream) in an incident's thread is a
+    # related investigation: it does not take the thread's incident over.
+    related = bool(previous) and previous["service"] != target.service
     record = await investigate(
         deps,
         target,
         incident_id=context.get("incident_id"),
         severity=context.get("severity"),
         requester=context.get("requester", "unknown"),
-        previous=previous,
+        previous=None if related else previous,
+        first_step=next_step_number(previous),
         report=lambda source, line: writer({"evidence": source, "summary": line}),
     )
     if not record["sources"]:
@@ -101,7 +113,7 @@ async def incident_agent(
     )
     return await done(
         result,
-        incident=record,
+        incident=fold_related(previous, record) if related else record,
         alerts=record["firing_alerts"],
         retrieved_docs=record["runbooks"],
         search_queries=[f"runbooks: {target.service}"] if record["runbooks"] else [],

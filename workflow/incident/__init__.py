@@ -8,6 +8,7 @@ that run through the normal plan -> approval -> apply path.
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any
 
 from workflow.deps import WorkflowDeps
@@ -19,7 +20,10 @@ __all__ = [
     "Target",
     "changes",
     "findings_text",
+    "fold_related",
     "investigate",
+    "new_incident_id",
+    "next_step_number",
     "postmortem_markdown",
 ]
 
@@ -45,11 +49,13 @@ async def investigate(
     requester: str,
     previous: dict[str, Any] | None,
     report: Report = no_report,
+    first_step: int | None = None,
 ) -> dict[str, Any]:
     """A fresh look at the service; merged into the thread's earlier record when there is one."""
     evidence, unavailable = await gather(deps, target, report)
     where = target.as_dict()
-    ranked = analysis.hypotheses(evidence, where, deps.ops)
+    first = first_step or next_step_number(previous)
+    ranked = analysis.hypotheses(evidence, where, deps.ops, first_step=first)
     steps = {s["id"]: s for h in ranked for s in h["remediations"]}
     metrics = evidence.get("metrics") or {}
     words = [
@@ -69,7 +75,7 @@ async def investigate(
     now = analysis.iso(deps.clock().timestamp())
     alerts = (evidence.get("alerts") or {}).get("alerts") or []
     record = {
-        "id": (previous or {}).get("id") or incident_id or _new_id(deps),
+        "id": (previous or {}).get("id") or incident_id or new_incident_id(deps.clock()),
         "service": target.service,
         "environment": target.environment,
         "namespace": target.namespace,
@@ -108,8 +114,51 @@ async def investigate(
     }
     if previous and previous.get("state") == "mitigation applied":
         record["state"] = "mitigation applied"
+    if previous:  # steps offered earlier in the thread stay valid (their ids are never reused)
+        record["remediations"] = {**previous.get("remediations", {}), **steps}
     record["narrative"], record["narrative_source"] = await narrative.write(deps.llm, record)
     return record
+
+
+def fold_related(incident: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]:
+    """The thread's incident after a look at another service (e.g. its failing upstream).
+
+    The incident stays about its own service; the other service's findings join as a related
+    investigation, its steps become runnable in the thread, its events join the timeline.
+    """
+    top = related["hypotheses"][0]
+    where = related["service"] + (f" in {related['environment']}" if related["environment"] else "")
+    entry = {
+        "at": related["updated_at"],
+        "source": "devops-bot",
+        "text": f"investigated {where}: {top['title']}",
+    }
+    return {
+        **incident,
+        "remediations": {**incident.get("remediations", {}), **related["remediations"]},
+        "timeline": merge_timeline(incident.get("timeline", []), [*related["timeline"], entry]),
+        "related": [
+            *incident.get("related", []),
+            {
+                "service": related["service"],
+                "environment": related["environment"],
+                "at": related["updated_at"],
+                "top": top["title"],
+            },
+        ],
+        "updated_at": related["updated_at"],
+    }
+
+
+def new_incident_id(now: datetime) -> str:
+    """A fresh incident id: INC-<yyyymmdd>-<4 hex>."""
+    return f"INC-{now:%Y%m%d}-{secrets.token_hex(2)}"
+
+
+def next_step_number(previous: dict[str, Any] | None) -> int:
+    """The number of the next remediation step id in a thread (r1 in a new one)."""
+    numbers = [int(k[1:]) for k in (previous or {}).get("remediations", {}) if k[1:].isdigit()]
+    return max(numbers, default=0) + 1
 
 
 async def changes(deps: WorkflowDeps, target: Target) -> dict[str, Any]:
@@ -118,7 +167,3 @@ async def changes(deps: WorkflowDeps, target: Target) -> dict[str, Any]:
     entries = analysis.timeline(evidence, target.as_dict(), target.start)
     kept = [e for e in entries if e["source"] != "logs"]
     return {"changes": kept, "unavailable": unavailable, "sources": sorted(evidence)}
-
-
-def _new_id(deps: WorkflowDeps) -> str:
-    return f"INC-{deps.clock():%Y%m%d}-{secrets.token_hex(2)}"

@@ -208,8 +208,14 @@ def _moved(metric: dict[str, Any]) -> str:
     )
 
 
-def hypotheses(evidence: dict[str, Any], target: dict[str, Any], ops: Any) -> list[dict[str, Any]]:
-    """Ranked likely causes, each with its evidence and the remediation steps the bot can run."""
+def hypotheses(
+    evidence: dict[str, Any], target: dict[str, Any], ops: Any, *, first_step: int = 1
+) -> list[dict[str, Any]]:
+    """Ranked likely causes, each with its evidence and the remediation steps the bot can run.
+
+    Steps are numbered r<first_step>, r<first_step + 1>, ...: a thread never reuses an id, so
+    a button or command naming a step always means the step it was shown for.
+    """
     out: list[dict[str, Any]] = []
     metrics = evidence.get("metrics") or {}
     degraded = {
@@ -225,7 +231,7 @@ def hypotheses(evidence: dict[str, Any], target: dict[str, Any], ops: Any) -> li
     log_groups = (evidence.get("logs") or {}).get("groups") or []
     correlation = ops.correlation_minutes * 60
     tolerance = 60.0  # samples are a step apart; a change "just before" the rollout still counts
-    counter = iter(range(1, 100))
+    counter = iter(range(first_step, first_step + 100))
 
     # 1. A rollout shortly before the metrics moved.
     since = min([parse_ts(m["change_point"]["at"]) or 0 for m in degraded.values()] or [0])

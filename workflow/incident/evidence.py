@@ -80,8 +80,8 @@ async def gather(
         return value, why
 
     kubernetes = await guarded("kubernetes", _kubernetes(deps, target))
-    # The metrics' baseline ends at the newest rollout when it is older than the window, so
-    # "before" really is before the change even if the rollout happened an hour ago.
+    # The metrics' baseline ends at the newest recent rollout, so "before" is before that
+    # change whether it happened in the window or an hour before it.
     baseline_end = target.start
     history = (kubernetes[0] or {}).get("history") or []
     newest = max(
@@ -89,7 +89,7 @@ async def gather(
         default=0.0,
     )
     lookback = deps.ops.changes_minutes * 60
-    if newest and target.end - lookback <= newest < target.start:
+    if newest and target.end - lookback <= newest < target.end:
         baseline_end = newest
     parts = {
         "alerts": _alerts(deps, target),

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import BotRuntime
-from bot.listeners.actions._card import parse_click
+from bot.listeners.actions._card import Click, click_listener
 
 __all__ = ["full_preview_clicked"]
 
 
-async def full_preview_clicked(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: dict[str, Any],
-) -> None:
-    await ack()
-    click = parse_click(body, action)
-    if click is None:
-        return
-    runtime: BotRuntime = context["devops"]
-    runtime.spawn(
-        runtime.full_preview(client, user=click.user, channel=click.channel, value=click.value),
-        name=f"full-preview:{click.thread_id}",
-    )
+def _full_preview(runtime: BotRuntime, client: AsyncWebClient, click: Click, body: dict[str, Any]):
+    return runtime.full_preview(client, user=click.user, channel=click.channel, value=click.value)
+
+
+full_preview_clicked = click_listener(_full_preview, name="full-preview")

@@ -4,35 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import BotRuntime
-from bot.listeners.actions._card import parse_click
+from bot.listeners.actions._card import Click, click_listener
 
 __all__ = ["reject_clicked"]
 
 
-async def reject_clicked(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: dict[str, Any],
-) -> None:
-    await ack()
-    click = parse_click(body, action)
-    if click is None:
-        return
-    runtime: BotRuntime = context["devops"]
-    runtime.spawn(
-        runtime.open_reject(
-            client,
-            user=click.user,
-            channel=click.channel,
-            card_ts=click.card_ts,
-            value=click.value,
-            trigger_id=body.get("trigger_id", ""),
-        ),
-        name=f"reject-modal:{click.thread_id}",
+def _open_reject(runtime: BotRuntime, client: AsyncWebClient, click: Click, body: dict[str, Any]):
+    return runtime.open_reject(
+        client,
+        user=click.user,
+        channel=click.channel,
+        card_ts=click.card_ts,
+        value=click.value,
+        trigger_id=body.get("trigger_id", ""),
     )
+
+
+reject_clicked = click_listener(_open_reject, name="reject-modal")
