@@ -176,6 +176,9 @@ async def test_replace_with_stale_resource_version_is_409(kube):
     with pytest.raises(ApiError) as err:
         await kube.replace(dep)
     assert err.value.status.code == 409
+    # Let the controller finish scaling (its status updates move resourceVersion too, as in
+    # a real cluster), then a read-modify-replace with the fresh version goes through.
+    await _wait_complete(kube, "web", "dev")
     fresh = await kube.get(Deployment, "web", namespace="dev")
     fresh.spec.replicas = 3
     replaced = await kube.replace(fresh)
