@@ -327,3 +327,23 @@ async def test_chart_png(client, spike):
     assert png.startswith(PNG_SIGNATURE) and len(png) > 1000
     empty = await client.named("error_ratio", service="no-such-service", **FAST)
     assert render_chart(empty, title="nothing").startswith(PNG_SIGNATURE)
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        return httpx.Response(400, json={"status": "error", "errorType": "bad_data", "error": "x"})
+
+    client = PrometheusClient(
+        "http://reader:s3cr%40t@prom.example:9090/", transport=httpx.MockTransport(handler)
+    )
+    async with client:
+        assert client.base_url == "http://prom.example:9090"
+        with pytest.raises(BackendError) as err:
+            await client.query("up")
+    url, authorization = seen[0]
+    assert url.startswith("http://prom.example:9090/api/v1/query") and "s3cr" not in url
+    assert authorization == httpx.BasicAuth("reader", "s3cr@t")._auth_header
+    assert "s3cr" not in str(err.value) and "reader" not in str(err.value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from tenacity import (
@@ -50,6 +51,15 @@ def _last_outcome(state: RetryCallState) -> Any:
     return state.outcome.result()
 
 
+def _without_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    auth = httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), auth
+
+
 def _attempts(count: int) -> str:
     return f" after {count} attempts" if count > 1 else ""
 
@@ -73,12 +83,14 @@ class HttpBackend:
     ):
         if not base_url:
             raise BackendNotConfigured(self.not_configured, backend=self.backend_name)
-        self.base_url = base_url.rstrip("/")
+        # Credentials in the URL become basic auth; `base_url` (shown in every message and
+        # preview) never carries them.
+        self.base_url, auth = _without_credentials(base_url.rstrip("/"))
         self.timeout = timeout
         self.retries = max(1, retries)
         self.backoff = backoff
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
+            base_url=self.base_url, timeout=timeout, transport=transport, auth=auth
         )
 
     async def aclose(self) -> None:
