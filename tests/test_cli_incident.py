@@ -60,6 +60,12 @@ def test_investigate_remediate_approve_and_postmortem(sqlite_cli: Cli) -> None:
     assert "applied rollback of deployment/checkout -n production" in summary.out
     assert "rolled out: checkout image " + GOOD + " -> " + BAD in summary.out
 
+    # A follow-up in the same thread knows the incident's service and what was done.
+    changed = cli("run", "what changed in the last hour?", "--thread", thread, "--sandbox")
+    assert changed.code == EXIT_OK, changed
+    assert "change(s) to checkout in the last 1h" in changed.out, changed
+    assert "[devops-bot] applied rollback of deployment/checkout" in changed.out, changed
+
 
 def test_metrics_question_draws_charts(sqlite_cli: Cli) -> None:
     run = sqlite_cli("run", "p99 latency and error rate of checkout in prod", "--sandbox")

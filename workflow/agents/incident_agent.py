@@ -20,7 +20,7 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from workflow.agents.base import agent_update, make_result
-from workflow.deps import WorkflowDeps, deps_of
+from workflow.deps import WorkflowDeps, deps_of, thread_id_of
 from workflow.durations import human_minutes, minutes_of
 from workflow.incident import (
     Target,
@@ -31,7 +31,9 @@ from workflow.incident import (
     next_step_number,
     postmortem_markdown,
 )
-from workflow.memory import AccessContext
+from workflow.incident.analysis import iso
+from workflow.incident.report import merge_timeline
+from workflow.memory import AccessContext, Namespace
 from workflow.state import DevOpsAgentState
 
 __all__ = ["NAME", "incident_agent"]
@@ -71,6 +73,15 @@ async def incident_agent(
 
     if action == "changes":
         found = await changes(deps, target)
+        # What this thread's incident already knows (remediations applied, related looks):
+        # the thread's record, else the timeline another replica left on the memory bus.
+        known = (previous or {}).get("timeline") or await deps.memory.get(
+            Namespace.AGENT, f"{NAME}.timeline", scope=thread_id_of(config), default=[]
+        )
+        since = iso(target.start)
+        found["changes"] = merge_timeline(
+            found["changes"], [e for e in known if e["at"] >= since and e["source"] != "logs"]
+        )
         if not found["sources"]:
             why = "; ".join(found["unavailable"].values())
             return await done(finish("failed", f"cannot tell what changed: {why}", errors=[why]))
