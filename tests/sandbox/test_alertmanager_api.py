@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,9 @@ async def test_alerts_fire_for_checkout_in_production(kube, am):
         assert alert["fingerprint"] == fingerprint(alert["labels"])
         assert alert["generatorURL"].startswith("http://127.0.0.1:")
         assert _ts(alert["endsAt"]) > _ts(alert["updatedAt"])
-    assert "7." in errors["annotations"]["summary"]  # "7.x% of requests fail"
+    # "7.1% of requests fail": the slow image's ~7% error ratio (it wiggles a little in time)
+    shown = re.search(r"([\d.]+)% of requests fail", errors["annotations"]["summary"])
+    assert shown and 6.0 <= float(shown[1]) <= 8.0, errors["annotations"]["summary"]
     assert await am.alerts(service="payment-service") == []
     assert await am.alerts(filters={"namespace": "staging"}) == []
 

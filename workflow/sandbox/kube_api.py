@@ -1567,9 +1567,11 @@ def _revision(rs: dict) -> int:
 
 
 def _template_key(template: dict) -> str:
-    template = copy.deepcopy(template)
-    labels = template.get("metadata", {}).get("labels", {})
-    labels.pop(_HASH_LABEL, None)
+    """The template's identity, ignoring the pod-template-hash label (no copy: hot path)."""
+    meta = template.get("metadata")
+    if meta and _HASH_LABEL in (meta.get("labels") or {}):
+        labels = {k: v for k, v in meta["labels"].items() if k != _HASH_LABEL}
+        template = {**template, "metadata": {**meta, "labels": labels}}
     return _canonical(template)
 
 
