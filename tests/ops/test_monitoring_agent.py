@@ -169,3 +169,26 @@ async def test_silence_without_a_duration_or_an_alert_is_refused_clearly(service
     assert report.status == "failed" and "for how long?" in report.summary
     report = await _ask(service, "alert", action="silence", duration="1h")
     assert report.status == "failed" and "which alert?" in report.summary
+
+
+async def test_alerts_without_a_namespace_label_still_match_and_get_silenced(
+    service, alertmanager_url
+):
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    async with AlertmanagerClient(alertmanager_url) as am:
+        await am.push_alerts([{"labels": {"alertname": "QueueBacklog", "service": name}}])
+        listed = await _ask(service, "alert", action="alerts", service=name, environment="prod")
+        assert "1 alert(s) firing" in listed.summary and "QueueBacklog" in listed.summary
+        paused = await _ask(
+            service,
+            "alert",
+            action="silence",
+            alert_name="QueueBacklog",
+            service=name,
+            environment="production",
+            duration="30m",
+        )
+        assert paused.status == "awaiting_approval"
+        assert "namespace" not in paused.approval["target"], "it would silence nothing"
+        assert "QueueBacklog [service=" in paused.approval["preview"]
+        assert paused.approval["environment"] == "production"

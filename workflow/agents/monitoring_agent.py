@@ -299,7 +299,7 @@ def alert_line(alert: dict[str, Any], now: datetime) -> str:
 async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> _Answer:
     alertmanager = _require(deps, "alertmanager")
     filters = _alert_filters(deps, context)
-    alerts = await alertmanager.alerts(active=True, filters=filters)
+    alerts = await alertmanager.matching(filters, may_lack=[deps.labels.namespace_label])
     firing = [a for a in alerts if (a.get("status") or {}).get("state") != "suppressed"]
     silenced = [a for a in alerts if (a.get("status") or {}).get("state") == "suppressed"]
     now = deps.clock().astimezone(UTC)
@@ -382,6 +382,12 @@ async def _silence(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
         name = _alertname_from_thread(state, filters)
         if name:
             filters["alertname"] = name
+    namespace_label = deps.labels.namespace_label
+    if namespace_label in filters:
+        firing = await alertmanager.matching(filters, may_lack=[namespace_label])
+        if any(namespace_label not in (a.get("labels") or {}) for a in firing):
+            # These alerts carry no namespace: a namespace matcher would silence none of them.
+            filters.pop(namespace_label)
     if "alertname" not in filters and len(filters) < 2:
         raise _Refusal(
             "which alert? name it and its service, e.g. 'silence HighErrorRate for checkout in "

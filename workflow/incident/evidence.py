@@ -167,7 +167,7 @@ async def _alerts(deps: WorkflowDeps, target: Target) -> dict[str, Any]:
     filters = {deps.labels.service_label: target.service}
     if target.namespace:
         filters[deps.labels.namespace_label] = target.namespace
-    alerts = await alertmanager.alerts(active=True, filters=filters)
+    alerts = await alertmanager.matching(filters, may_lack=[deps.labels.namespace_label])
     kept = [
         {k: a.get(k) for k in ("labels", "annotations", "startsAt", "status", "fingerprint")}
         for a in alerts[:50]

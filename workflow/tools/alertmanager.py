@@ -13,7 +13,7 @@ becomes a `BackendError` carrying Alertmanager's own error message.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,6 +157,20 @@ class AlertmanagerClient(HttpBackend):
         if receiver:
             params.append(("receiver", receiver))
         return list(await self.request_json("GET", "/api/v2/alerts", params=params) or [])
+
+    async def matching(
+        self, filters: Mapping[str, str], *, may_lack: Iterable[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Active alerts matching `filters`, where an alert may also lack the `may_lack` labels
+        (say `namespace`, which many alert rules do not carry) instead of matching them."""
+        loose = {k: v for k, v in filters.items() if k in set(may_lack)}
+        strict = {k: v for k, v in filters.items() if k not in loose}
+        found = await self.alerts(active=True, filters=strict)
+        return [
+            a
+            for a in found
+            if all((a.get("labels") or {}).get(k, v) == v for k, v in loose.items())
+        ]
 
     async def silences(
         self, *, filters: Mapping[str, str] | None = None, state: str | None = None
