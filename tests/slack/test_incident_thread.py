@@ -366,3 +366,29 @@ async def test_upload_failures_fall_back_to_text(bot):
     assert all(p["text"].count("```") == 2 for p in parts)
     assert bot.slack.files == []
     assert bot.runtime.busy == 0
+
+
+async def test_silence_button_plans_a_silence_that_waits_for_approval(bot):
+    root, findings = await _investigate(bot)
+    silence = next(
+        json.loads(e["value"])["step"]
+        for b in findings["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == "incident_remediate" and "Silence" in e["text"]["text"]
+    )
+    await _click(bot, findings, "incident_remediate", user="U1", step=silence)
+    card = await bot.wait_card()
+    text = _text_of(card["blocks"])
+    assert "Approval required: silence" in text and "for 1h" in text, text
+    alertmanager = bot.runtime.service.deps.alertmanager
+    name = "HighErrorRate"
+    assert not await alertmanager.silences(filters={"alertname": name})
+    await bot.send.click(card, "approval_approve", user="U2")
+    await bot.slack.wait_for(
+        lambda: [p for p in bot.posted() if p["text"].startswith("*Applied*")], timeout=30
+    )
+    await bot.runtime.drain()
+    made = await alertmanager.silences(filters={"alertname": name})
+    assert [s["status"]["state"] for s in made] == ["active"]
+    assert made[0]["createdBy"] == "devops-bot/U1"
