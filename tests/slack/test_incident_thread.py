@@ -369,7 +369,7 @@ async def test_upload_failures_fall_back_to_text(bot):
 
 
 async def test_silence_button_plans_a_silence_that_waits_for_approval(bot):
-    root, findings = await _investigate(bot)
+    _, findings = await _investigate(bot)
     silence = next(
         json.loads(e["value"])["step"]
         for b in findings["blocks"]
