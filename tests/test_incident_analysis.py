@@ -417,3 +417,14 @@ def test_step_ids_continue_and_a_related_investigation_does_not_take_over():
     assert sorted(folded["remediations"]) == ["r1", "r2"]
     assert folded["related"][0]["service"] == "payment-service"
     assert folded["timeline"][-1]["text"].startswith("investigated payment-service in production")
+
+
+def test_an_unexplained_change_is_still_reported_with_its_numbers():
+    ev = evidence(
+        metrics={"error_ratio": metric("error_ratio", "ratio", series(0.002, 0.07))},
+        kubernetes={"history": HISTORY[:1], "status": {"pods": []}},
+    )
+    top = hypotheses(ev, TARGET, OPS)[0]
+    assert top["kind"] == "unknown"
+    clock = datetime.fromtimestamp(T0 + 120, UTC).strftime("%H:%M:%S")
+    assert top["evidence"] == [f"error ratio rose from 0.2% to 7% at {clock} UTC"]

@@ -66,7 +66,7 @@ class OpsTuning:
 
     incident_window_minutes: float = 30.0  # the window an investigation looks at
     rate_window: str = "5m"  # PromQL rate()/increase() window
-    step: str = "30s"  # resolution of range queries
+    step: str = "15s"  # resolution of range queries (coarser for long ranges)
     # A rollout at most this long before a metric moved is a suspect for the move.
     correlation_minutes: float = 15.0
     # How far back recent rollouts and config changes are listed.

@@ -395,6 +395,8 @@ def hypotheses(
             )
         if not degraded and metrics:
             lines.append("no watched metric left its baseline in the window")
+        # What moved, with no change on record to pin it on.
+        lines += [f"{_moved(m)} at {_clock(m['change_point']['ts'])}" for m in degraded.values()]
         out.append(
             {
                 "kind": "unknown",
