@@ -1136,7 +1136,7 @@ class _StatusMessage:
             self.lines.append(messages.routing_line(step))
         for agent, result in (update.get("subagent_results") or {}).items():
             summary = str(result.get("summary") or "").split("\n", 1)[0]
-            self.lines.append(f"• {agent}: {result.get('status')}: {summary}")
+            self.lines.append(f"• {agent}: {result.get('status')}: {messages.escape(summary)}")
         for agent, outcome in (update.get("reflection_outcomes") or {}).items():
             self.lines.append(f"• reflection on {agent}: quality {outcome.get('quality')}")
         if time.monotonic() - self._last >= self.interval:

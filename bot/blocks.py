@@ -107,7 +107,7 @@ def parse_incident_value(value: str | None) -> dict[str, str] | None:
 
 def truncate_preview(preview: str, limit: int = _PREVIEW_MAX) -> str:
     """Cut at a line boundary and say how much was left out."""
-    text = (preview or "(no preview)").rstrip().replace("```", "'''")
+    text = messages.escape((preview or "(no preview)").rstrip()).replace("```", "'''")
     if len(text) <= limit:
         return text
     kept: list[str] = []
@@ -219,7 +219,7 @@ def incident_findings(
     checked, and a "Postmortem draft" button."""
     out = [_section(f"*{messages.incident_header(record)}*")]
     if record.get("narrative"):
-        out.append(_section(str(record["narrative"])))
+        out.append(_section(messages.escape(record["narrative"])))
     out += [
         _section(messages.hypothesis(h)) for h in record.get("hypotheses", [])[:_HYPOTHESES_SHOWN]
     ]

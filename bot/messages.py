@@ -16,6 +16,7 @@ __all__ = [
     "cannot_post",
     "chart_not_uploaded",
     "decision_line",
+    "escape",
     "evidence_line",
     "failed",
     "full_preview",
@@ -117,12 +118,18 @@ def routing_line(step: dict[str, Any]) -> str:
     return f"• {step.get('node')} → {step.get('target')} ({step.get('reason')})"
 
 
+def escape(text: Any) -> str:
+    """Text from outside (log lines, alert annotations, a model's summary) as Slack shows it
+    literally: `<!channel>` or `<http://x|y>` in a log line must not ping or link anyone."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def result_line(report: Any) -> str:
     """One line for the status message: what the run came to."""
     word = _STATUS_WORDS.get(report.status, report.status)
     if report.status == "awaiting_approval":
-        return f"*{word}*: {report.summary}. The approval card is in this thread."
-    return f"*{word}*: {report.summary}"
+        return f"*{word}*: {escape(report.summary)}. The approval card is in this thread."
+    return f"*{word}*: {escape(report.summary)}"
 
 
 def decision_line(approval: dict[str, Any], status: str) -> str:
@@ -248,13 +255,14 @@ def incident_footer(record: dict[str, Any]) -> str:
 
 
 def evidence_line(source: str, summary: str) -> str:
-    return f"• evidence from {source}: {_one_line(summary)}"
+    return f"• evidence from {source}: {escape(_one_line(summary))}"
 
 
 def hypothesis(h: dict[str, Any], evidence: int = 3) -> str:
-    lines = [f"*{h.get('rank', '?')}. {h.get('title', '?')}* (confidence {h.get('score', 0):.2f})"]
+    title = escape(h.get("title", "?"))
+    lines = [f"*{h.get('rank', '?')}. {title}* (confidence {h.get('score', 0):.2f})"]
     found = list(h.get("evidence") or [])
-    lines += [f"• {e}" for e in found[:evidence]]
+    lines += [f"• {escape(e)}" for e in found[:evidence]]
     if len(found) > evidence:
         lines.append(f"_… {len(found) - evidence} more in the postmortem draft_")
     return "\n".join(lines)
@@ -278,14 +286,14 @@ def remediation_confirm(step: dict[str, Any]) -> str:
 
 def runbook_line(doc: dict[str, Any]) -> str:
     where = str(doc.get("path_or_url") or "")
-    title = str(doc.get("title") or where or "runbook")
+    title = escape(doc.get("title") or where or "runbook")
     if where.startswith(("http://", "https://")):
         return f"• <{where}|{title}>"
     return f"• {title} (`{where}`)" if where else f"• {title}"
 
 
 def not_checked(unavailable: dict[str, str]) -> str:
-    return "Not checked: " + "; ".join(str(why) for why in unavailable.values())
+    return "Not checked: " + "; ".join(escape(why) for why in unavailable.values())
 
 
 def remediation_note(step_id: str, incident_id: str | None) -> str:

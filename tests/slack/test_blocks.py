@@ -197,3 +197,33 @@ def test_incident_findings_buttons_carry_the_thread_and_step():
     assert blocks.parse_incident_value("nope") is None
     assert blocks.parse_incident_value('{"step": "r1"}') is None
     assert blocks.parse_button_value(buttons[0]["value"]) is None, "not an approval button"
+
+
+def test_outside_text_cannot_ping_or_link_anyone():
+    """Log lines, alert text and model summaries are shown literally, never as Slack markup."""
+    from types import SimpleNamespace
+
+    from bot import messages
+    from bot.blocks import incident_findings
+
+    hostile = 'level=error msg="<!channel> see <http://evil.example|docs> & <@U999>"'
+    record = {
+        "id": "INC-1",
+        "service": "checkout",
+        "environment": "production",
+        "severity": "high",
+        "state": "cause identified",
+        "narrative": "<!here> it broke",
+        "hypotheses": [
+            {"rank": 1, "title": "a <b>", "score": 0.5, "evidence": [hostile], "kind": "x"}
+        ],
+        "remediations": {},
+        "runbooks": [{"title": "<!everyone>", "path_or_url": "/tmp/r.md"}],
+        "unavailable": {"web": "<!channel> off"},
+    }
+    shown = json.dumps(incident_findings(record, "slack:T:C:1"))
+    for markup in ("<!channel>", "<!here>", "<!everyone>", "<http://evil", "<@U999>"):
+        assert markup not in shown, markup
+    assert "&lt;!channel&gt; see &lt;http://evil.example|docs&gt; &amp; &lt;@U999&gt;" in shown
+    report = SimpleNamespace(status="done", summary=hostile)
+    assert "<!channel>" not in messages.result_line(report)
