@@ -53,58 +53,35 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
             "status": "failed",
             "summary": "refused to apply: the plan differs from the one that was approved",
         }
-    if plan.backend == "alertmanager":
-        return await _apply_alertmanager(plan, approval, deps)
-    if deps.kubernetes is None:
-        return {"status": "failed", "summary": f"cannot apply: {deps.kubernetes_unavailable}"}
+    backend = deps.alertmanager if plan.backend == "alertmanager" else deps.kubernetes
+    if backend is None:
+        return {"status": "failed", "summary": f"cannot apply: {deps.why_missing(plan.backend)}"}
     try:
-        result = await deps.kubernetes.apply(plan)
-    except KubernetesError as exc:
+        result = await backend.apply(plan)
+    except (KubernetesError, BackendError) as exc:
         return {
             "status": "failed",
             "summary": f"{plan.action} {plan.target} failed: {exc}",
             "plan_hash": plan.plan_hash,
         }
-    rollout = result.get("rollout")
-    cluster = deps.kubernetes.cluster_label
-    if rollout == "timed_out":
-        return {
-            "status": "failed",
-            "summary": f"applied {plan.action} of {plan.target} on {cluster}, but the rollout "
-            f"did not complete within {result.get('elapsed_s', '?')} s",
-            "result": result,
-            "plan_hash": plan.plan_hash,
-        }
-    done = f" (rollout {rollout})" if rollout and rollout != "not_applicable" else ""
     by = _approved_by(approval)
-    return {
-        "status": "applied",
-        "summary": f"applied {plan.action} of {plan.target} on {cluster}{done}{by}",
-        "result": result,
-        "plan_hash": plan.plan_hash,
-    }
-
-
-async def _apply_alertmanager(
-    plan: Plan, approval: dict[str, Any] | None, deps: WorkflowDeps
-) -> dict[str, Any]:
-    if deps.alertmanager is None:
-        return {"status": "failed", "summary": f"cannot apply: {deps.why_missing('alertmanager')}"}
-    try:
-        result = await deps.alertmanager.apply(plan)
-    except BackendError as exc:
-        return {
-            "status": "failed",
-            "summary": f"{plan.action} {plan.target} failed: {exc}",
-            "plan_hash": plan.plan_hash,
-        }
-    where = f" ({result['silence_id']})" if result.get("silence_id") else ""
-    return {
-        "status": "applied",
-        "summary": f"applied {plan.action} of {plan.target}{where}{_approved_by(approval)}",
-        "result": result,
-        "plan_hash": plan.plan_hash,
-    }
+    if plan.backend == "alertmanager":
+        where = f" ({result['silence_id']})" if result.get("silence_id") else ""
+        summary = f"applied {plan.action} of {plan.target}{where}{by}"
+    else:
+        rollout = result.get("rollout")
+        cluster = deps.kubernetes.cluster_label  # type: ignore[union-attr]
+        if rollout == "timed_out":
+            return {
+                "status": "failed",
+                "summary": f"applied {plan.action} of {plan.target} on {cluster}, but the "
+                f"rollout did not complete within {result.get('elapsed_s', '?')} s",
+                "result": result,
+                "plan_hash": plan.plan_hash,
+            }
+        done = f" (rollout {rollout})" if rollout and rollout != "not_applicable" else ""
+        summary = f"applied {plan.action} of {plan.target} on {cluster}{done}{by}"
+    return {"status": "applied", "summary": summary, "result": result, "plan_hash": plan.plan_hash}
 
 
 def _approved_by(approval: dict[str, Any] | None) -> str:
