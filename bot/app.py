@@ -801,13 +801,7 @@ class BotRuntime:
                 return
             log.info("slack.vote_recorded", status=report.status)
             if report.status == "awaiting_approval":  # quorum not reached: show the votes so far
-                await self._update(
-                    client,
-                    channel,
-                    card_ts,
-                    self._card(report, status_ts),
-                    f"Approval required: {report.summary}",
-                )
+                await self._show_open_card(client, channel, card_ts, report, status_ts)
                 await self.cards.put(thread_id, CardRef(channel, card_ts, status_ts))
                 return
             self.metrics.inc("devops_bot_approval_decisions_total", outcome=report.status)
@@ -867,6 +861,18 @@ class BotRuntime:
         await self._show_applying(client, channel, card_ts, approval, thread_id)
         return True
 
+    async def _show_open_card(
+        self, client: AsyncWebClient, channel: str, card_ts: str, report: Any, status_ts: str
+    ) -> None:
+        """The card as it stands while the request is still open (votes so far, buttons)."""
+        await self._update(
+            client,
+            channel,
+            card_ts,
+            self._card(report, status_ts),
+            f"Approval required: {report.summary}",
+        )
+
     async def _show_applying(
         self,
         client: AsyncWebClient,
@@ -894,13 +900,7 @@ class BotRuntime:
             log.warning("slack.resync_failed", error=_short(exc))
             return
         if report.status == "awaiting_approval":
-            await self._update(
-                client,
-                channel,
-                card_ts,
-                self._card(report, status_ts),
-                f"Approval required: {report.summary}",
-            )
+            await self._show_open_card(client, channel, card_ts, report, status_ts)
             return
         approval = report.approval or {}
         if approval.get("status") in {"approved", "rejected", "expired"}:
