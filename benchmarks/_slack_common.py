@@ -8,9 +8,13 @@ requests exactly as Slack does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `tests` is not installed; the benchmarks run from anywhere
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["ROOT", "StallProbe", "TimedCalls", "fmt_ms", "percentile", "quiet_logs"]
+__all__ = [
+    "ROOT",
+    "StallProbe",
+    "TimedCalls",
+    "fmt_ms",
+    "percentile",
+    "quiet_logs",
+    "sandbox_process",
+]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -95,3 +107,36 @@ def quiet_logs() -> None:
 
     logging.basicConfig(level=logging.WARNING)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+@contextlib.contextmanager
+def sandbox_process(data_dir: Path) -> Iterator[Path]:
+    """`devops-bot sandbox serve` in a child process; yields the kubeconfig that points at it.
+
+    A real cluster is another machine: serving the sandbox from its own process keeps its
+    CPU out of the measured app's process (in-process it shares the app's GIL).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    kubeconfig = data_dir / "sandbox.kubeconfig"
+    env = {**os.environ, "DEVOPS_BOT_DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    code = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, "sandbox", "serve", "--kubeconfig", str(kubeconfig)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        first = child.stdout.readline()  # "SANDBOX cluster (simulated) serving at URL"
+        if "serving at" not in first or not kubeconfig.exists():
+            raise RuntimeError(f"the sandbox cluster did not start: {first!r}")
+        yield kubeconfig
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

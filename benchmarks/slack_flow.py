@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -36,7 +38,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _slack_common import StallProbe, TimedCalls, fmt_ms, percentile, quiet_logs
+from _slack_common import (
+    StallProbe,
+    TimedCalls,
+    fmt_ms,
+    percentile,
+    quiet_logs,
+    sandbox_process,
+)
 
 SERVICES = {"api-server": "v9", "checkout": "v8", "payment-service": "v7", "web": "v6"}
 ENVIRONMENTS = ["dev", "staging", "prod"]
@@ -169,7 +178,6 @@ async def run_flows(bot, flows: list[Flow], timeout: float) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     quiet_logs()
-    from bot.server import freeze_startup_heap
     from tests.redis_server import RedisStackServer
     from tests.slack.harness import running_bot
 
@@ -179,77 +187,24 @@ async def main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="devops-bot-flow-bench-") as tmp:
             tmp_path = Path(tmp)
             policy = write_policy(tmp_path)
-            async with running_bot(
-                tmp_path / "data",
-                redis_url=redis.url,
-                key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
-                policy_path=str(policy),
-            ) as bot:
-                bot.slack.calls = TimedCalls(bot.slack.calls)
-                # As `bot.server.run_http` does once it serves: freeze the start-up heap.
-                freeze_startup_heap()
-                print(
-                    f"Redis Stack at {redis.url}; app at {bot.base}; fake Slack at "
-                    f"{bot.slack.url}; sandbox cluster in-process on 127.0.0.1"
+            cluster: dict[str, Any] = {}
+            with contextlib.ExitStack() as stack:
+                if not args.sandbox_in_process:
+                    kubeconfig = stack.enter_context(sandbox_process(tmp_path / "cluster"))
+                    # The app reaches it as it would any cluster: through KUBECONFIG.
+                    os.environ["KUBECONFIG"] = str(kubeconfig)
+                    cluster = {"sandbox": False, "operations": False}
+                bot = running_bot(
+                    tmp_path / "data",
+                    redis_url=redis.url,
+                    key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+                    policy_path=str(policy),
+                    **cluster,
                 )
-                # Warm-up: one whole flow (graph, Redis indices, sandbox, HTTP pools).
-                await run_flows(bot, [Flow(-1, "deploy web:v0.0.1 dev")], args.timeout)
-                await bot.runtime.drain(timeout=args.timeout)
-
-                flows = []
-                for i in range(args.workflows):
-                    svc, env = TARGETS[i % len(TARGETS)]
-                    flows.append(Flow(i, f"deploy {svc}:{SERVICES[svc]}.{i}.0 {env}"))
-                probe = StallProbe()
-                probe.start()
-                started = time.perf_counter()
-                await run_flows(bot, flows, args.timeout)
-                wall = time.perf_counter() - started
-                await bot.runtime.drain(timeout=args.timeout)
-                stall = await probe.stop()
-
-            to_card = [f.card_at - f.sent for f in flows if f.card_at]
-            to_closed = [f.closed_at - f.clicked for f in flows if f.closed_at]
-            reported = [f for f in flows if f.result_at]
-            applied = [f for f in reported if f.result_text.startswith("*Applied*")]
-            failed = [f for f in reported if not f.result_text.startswith("*Applied*")]
-            stale = [f for f in failed if STALE_MARK in f.result_text]
-            to_applied = [f.result_at - f.clicked for f in applied]
-            to_reported = [f.result_at - f.clicked for f in reported]
-            distinct = len({TARGETS[i % len(TARGETS)] for i in range(args.workflows)})
-
-            print(
-                f"workflows in flight: {args.workflows} over {distinct} distinct "
-                f"(deployment, namespace) targets; wall {wall:.2f} s"
-            )
-            steps = [
-                ("command -> approval card posted", to_card),
-                ("approve click -> card updated (buttons gone)", to_closed),
-                ("approve click -> apply reported (applied only)", to_applied),
-                ("approve click -> result reported (any outcome)", to_reported),
-            ]
-            for label, values in steps:
-                print(
-                    f"{label}: n={len(values)} p50={fmt_ms(percentile(values, 50))} "
-                    f"p99={fmt_ms(percentile(values, 99))} "
-                    f"max={fmt_ms(max(values, default=float('nan')))}"
-                )
-            print(
-                f"results: {len(applied)} applied, {len(failed)} not applied "
-                f"({len(stale)} stale-plan failures), {args.workflows - len(reported)} missing"
-            )
-            for f in failed[:3]:
-                print(f"  e.g. '{f.text}': {f.result_text[:160]}")
-            print(f"max event-loop stall (app process, whole measured run): {fmt_ms(stall)}")
-
-            for label, values in steps[:3]:
-                p50 = percentile(values, 50)
-                if not values or p50 >= P50_TARGET:
-                    misses.append(f"{label}: p50 {fmt_ms(p50)} >= 150 ms")
-            if stall > STALL_TARGET:
-                misses.append(f"event-loop stall {fmt_ms(stall)} > 100 ms")
-            if len(reported) < args.workflows:
-                misses.append(f"{args.workflows - len(reported)} workflows reported no result")
+                where = "in the app's process" if args.sandbox_in_process else "its own process"
+                print(f"Redis Stack at {redis.url}; sandbox cluster in {where}")
+                flows, wall, stall = await measure(bot, args)
+            misses = report(flows, wall, stall, args)
     finally:
         redis.stop()
     for miss in misses:
@@ -259,10 +214,91 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
+async def measure(bot_context: Any, args: argparse.Namespace) -> tuple[list[Flow], float, float]:
+    """Warm up, then run the measured workflows: (flows, wall seconds, max stall)."""
+    from bot.server import freeze_startup_heap
+
+    async with bot_context as bot:
+        bot.slack.calls = TimedCalls(bot.slack.calls)
+        # As `bot.server.run_http` does once it serves: freeze the start-up heap.
+        freeze_startup_heap()
+        print(f"app at {bot.base}; fake Slack at {bot.slack.url}")
+        # Warm-up: one whole flow (graph, Redis indices, sandbox, HTTP pools).
+        await run_flows(bot, [Flow(-1, "deploy web:v0.0.1 dev")], args.timeout)
+        await bot.runtime.drain(timeout=args.timeout)
+
+        flows = []
+        for i in range(args.workflows):
+            svc, env = TARGETS[i % len(TARGETS)]
+            flows.append(Flow(i, f"deploy {svc}:{SERVICES[svc]}.{i}.0 {env}"))
+        probe = StallProbe()
+        probe.start()
+        started = time.perf_counter()
+        await run_flows(bot, flows, args.timeout)
+        wall = time.perf_counter() - started
+        await bot.runtime.drain(timeout=args.timeout)
+        stall = await probe.stop()
+    return flows, wall, stall
+
+
+def report(flows: list[Flow], wall: float, stall: float, args: argparse.Namespace) -> list[str]:
+    """Print the figures; returns the targets missed."""
+    to_card = [f.card_at - f.sent for f in flows if f.card_at]
+    to_closed = [f.closed_at - f.clicked for f in flows if f.closed_at]
+    reported = [f for f in flows if f.result_at]
+    applied = [f for f in reported if f.result_text.startswith("*Applied*")]
+    failed = [f for f in reported if not f.result_text.startswith("*Applied*")]
+    stale = [f for f in failed if STALE_MARK in f.result_text]
+    to_applied = [f.result_at - f.clicked for f in applied]
+    to_reported = [f.result_at - f.clicked for f in reported]
+    distinct = len({TARGETS[i % len(TARGETS)] for i in range(args.workflows)})
+
+    print(
+        f"workflows in flight: {args.workflows} over {distinct} distinct "
+        f"(deployment, namespace) targets; wall {wall:.2f} s"
+    )
+    steps = [
+        ("command -> approval card posted", to_card),
+        ("approve click -> card updated (buttons gone)", to_closed),
+        ("approve click -> apply reported (applied only)", to_applied),
+        ("approve click -> result reported (any outcome)", to_reported),
+    ]
+    for label, values in steps:
+        print(
+            f"{label}: n={len(values)} p50={fmt_ms(percentile(values, 50))} "
+            f"p99={fmt_ms(percentile(values, 99))} "
+            f"max={fmt_ms(max(values, default=float('nan')))}"
+        )
+    print(
+        f"results: {len(applied)} applied, {len(failed)} not applied "
+        f"({len(stale)} stale-plan failures), {args.workflows - len(reported)} missing"
+    )
+    for f in failed[:3]:
+        print(f"  e.g. '{f.text}': {f.result_text[:160]}")
+    print(f"max event-loop stall (app process, whole measured run): {fmt_ms(stall)}")
+
+    misses = []
+    for label, values in steps[:3]:
+        p50 = percentile(values, 50)
+        if not values or p50 >= P50_TARGET:
+            misses.append(f"{label}: p50 {fmt_ms(p50)} >= 150 ms")
+    if stall > STALL_TARGET:
+        misses.append(f"event-loop stall {fmt_ms(stall)} > 100 ms")
+    if len(reported) < args.workflows:
+        misses.append(f"{args.workflows - len(reported)} workflows reported no result")
+    return misses
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=120.0, help="per phase, seconds")
+    parser.add_argument(
+        "--sandbox-in-process",
+        action="store_true",
+        help="serve the sandbox cluster from a thread of the app's process (as --sandbox "
+        "does) instead of its own process",
+    )
     return parser.parse_args()
 
 

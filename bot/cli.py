@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -101,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--json", action="store_true")
 
     t = sub.add_parser(
-        "audit", help="print the audit trail: requests, votes, decisions, applies, failures"
+        "audit",
+        help="print the audit trail: requests, votes, decisions, applies, rollouts, failures",
     )
     t.add_argument("--thread", default=None, help="only this thread")
     t.add_argument(
@@ -120,8 +122,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("graph", help="print the graph as Mermaid")
     sub.add_parser("examples", help="run the seed's three scenarios and check their routing")
 
-    b = sub.add_parser("sandbox", help="inspect or reset the sandbox cluster")
-    b.add_argument("action", choices=["show", "reset"])
+    b = sub.add_parser("sandbox", help="inspect, reset or serve the sandbox cluster")
+    b.add_argument(
+        "action",
+        choices=["show", "reset", "serve"],
+        help="serve: run its Kubernetes API in this process until interrupted",
+    )
+    b.add_argument("--port", type=int, default=0, help="serve: port (default: a free one)")
+    b.add_argument(
+        "--kubeconfig", default=None, help="serve: write a kubeconfig for it to this file"
+    )
 
     v = sub.add_parser("serve", help="serve Slack: --http (/slack/events) or --socket")
     mode = v.add_mutually_exclusive_group(required=True)
@@ -410,6 +420,8 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
         print(f"sandbox cluster reset to its seed state ({state})")
         return EXIT["ok"]
     settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
+    if args.action == "serve":
+        return await _serve_sandbox(KubeApiServer(state, port=args.port), args.kubeconfig)
     server = KubeApiServer(state)
     print(f"SANDBOX cluster (simulated, not a real cluster); state in {state}")
     for namespace, deployments in server.snapshot().items():
@@ -418,6 +430,25 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
                 f"  {namespace:<12} {name:<16} {d['image']:<44} replicas={d['replicas']} "
                 f"revision={d['revision']}"
             )
+    return EXIT["ok"]
+
+
+async def _serve_sandbox(server: Any, kubeconfig: str | None) -> int:
+    """The sandbox cluster's API as its own process, for kubectl or a bot on KUBECONFIG."""
+    from workflow.sandbox.kube_api import write_kubeconfig
+
+    url = server.start()
+    try:
+        if kubeconfig:
+            write_kubeconfig(Path(kubeconfig), url)
+        # One line a supervising process can read; the rest is for people.
+        print(f"SANDBOX cluster (simulated) serving at {url}", flush=True)
+        if kubeconfig:
+            print(f"kubeconfig written to {kubeconfig} (context: devops-bot-sandbox)", flush=True)
+        print("stop with Ctrl-C", flush=True)
+        await asyncio.Event().wait()  # until interrupted
+    finally:
+        server.stop()
     return EXIT["ok"]
 
 

@@ -462,13 +462,15 @@ async def running_bot(
         openai_api_key=None,
     )
     options = ServiceOptions(
-        data_dir=data_dir,
-        sandbox=True,
-        redis_url=redis_url,
-        key_prefix=key_prefix,
-        policy_path=policy_path,
-        rollout_timeout=10,
-        **service_options,
+        **{
+            "data_dir": data_dir,
+            "sandbox": True,
+            "redis_url": redis_url,
+            "key_prefix": key_prefix,
+            "policy_path": policy_path,
+            "rollout_timeout": 10,
+            **service_options,
+        }
     )
     try:
         async with open_service(options) as handle:

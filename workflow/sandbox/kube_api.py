@@ -44,7 +44,7 @@ from workflow.sandbox._serve import ThreadedServer
 from workflow.sandbox._state import SharedStateFile
 from workflow.sandbox.seed import KNOWN_BAD_IMAGES, seed_objects
 
-__all__ = ["KubeApiServer", "PodRecord", "Rollout", "image_fault"]
+__all__ = ["KubeApiServer", "PodRecord", "Rollout", "image_fault", "write_kubeconfig"]
 
 logger = logging.getLogger(__name__)
 
@@ -2530,3 +2530,17 @@ class KubeApiServer(ThreadedServer):
             return _paginate(request, items, body)
 
         return _json_response(self._run(fn))
+
+
+def write_kubeconfig(path: Path, url: str) -> None:
+    """A kubeconfig whose current context is the sandbox at `url` (no credentials)."""
+    name = "devops-bot-sandbox"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": url}}],
+        "users": [{"name": name, "user": {}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
