@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -38,6 +39,7 @@ from bot.cards import CardIndex, CardRef, TtlCache
 from bot.inflight import InFlight
 from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
+from workflow.apply import NODE as APPLY_NODE
 from workflow.classify import classify
 from workflow.service import PROGRESS_NODE, DevOpsService, InputError, RefusedError, RunReport
 
@@ -374,9 +376,16 @@ class BotRuntime:
         status_ts = str(entry.get("status_ts") or "")
         service = self.service
         snapshot = await service.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        if not snapshot.values:
-            return
         log.warning("slack.recovering_run", thread_id=thread_id, next=list(snapshot.next or ()))
+        if not snapshot.interrupts and not _saved_since(snapshot, entry):
+            # A new request is checkpointed once, when it pauses or reaches its apply (see
+            # DevOpsService._drive): this one died before that, having only read.
+            text = messages.lost_run()
+            await client.chat_postMessage(channel=channel, thread_ts=parsed[2], text=text)
+            if status_ts:
+                header = entry.get("header") or messages.status_header(entry.get("user"), "")
+                await self._update(client, channel, status_ts, None, f"{header}\n{text}")
+            return
         report = await service.report(thread_id)
         if snapshot.interrupts:  # paused for approval: make sure a card exists
             if await self.cards.get(thread_id) is None and not entry.get("card_ts"):
@@ -537,7 +546,7 @@ class BotRuntime:
             text = results.status_text(title, f"{job.header} — routing…")
             await self._update(client, req.channel, status_ts, None, text)
         async with self._driving(
-            thread_id, channel=req.channel, status_ts=status_ts, user=req.user
+            thread_id, channel=req.channel, status_ts=status_ts, user=req.user, header=job.header
         ):
             status = _StatusMessage(
                 client, req.channel, status_ts, job.header, self.update_interval, title=title
@@ -767,6 +776,13 @@ class BotRuntime:
         )
 
         async def on_progress(node: str, update: dict[str, Any]) -> None:
+            outcome = update.get("outcome") or {}
+            if node == APPLY_NODE and outcome.get("stage") == "rolling_out":
+                # The change is in: say so now; the rollout's end is said when the run ends.
+                parsed = parse_thread_id(thread_id)
+                text = messages.applied_rolling_out(outcome)
+                await results.say(client, channel, parsed[2] if parsed else None, text)
+                return
             approval = update.get("approval") or {}
             if shown:
                 return
@@ -1139,6 +1155,9 @@ class _StatusMessage:
             self.lines.append(f"• {agent}: {result.get('status')}: {messages.escape(summary)}")
         for agent, outcome in (update.get("reflection_outcomes") or {}).items():
             self.lines.append(f"• reflection on {agent}: quality {outcome.get('quality')}")
+        if node == APPLY_NODE and (update.get("outcome") or {}).get("stage") == "rolling_out":
+            summary = messages.escape(str(update["outcome"].get("summary", "")))
+            self.lines.append(f"• apply: {summary}")
         if time.monotonic() - self._last >= self.interval:
             await self._write("_working…_")
 
@@ -1172,6 +1191,17 @@ def _status_header_of(values: dict[str, Any], user: str | None) -> str:
         step = next((s["id"] for s in steps if s.get("command") == asked), "")
         note = messages.remediation_note(step or "step", context["remediation_of"])
     return messages.status_header(user, asked, note)
+
+
+def _saved_since(snapshot: Any, entry: dict[str, Any]) -> bool:
+    """Whether the thread's checkpoint was written after the in-flight run began."""
+    if not snapshot.values or not snapshot.created_at:
+        return False
+    started = entry.get("started_at")
+    if not isinstance(started, int | float):
+        return True  # an entry without a start time: trust the checkpoint
+    saved = datetime.fromisoformat(snapshot.created_at).timestamp()
+    return saved >= started
 
 
 def _inherit(previous: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:

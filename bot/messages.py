@@ -127,9 +127,19 @@ def escape(text: Any) -> str:
 def result_line(report: Any) -> str:
     """One line for the status message: what the run came to."""
     word = _STATUS_WORDS.get(report.status, report.status)
+    if report.status == "applied" and (report.outcome or {}).get("stage") == "rolled_out":
+        word = "Rolled out"
     if report.status == "awaiting_approval":
         return f"*{word}*: {escape(report.summary)}. The approval card is in this thread."
     return f"*{word}*: {escape(report.summary)}"
+
+
+def applied_rolling_out(outcome: dict[str, Any]) -> str:
+    """Said in the thread as soon as the API server has accepted a Deployment change."""
+    return (
+        f"*Applied*: {escape(str(outcome.get('summary', '')))}. Following the rollout; "
+        "its result comes next in this thread."
+    )
 
 
 def decision_line(approval: dict[str, Any], status: str) -> str:
@@ -201,6 +211,13 @@ def interrupted_run(steps: list[str]) -> str:
     return (
         f":warning: This run was interrupted{where}: the bot serving it stopped. Nothing past "
         "that step ran. Ask again in this thread to run it anew."
+    )
+
+
+def lost_run() -> str:
+    return (
+        ":warning: This request was interrupted before it was planned: the bot serving it "
+        "stopped. Nothing was changed. Ask again in this thread to run it anew."
     )
 
 

@@ -168,6 +168,7 @@ async def test_approval_flow_is_audited_in_order(opener):
         "vote",
         "decision",
         "apply",
+        "rollout",
     ]
     assert {r["thread_id"] for r in rows} == {thread}
     run, *rest = rows
@@ -177,21 +178,23 @@ async def test_approval_flow_is_audited_in_order(opener):
     assert plan_hash.startswith("sha256:")
     assert {r["plan_hash"] for r in rest} == {plan_hash}
     assert {r["approval_id"] for r in rest} == {report.approval["id"]}
-    request, refused, vote, decision, apply = rest
+    request, refused, vote, decision, apply, rollout = rest
     assert request["user"] == "U1" and request["environment"] == "production"
     assert refused["user"] == "U1" and "self-approval is not allowed" in refused["detail"]
     assert vote["user"] == "U2" and vote["detail"] == "approve"
     assert decision["user"] == "U2" and decision["detail"] == "approved by U2"
     assert apply["action"] == "deploy" and "applied" in apply["detail"]
+    assert apply["user"] == "U2" and "rolling out" in apply["detail"]
+    assert rollout["user"] == "U2" and "(rollout complete)" in rollout["detail"]
     times = [r["at"] for r in rows]
     assert times == sorted(times)
     # a staging deploy needs no approval: run then apply, in its own thread
     async with opener() as h:
         staged = await h.service.audit.read(thread_id=other.thread_id)
         everything = await h.service.audit.read()
-    assert [r["event"] for r in staged] == ["run", "apply"]
+    assert [r["event"] for r in staged] == ["run", "apply", "rollout"]
     assert staged[0]["user"] == "U3"
-    assert [r["thread_id"] for r in everything] == [thread] * 6 + [other.thread_id] * 2
+    assert [r["thread_id"] for r in everything] == [thread] * 7 + [other.thread_id] * 3
 
 
 async def test_reject_flow_is_audited(opener):
@@ -289,14 +292,15 @@ def test_cli_audit_after_run_and_approve(tmp_path):
         "vote",
         "decision",
         "apply",
+        "rollout",
     ]
     assert {r["plan_hash"] for r in rows[1:]} == {run.json()["approval"]["plan_hash"]}
-    assert [r["user"] for r in rows] == ["U1", "U1", "U1", "U2", "U2", "U2"]
+    assert [r["user"] for r in rows] == ["U1", "U1", "U1", "U2", "U2", "U2", "U2"]
 
     text = cli("audit", "--since", "1h")
     assert text.code == 0, text
     lines = text.out.splitlines()
-    assert len(lines) == 6 and all(thread in line for line in lines)
+    assert len(lines) == 7 and all(thread in line for line in lines)
     assert "vote_refused" in lines[2] and "self-approval" in lines[2]
 
     iso = cli("audit", "--since", "2999-01-01T00:00:00Z")

@@ -2,6 +2,11 @@
 
 A plan names the backend that executes it: `kubernetes` (deployments, namespaces) or
 `alertmanager` (silences). Each backend's `apply(plan)` sends exactly what was previewed.
+
+A Deployment change is reported as applied as soon as the API server has accepted it
+(stage "rolling_out"); the `rollout` node then follows the rollout and gives the run its
+final word (stage "rolled_out"). So people see at once that the change went in, and later
+whether it rolled out.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.incident.report import record_action
@@ -19,18 +26,29 @@ from workflow.state import DevOpsAgentState
 from workflow.tools.errors import BackendError
 from workflow.tools.kubernetes import KubernetesError
 
-__all__ = ["NODE", "apply"]
+__all__ = ["NODE", "ROLLOUT_NODE", "apply", "approved_by", "outcome_update"]
 
 NODE = "apply"
+ROLLOUT_NODE = "rollout"
 
 
 async def apply(
     state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
-) -> dict[str, Any]:
+) -> Command:
     deps = deps_of(runtime)
     outcome = await _apply(state, deps)
     await deps.remember(config, AccessContext.for_workflow(NODE), "apply.result", outcome)
-    update: dict[str, Any] = {"outcome": outcome, "current_phase": "done", "next_action": "end"}
+    if outcome.get("stage") == "rolling_out":
+        update = outcome_update(state, deps, outcome, phase="rolling_out")
+        return Command(goto=ROLLOUT_NODE, update={**update, "next_action": ROLLOUT_NODE})
+    return Command(goto=END, update=outcome_update(state, deps, outcome))
+
+
+def outcome_update(
+    state: DevOpsAgentState, deps: WorkflowDeps, outcome: dict[str, Any], *, phase: str = "done"
+) -> dict[str, Any]:
+    """The state update that makes `outcome` the run's word (and the incident's record)."""
+    update: dict[str, Any] = {"outcome": outcome, "current_phase": phase, "next_action": "end"}
     incident = state.get("incident")
     if incident and state.get("plan"):  # a remediation in an incident thread: keep the record
         update["incident"] = record_action(incident, state["plan"], outcome, deps.clock())
@@ -53,37 +71,48 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
             "status": "failed",
             "summary": "refused to apply: the plan differs from the one that was approved",
         }
-    backend = deps.alertmanager if plan.backend == "alertmanager" else deps.kubernetes
-    if backend is None:
-        return {"status": "failed", "summary": f"cannot apply: {deps.why_missing(plan.backend)}"}
+    which = {
+        "action": plan.action,
+        "target": plan.target,
+        "environment": plan.environment,
+        "plan_hash": plan.plan_hash,
+        "approved_by": approved_by(approval),
+    }
+    by = f", approved by {', '.join(which['approved_by'])}" if which["approved_by"] else ""
     try:
-        result = await backend.apply(plan)
+        if plan.backend == "alertmanager":
+            if deps.alertmanager is None:
+                raise _Missing(deps.why_missing(plan.backend))
+            result = await deps.alertmanager.apply(plan)
+        else:
+            if deps.kubernetes is None:
+                raise _Missing(deps.why_missing(plan.backend))
+            result = await deps.kubernetes.apply(plan, wait=False)
+    except _Missing as missing:
+        return {"status": "failed", "summary": f"cannot apply: {missing}"}
     except (KubernetesError, BackendError) as exc:
-        return {
-            "status": "failed",
-            "summary": f"{plan.action} {plan.target} failed: {exc}",
-            "plan_hash": plan.plan_hash,
-        }
-    by = _approved_by(approval)
+        summary = f"{plan.action} {plan.target} failed: {exc}"
+        return {"status": "failed", "summary": summary, **which}
     if plan.backend == "alertmanager":
         where = f" ({result['silence_id']})" if result.get("silence_id") else ""
         summary = f"applied {plan.action} of {plan.target}{where}{by}"
-    else:
-        rollout = result.get("rollout")
-        cluster = deps.kubernetes.cluster_label  # type: ignore[union-attr]
-        if rollout == "timed_out":
-            return {
-                "status": "failed",
-                "summary": f"applied {plan.action} of {plan.target} on {cluster}, but the "
-                f"rollout did not complete within {result.get('elapsed_s', '?')} s",
-                "result": result,
-                "plan_hash": plan.plan_hash,
-            }
-        done = f" (rollout {rollout})" if rollout and rollout != "not_applicable" else ""
-        summary = f"applied {plan.action} of {plan.target} on {cluster}{done}{by}"
-    return {"status": "applied", "summary": summary, "result": result, "plan_hash": plan.plan_hash}
+        return {"status": "applied", "summary": summary, "result": result, **which}
+    cluster = deps.kubernetes.cluster_label
+    summary = f"applied {plan.action} of {plan.target} on {cluster}{by}"
+    if result.get("rollout") == "in_progress":
+        return {
+            "status": "applied",
+            "stage": "rolling_out",
+            "summary": f"{summary}; rolling out",
+            "result": result,
+            **which,
+        }
+    return {"status": "applied", "summary": summary, "result": result, **which}
 
 
-def _approved_by(approval: dict[str, Any] | None) -> str:
-    voters = [v["user"] for v in (approval or {}).get("votes", []) if v["decision"] == "approve"]
-    return f", approved by {', '.join(voters)}" if voters else ""
+class _Missing(Exception):
+    """The plan's backend is not configured here."""
+
+
+def approved_by(approval: dict[str, Any] | None) -> list[str]:
+    return [v["user"] for v in (approval or {}).get("votes", []) if v["decision"] == "approve"]

@@ -31,7 +31,10 @@ __all__ = [
     "SqliteAuditLog",
 ]
 
-EVENTS = frozenset({"request", "vote", "vote_refused", "decision", "apply", "failure", "run"})
+# "apply": the backend accepted the change; "rollout": a Deployment change finished rolling out.
+EVENTS = frozenset(
+    {"request", "vote", "vote_refused", "decision", "apply", "rollout", "failure", "run"}
+)
 FIELDS = (
     "at",
     "event",

@@ -2,8 +2,9 @@
 
 START -> devops_root_supervisor -> {infrastructure,development,operations}_supervisor
 -> one of eight agents -> reflection -> (retry: back to the agent's supervisor)
-| human_approval -> apply | apply | END. Supervisors, reflection and the gate move on
-with `Command(goto=...)`; `destinations` makes those edges visible in the drawing.
+| human_approval -> apply | apply | END; apply -> rollout (a Deployment change) | END.
+Supervisors, reflection, the gate and apply move on with `Command(goto=...)`;
+`destinations` makes those edges visible in the drawing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from workflow.apply import apply
 from workflow.approval.gate import human_approval
 from workflow.deps import WorkflowDeps
 from workflow.reflection import reflection
+from workflow.rollout import rollout
 from workflow.routing import AGENT_SUPERVISOR, SUPERVISOR_AGENTS
 from workflow.state import DevOpsAgentState
 from workflow.supervisors import ROOT, devops_root_supervisor, domain_supervisor
@@ -64,9 +66,10 @@ def create_devops_workflow(
         destinations=(*SUPERVISOR_AGENTS, "human_approval", "apply", END),
     )
     graph.add_node("human_approval", human_approval, destinations=("human_approval", "apply", END))
-    graph.add_node("apply", apply)
+    graph.add_node("apply", apply, destinations=("rollout", END))
+    graph.add_node("rollout", rollout)
     graph.add_edge(START, ROOT)
-    graph.add_edge("apply", END)
+    graph.add_edge("rollout", END)
     assert set(AGENT_SUPERVISOR) == set(AGENTS)
     return graph.compile(checkpointer=checkpointer, name=name)
 

@@ -22,6 +22,9 @@ import structlog
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from workflow.apply import NODE as APPLY_NODE
+from workflow.apply import ROLLOUT_NODE
+from workflow.approval.gate import NODE as GATE_NODE
 from workflow.approval.store import ApprovalStore
 from workflow.audit import AuditLog, InMemoryAuditLog
 from workflow.deps import WorkflowDeps
@@ -133,7 +136,7 @@ class DevOpsService:
             environment=context.get("environment"),
             detail=f"task {task_type}",
         )
-        return await self._drive(thread_id, state, on_progress)
+        return await self._drive(thread_id, state, on_progress, requester=requester)
 
     async def remediate(
         self,
@@ -354,36 +357,87 @@ class DevOpsService:
         graph_input: Any,
         on_progress: ProgressCallback | None,
         pending: dict[str, Any] | None = None,
+        *,
+        requester: str | None = None,
     ) -> RunReport:
-        """Run the graph until it ends or pauses; `pending` is the request being resumed."""
+        """Run the graph until it ends or pauses; `pending` is the request being resumed.
+
+        Checkpoints cost more than anything else a run does, so they are written where they
+        matter. A new request (no `pending`) runs up to its first side effect with one
+        checkpoint at the end of that stretch: classifying, routing, planning and the dry
+        run only read, so a run cut short there is reported and asked again, not resumed.
+        The stretch stops before `apply`; from there on (and in every resume after a vote)
+        each step is checkpointed before the next one starts.
+        """
         config = self._config(thread_id)
+        requester = requester or (pending or {}).get("requester")
         try:
-            async for mode, chunk in self.graph.astream(
-                graph_input, config, context=self.deps, stream_mode=["updates", "custom"]
-            ):
-                if on_progress is None:
-                    continue
-                # "custom": what a node reports while it works (e.g. evidence as it arrives).
-                items = chunk.items() if mode == "updates" else [(PROGRESS_NODE, chunk)]
-                for node, update in items:
-                    if node == "__interrupt__":
-                        continue
-                    try:
-                        maybe = on_progress(node, update if isinstance(update, dict) else {})
-                        if maybe is not None:
-                            await maybe
-                    except Exception:  # a broken display must never abort a run half-way
-                        log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
+            if pending is None:
+                await self._stream(
+                    thread_id,
+                    graph_input,
+                    on_progress,
+                    pending,
+                    requester,
+                    durability="exit",
+                    interrupt_before=[APPLY_NODE],
+                )
+                snapshot = await self.graph.aget_state(config)
+                if snapshot.interrupts or tuple(snapshot.next) != (APPLY_NODE,):
+                    return await self._finish(thread_id, snapshot, pending)
+                graph_input = None  # continue into the apply, durably
+            await self._stream(
+                thread_id, graph_input, on_progress, pending, requester, durability="sync"
+            )
         except Exception as exc:
             await self._record_request(
                 "failure",
                 thread_id,
                 pending or {},
-                user=(pending or {}).get("requester"),
+                user=requester,
                 detail=f"run crashed: {type(exc).__name__}",
             )
             raise
-        snapshot = await self.graph.aget_state(config)
+        return await self._finish(thread_id, await self.graph.aget_state(config), pending)
+
+    async def _stream(
+        self,
+        thread_id: str,
+        graph_input: Any,
+        on_progress: ProgressCallback | None,
+        pending: dict[str, Any] | None,
+        requester: str | None,
+        **options: Any,
+    ) -> None:
+        """One stretch of the run: audit each step's result, pass progress to the caller."""
+        async for mode, chunk in self.graph.astream(
+            graph_input,
+            self._config(thread_id),
+            context=self.deps,
+            stream_mode=["updates", "custom"],
+            **options,
+        ):
+            # "custom": what a node reports while it works (e.g. evidence as it arrives).
+            items = chunk.items() if mode == "updates" else [(PROGRESS_NODE, chunk)]
+            for node, update in items:
+                if node == "__interrupt__":
+                    continue
+                update = update if isinstance(update, dict) else {}
+                if mode == "updates":
+                    await self._audit_step(thread_id, node, update, pending, requester)
+                if on_progress is None:
+                    continue
+                try:
+                    maybe = on_progress(node, update)
+                    if maybe is not None:
+                        await maybe
+                except Exception:  # a broken display must never abort a run half-way
+                    log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
+
+    async def _finish(
+        self, thread_id: str, snapshot: Any, pending: dict[str, Any] | None
+    ) -> RunReport:
+        """Index a new pause (or drop the old one), log, audit a new request; the report."""
         if snapshot.interrupts:
             await self.approvals.add_pending(
                 thread_id, _summary(thread_id, snapshot.interrupts[0].value)
@@ -396,16 +450,6 @@ class DevOpsService:
             thread_id=thread_id,
             status=report.status,
         )
-        await self._record_outcome(thread_id, snapshot, pending)
-        return report
-
-    # -- audit -------------------------------------------------------------------------
-
-    async def _record_outcome(
-        self, thread_id: str, snapshot: Any, pending: dict[str, Any] | None
-    ) -> None:
-        """Audit what this stretch of the run led to: a new request, a decision, a result."""
-        values = snapshot.values or {}
         if snapshot.interrupts:
             request = snapshot.interrupts[0].value
             if pending is None or request.get("id") != pending.get("id"):
@@ -418,32 +462,47 @@ class DevOpsService:
                     detail=f"needs {needed} approval(s) by {request.get('expires_at')}; "
                     f"risk: {', '.join(request.get('risk_tags') or []) or 'none'}",
                 )
-            return
-        approval = values.get("approval") or {}
-        if pending is not None and approval.get("status") in {"approved", "rejected", "expired"}:
-            status = approval["status"]
+        return report
+
+    # -- audit -------------------------------------------------------------------------
+
+    async def _audit_step(
+        self,
+        thread_id: str,
+        node: str,
+        update: dict[str, Any],
+        pending: dict[str, Any] | None,
+        requester: str | None,
+    ) -> None:
+        """Audit a step as it happens: a decision, an apply, a rollout's end, a failure."""
+        if node == GATE_NODE:
+            approval = update.get("approval") or {}
+            status = approval.get("status")
+            if pending is None or status not in {"approved", "rejected", "expired"}:
+                return
             by = approval.get("decided_by") or "system"
             detail = status if status == "expired" else f"{status} by {by}"
             if status == "rejected" and approval.get("reason"):
                 detail += f": {approval['reason']}"
             await self._record_request("decision", thread_id, approval, user=by, detail=detail)
-        outcome = values.get("outcome") or {}
-        event = {"applied": "apply", "failed": "failure"}.get(outcome.get("status", ""))
-        if event is None:
             return
-        plan = values.get("plan") or {}
-        context = values.get("context") or {}
+        if node not in {APPLY_NODE, ROLLOUT_NODE}:
+            return
+        outcome = update.get("outcome") or {}
+        if outcome.get("status") == "applied":
+            event = "apply" if node == APPLY_NODE else "rollout"
+        else:
+            event = "failure"
+        voters = outcome.get("approved_by") or []
         await self._record(
             event,
             thread_id,
-            user=approval.get("decided_by") or context.get("requester"),
-            action=plan.get("action") or approval.get("action") or context.get("action"),
-            target=plan.get("target") or approval.get("target") or context.get("service"),
-            environment=plan.get("environment")
-            or approval.get("environment")
-            or context.get("environment"),
-            plan_hash=outcome.get("plan_hash") or plan.get("plan_hash"),
-            approval_id=approval.get("id"),
+            user=voters[-1] if voters else requester,
+            action=outcome.get("action"),
+            target=outcome.get("target"),
+            environment=outcome.get("environment"),
+            plan_hash=outcome.get("plan_hash"),
+            approval_id=(pending or {}).get("id"),
             detail=outcome.get("summary", ""),
         )
 

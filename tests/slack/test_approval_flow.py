@@ -78,10 +78,18 @@ async def test_deploy_to_production_from_command_to_applied(bot):
         lambda: [p for p in bot.posted()[2:] if p.get("thread_ts") == root["ts"]]
     )
     assert result[0]["text"].startswith("*Applied*") and "approved by U2" in result[0]["text"]
+    assert "Following the rollout" in result[0]["text"]
+    assert bot.deployment()["image"] == NEW, "said applied once the API server took it"
+    # Then the rollout's end, as the next message in the thread.
+    done = await bot.slack.wait_for(
+        lambda: [p for p in bot.posted()[2:] if p["text"].startswith("*Rolled out*")]
+    )
+    assert done[0]["thread_ts"] == root["ts"] and "(rollout complete)" in done[0]["text"]
+    thread = [p for p in bot.posted()[2:] if p.get("thread_ts") == root["ts"]]
+    assert thread.index(done[0]) == thread.index(result[0]) + 1
     closed = bot.updates_of(card["ts"])[-1]
     assert not any(b["type"] == "actions" for b in closed["blocks"])
     assert "Approved by <@U2> at" in _text_of(closed["blocks"])
-    assert bot.deployment()["image"] == NEW
     assert bot.deployment()["revision"] == revision + 1
 
     # A late click on the old card changes nothing.

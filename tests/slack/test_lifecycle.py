@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.inflight import InFlight
 from tests.slack.harness import CHANNEL, TEAM, MockSlack, running_bot
 
 OLD = "registry.example.com/api-server:v1.2.2"
@@ -316,8 +317,6 @@ async def test_full_preview_button_sends_the_whole_preview_privately(bot):
 
 async def _dead_replica_was_driving(redis_url: str, key_prefix: str, thread_id: str, root: str):
     """What a replica that died mid-run leaves in Redis: an in-flight entry, no heartbeat."""
-    from bot.inflight import InFlight
-
     dead = InFlight(redis_url, prefix=key_prefix, instance_id="dead-replica")
     await dead.begin(thread_id, channel=CHANNEL, status_ts=root, user="U1")
     await dead.aclose()  # its heartbeat goes with it
@@ -366,6 +365,50 @@ async def test_a_run_cut_short_between_steps_is_reported_by_the_next_instance(
             assert "was interrupted" in status[-1]["text"]
             await asyncio.sleep(0.2)  # later sweeps do not report it again
             assert len([p for p in second.posted() if "was interrupted" in p["text"]]) == 1
+            assert second.deployment()["image"] == OLD
+    finally:
+        await slack.stop()
+
+
+@pytest.mark.parametrize("earlier_run", [False, True], ids=["new-thread", "follow-up"])
+async def test_a_request_lost_before_its_first_checkpoint_is_reported(
+    earlier_run, redis_url, tmp_path, key_prefix
+):
+    """A new request is checkpointed once, when it pauses or reaches its apply: a replica
+    that dies before that leaves no trace of it in the graph, only its in-flight entry."""
+    slack = MockSlack()
+    await slack.start()
+    try:
+        async with running_bot(
+            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+        ) as first:
+            root = "1699999999.000150"
+            if earlier_run:  # the thread already holds a finished run
+                await first.send.command("show pods of web in dev", user="U1")
+                await slack.wait_for(lambda: first.posted())
+                await first.runtime.drain()
+                root = first.posted()[0]["ts"]
+            thread_id = f"slack:{TEAM}:{CHANNEL}:{root}"
+            await asyncio.sleep(0.01)  # the dead replica began after that run was saved
+            dead = InFlight(redis_url, prefix=key_prefix, instance_id="dead-replica")
+            header = "<@U1> asked: `deploy api-server:v1.2.3 prod`"
+            await dead.begin(thread_id, channel=CHANNEL, status_ts=root, user="U1", header=header)
+            await dead.aclose()
+            before = await first.runtime.service.state_of(thread_id)
+        async with running_bot(
+            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+        ) as second:
+            said = await slack.wait_for(
+                lambda: [p for p in second.posted() if "before it was planned" in p["text"]]
+            )
+            assert said[0]["thread_ts"] == root and "Nothing was changed" in said[0]["text"]
+            status = await slack.wait_for(
+                lambda: [u for u in second.updates_of(root) if "before it was planned" in u["text"]]
+            )
+            assert status[-1]["text"].startswith(header)
+            await asyncio.sleep(0.2)  # reported once
+            assert len([p for p in second.posted() if "before it was planned" in p["text"]]) == 1
+            assert await second.runtime.service.state_of(thread_id) == before, "state untouched"
             assert second.deployment()["image"] == OLD
     finally:
         await slack.stop()

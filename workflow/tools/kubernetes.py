@@ -1046,18 +1046,31 @@ class KubernetesBackend:
         except ConflictError:
             raise self._stale(name, namespace) from None
         generation = result.metadata.generation or 0
-        rollout = "not_waited"
-        if wait:
-            rollout, dep = await self._wait_rollout(namespace, name, generation)
-        else:
-            dep = result.to_dict()
-        return {
+        applied = {
             "applied": True,
             "action": plan.action,
             "target": plan.target,
+            "namespace": namespace,
+            "name": name,
+            "generation": generation,
+        }
+        if not wait:  # the caller follows the rollout (follow_rollout) when it chooses
+            elapsed = round(time.monotonic() - started, 3)
+            return {**applied, "rollout": "in_progress", "status": None, "elapsed_s": elapsed}
+        followed = await self.follow_rollout(namespace, name, generation)
+        return {**applied, **followed, "elapsed_s": round(time.monotonic() - started, 3)}
+
+    async def follow_rollout(self, namespace: str, name: str, generation: int) -> dict[str, Any]:
+        """Wait for the rollout of `generation`: {"rollout": complete | failed | timed_out,
+        "status": the deployment's status as `status()` gives it, "rollout_s": seconds}."""
+        validate_name(namespace, "namespace")
+        validate_name(name, "deployment")
+        started = time.monotonic()
+        rollout, dep = await self._wait_rollout(namespace, name, generation)
+        return {
             "rollout": rollout,
             "status": await self._status_of(dep, log_lines=20),
-            "elapsed_s": round(time.monotonic() - started, 3),
+            "rollout_s": round(time.monotonic() - started, 3),
         }
 
     def _stale(self, name: str, namespace: str) -> StalePlanError:
