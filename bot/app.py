@@ -489,9 +489,9 @@ class BotRuntime:
         previous = None
         if req.thread_ts is not None:
             thread_id = thread_id_for(req.team, req.channel, req.thread_ts)
-            previous = await self.service.state_of(thread_id)
-            if previous:
-                current = await self.service.report(thread_id)
+            current = await self._report_or_none(thread_id)
+            if current is not None:
+                previous = current.values
                 if current.status == "awaiting_approval":
                     await client.chat_postMessage(
                         channel=req.channel,
@@ -587,7 +587,7 @@ class BotRuntime:
             return
         self.metrics.inc("devops_bot_runs_started_total")
         log.info("slack.run_finished", status=report.status)
-        incident = await self._incident_of(thread_id)
+        incident = _incident_in(report.values)
         if job.incident is not None:  # an investigation: its status message is a header
             await self._finish_incident_status(thread_id, status, job.incident, incident, report)
         else:
@@ -649,9 +649,14 @@ class BotRuntime:
             await results.update_header(client, ref, incident)
 
     async def _incident_of(self, thread_id: str) -> dict[str, Any] | None:
-        values = await self.service.state_of(thread_id) or {}
-        incident = values.get("incident")
-        return incident if isinstance(incident, dict) else None
+        return _incident_in(await self.service.state_of(thread_id))
+
+    async def _report_or_none(self, thread_id: str) -> RunReport | None:
+        """The thread's report, or None for a thread the graph does not know."""
+        try:
+            return await self.service.report(thread_id)
+        except InputError:
+            return None
 
     def _incident_seed(
         self, task_type: str, context: dict[str, Any], previous: dict[str, Any] | None
@@ -771,8 +776,9 @@ class BotRuntime:
         # The card shows "Approved by" as soon as the policy accepts a vote that completes
         # the quorum, before the lock, the SET NX and the apply. If the vote then loses
         # (another click, a duplicate) or fails, the card is rewritten from the state.
+        seen = current.approval or {}
         shown = decision == "approve" and await self._show_approved_early(
-            client, channel, card_ts, thread_id, user, groups
+            client, channel, card_ts, thread_id, user, groups, seen
         )
 
         async def on_progress(node: str, update: dict[str, Any]) -> None:
@@ -796,11 +802,16 @@ class BotRuntime:
             try:
                 if decision == "approve":
                     report = await self.service.approve(
-                        thread_id, user, groups=groups, on_progress=on_progress
+                        thread_id, user, groups=groups, on_progress=on_progress, seen=seen
                     )
                 else:
                     report = await self.service.reject(
-                        thread_id, user, reason or "", groups=groups, on_progress=on_progress
+                        thread_id,
+                        user,
+                        reason or "",
+                        groups=groups,
+                        on_progress=on_progress,
+                        seen=seen,
                     )
             except (RefusedError, InputError) as exc:
                 self.metrics.inc("devops_bot_votes_refused_total")
@@ -838,16 +849,18 @@ class BotRuntime:
         thread_id: str,
         user: str,
         groups: frozenset[str],
+        seen: dict[str, Any],
     ) -> bool:
-        """Close the card as approved by `user` if the policy accepts a quorum-completing vote.
+        """Close the card as approved by `user` if the policy accepts a quorum-completing vote
+        on `seen`, the request just found pending.
 
         Only a display: the decision itself is still taken under the lock by the service.
         True when the card was updated.
         """
         service = self.service
         try:
-            check = await service.check_vote(thread_id, user, "approve", groups)
-        except InputError:
+            check = service.judge_vote(seen, user, "approve", groups)
+        except (InputError, KeyError, ValueError):
             return False
         if not check.allowed or check.expired:
             return False
@@ -953,7 +966,7 @@ class BotRuntime:
         root_ts = parsed[2] if parsed else None
         result = messages.result_line(report)
         await results.say(client, channel, root_ts, result)
-        values = await self.service.state_of(thread_id) or {}
+        values = report.values or await self.service.state_of(thread_id) or {}
         if status_ts:
             header = _status_header_of(values, approval.get("requester"))
             await self._update(client, channel, status_ts, None, f"{header}\n{result}")
@@ -1191,6 +1204,11 @@ def _status_header_of(values: dict[str, Any], user: str | None) -> str:
         step = next((s["id"] for s in steps if s.get("command") == asked), "")
         note = messages.remediation_note(step or "step", context["remediation_of"])
     return messages.status_header(user, asked, note)
+
+
+def _incident_in(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    incident = (values or {}).get("incident")
+    return incident if isinstance(incident, dict) else None
 
 
 def _saved_since(snapshot: Any, entry: dict[str, Any]) -> bool:

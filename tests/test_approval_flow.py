@@ -108,6 +108,28 @@ async def test_reject_applies_nothing(opener, tmp_path):
     assert image(tmp_path) == OLD
 
 
+async def test_a_vote_on_a_request_seen_earlier_counts_only_for_that_request(opener, tmp_path):
+    """`seen` (the request on the card the voter clicked) is judged without reading the
+    state again; under the lock the vote must still find that very request pending."""
+    async with opener() as h:
+        first = await h.service.start(**DEPLOY, requester="U1")
+        await h.service.reject(first.thread_id, "U2", "wrong tag")
+        second = await h.service.start(**DEPLOY, requester="U1", thread_id=first.thread_id)
+        assert second.approval["id"] != first.approval["id"]
+        with pytest.raises(InputError, match="already decided"):
+            await h.service.approve(first.thread_id, "U2", seen=first.approval)
+        # Seen expired: the expiry, too, only closes the request that was seen.
+        expired = {**first.approval, "expires_at": "2000-01-01T00:00:00+00:00"}
+        with pytest.raises(InputError, match="already decided"):
+            await h.service.approve(first.thread_id, "U2", seen=expired)
+        still = await h.service.report(first.thread_id)
+        assert still.status == "awaiting_approval"
+        assert still.approval["id"] == second.approval["id"] and still.approval["votes"] == []
+        assert image(tmp_path) == OLD
+        done = await h.service.approve(first.thread_id, "U2", seen=still.approval)
+        assert done.status == "applied" and image(tmp_path) == NEW
+
+
 async def test_concurrent_approvals_apply_once(opener, backend, tmp_path):
     """Double click (one service) and two replicas (two services on one store)."""
     state = tmp_path / "sandbox-cluster.json"
@@ -210,3 +232,35 @@ async def test_unknown_thread_and_bad_votes(opener):
 
 def test_sandbox_policy_is_the_one_shipped():
     assert SANDBOX_POLICY.exists()
+
+
+async def test_a_rollout_that_does_not_complete_fails_the_run_after_the_apply(tmp_path):
+    """apply says the change went in; the rollout node then says it did not roll out."""
+    options = ServiceOptions(
+        data_dir=tmp_path, sandbox=True, persistence="memory", rollout_timeout=0.5
+    )
+    async with open_service(options) as h:
+        seen: list[tuple[str, dict]] = []
+        report = await h.service.start(
+            task_type="deploy",
+            context={
+                "action": "deploy",
+                "service": "checkout",
+                "environment": "staging",
+                "image": "checkout:v2.5.0-crashloop",
+                "sandbox": True,
+            },
+            text="deploy checkout:v2.5.0-crashloop staging",
+            requester="U1",
+            on_progress=lambda node, update: seen.append((node, update)),
+        )
+        rows = await h.service.audit.read(thread_id=report.thread_id)
+    applied = [u["outcome"] for node, u in seen if node == "apply"]
+    assert applied and applied[0]["status"] == "applied" and applied[0]["stage"] == "rolling_out"
+    assert report.status == "failed"
+    assert "but the rollout did not complete within 0.5 s" in report.summary
+    assert report.outcome["stage"] == "rolled_out"
+    assert any(
+        p["reason"] == "CrashLoopBackOff" for p in report.outcome["result"]["status"]["pods"]
+    )
+    assert [r["event"] for r in rows] == ["run", "apply", "failure"]

@@ -260,6 +260,38 @@ async def test_crashloop_rollout_times_out_and_status_explains(server):
     await backend.aclose()
 
 
+async def test_apply_without_waiting_then_follow_the_rollout(server, backend):
+    """What the graph does: apply returns once the API server took the change; the
+    rollout is followed next, described in full only when it did not complete."""
+    plan = await backend.plan(
+        "deploy", namespace=NS, name="api-server", environment=NS, image="v1.2.3"
+    )
+    applied = await backend.apply(plan, wait=False)
+    assert applied["rollout"] == "in_progress" and applied["status"] is None
+    assert (applied["namespace"], applied["name"]) == (NS, "api-server")
+    assert server.snapshot()[NS]["api-server"]["image"] == f"{REPO}:v1.2.3"
+    done = await backend.follow_rollout(NS, "api-server", applied["generation"], details=False)
+    assert done["rollout"] == "complete"
+    assert done["status"]["image"] == f"{REPO}:v1.2.3"
+    assert done["status"]["replicas"]["ready"] == done["status"]["replicas"]["desired"]
+    assert "pods" not in done["status"] and "events" not in done["status"]
+
+    slow = KubernetesBackend.from_url(server.url, poll_interval=0.02, rollout_timeout=0.4)
+    bad = await slow.plan(
+        "deploy",
+        namespace="staging",
+        name="checkout",
+        environment="staging",
+        image="v2.5.0-crashloop",
+    )
+    applied = await slow.apply(bad, wait=False)
+    stuck = await slow.follow_rollout("staging", "checkout", applied["generation"], details=False)
+    assert stuck["rollout"] == "timed_out"
+    assert any(p["reason"] == "CrashLoopBackOff" for p in stuck["status"]["pods"])
+    assert stuck["status"]["logs"]["lines"], "a rollout that did not complete shows why"
+    await slow.aclose()
+
+
 async def test_oom_pods_report_oomkilled(backend):
     plan = await backend.plan(
         "deploy", namespace="dev", name="checkout", environment="dev", image="v2.4.1-oom"

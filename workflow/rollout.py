@@ -53,7 +53,7 @@ async def _follow(applied: dict[str, Any], deps: WorkflowDeps) -> dict[str, Any]
     head += f" on {cluster}"
     try:
         followed = await deps.kubernetes.follow_rollout(
-            result["namespace"], result["name"], int(result["generation"])
+            result["namespace"], result["name"], int(result["generation"]), details=False
         )
     except (KubernetesError, KeyError, ValueError) as exc:
         summary = (

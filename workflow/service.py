@@ -67,9 +67,11 @@ class RunReport:
     result: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     note: str | None = None
+    # The thread's checkpointed values this report was made from (not part of as_dict).
+    values: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return {k: v for k, v in self.__dict__.items() if k != "values"}
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,11 @@ class DevOpsService:
         *,
         groups: frozenset[str] = frozenset(),
         on_progress: ProgressCallback | None = None,
+        seen: dict[str, Any] | None = None,
     ) -> RunReport:
-        return await self._vote(thread_id, user, "approve", groups, None, on_progress)
+        """Vote to approve. `seen`: the request as the voter saw it (e.g. on a card the
+        caller just checked); the vote then counts only if that request is still pending."""
+        return await self._vote(thread_id, user, "approve", groups, None, on_progress, seen)
 
     async def reject(
         self,
@@ -194,17 +199,21 @@ class DevOpsService:
         *,
         groups: frozenset[str] = frozenset(),
         on_progress: ProgressCallback | None = None,
+        seen: dict[str, Any] | None = None,
     ) -> RunReport:
         if not reason or not reason.strip():
             raise InputError("a rejection needs a reason, e.g. --reason 'wrong image tag'")
-        return await self._vote(thread_id, user, "reject", groups, reason.strip(), on_progress)
-
-    async def expire(self, thread_id: str) -> RunReport:
-        """Close an approval request whose TTL has passed; nothing is applied."""
-        now = self.deps.clock()
-        return await self._resume_once(
-            thread_id, None, {"decision": "expire", "user": "system", "at": now.isoformat()}, None
+        return await self._vote(
+            thread_id, user, "reject", groups, reason.strip(), on_progress, seen
         )
+
+    async def expire(self, thread_id: str, request: dict[str, Any] | None = None) -> RunReport:
+        """Close an approval request whose TTL has passed; nothing is applied.
+
+        With `request`, only that request (if it is still the pending one)."""
+        now = self.deps.clock()
+        vote = {"decision": "expire", "user": "system", "at": now.isoformat()}
+        return await self._resume_once(thread_id, request, vote, None)
 
     async def check_vote(
         self,
@@ -225,7 +234,22 @@ class DevOpsService:
             raise InputError(f"unknown thread id {thread_id!r}")
         if not snapshot.interrupts:
             raise InputError(_not_pending(thread_id, snapshot.values))
-        request = snapshot.interrupts[0].value
+        return self.judge_vote(snapshot.interrupts[0].value, user, decision, groups)
+
+    def judge_vote(
+        self,
+        request: dict[str, Any],
+        user: str,
+        decision: str,
+        groups: frozenset[str] = frozenset(),
+    ) -> VoteCheck:
+        """What the policy says about `user` casting `decision` on `request` now.
+
+        Advisory, for a clear answer before anything is locked: the vote itself is judged
+        again by the approval gate, under the thread lock, on the request still pending.
+        """
+        if not user or not user.strip():
+            raise InputError("say who you are: --as USER")
         now = self.deps.clock()
         verdict = self.deps.policy.may_vote(
             user,
@@ -267,11 +291,15 @@ class DevOpsService:
         groups: frozenset[str],
         reason: str | None,
         on_progress: ProgressCallback | None,
+        seen: dict[str, Any] | None = None,
     ) -> RunReport:
-        check = await self.check_vote(thread_id, user, decision, groups)
+        if seen is not None:
+            check = self.judge_vote(seen, user, decision, groups)
+        else:
+            check = await self.check_vote(thread_id, user, decision, groups)
         request = check.request
         if check.expired:
-            report = await self.expire(thread_id)
+            report = await self.expire(thread_id, request)
             report.note = "expired"
             return report
         if not check.allowed:
@@ -571,6 +599,7 @@ def _report(thread_id: str, snapshot: Any) -> RunReport:
             approval=request,
             interrupt_id=snapshot.interrupts[0].id,
             result=result,
+            values=dict(values),
         )
     outcome = values.get("outcome") or {"status": "failed", "summary": "the run did not finish"}
     return RunReport(
@@ -581,4 +610,5 @@ def _report(thread_id: str, snapshot: Any) -> RunReport:
         approval=values.get("approval"),
         result=result,
         outcome=outcome,
+        values=dict(values),
     )

@@ -638,7 +638,6 @@ class KubernetesBackend:
 
     async def _status_of(self, dep: dict, *, log_lines: int) -> dict[str, Any]:
         meta, spec = dep["metadata"], dep.get("spec", {})
-        status = dep.get("status") or {}
         namespace, name = meta["namespace"], meta["name"]
         replicasets = await self._owned_replicasets(dep)
         rs_by_uid = {rs["metadata"]["uid"]: rs for rs in replicasets}
@@ -665,7 +664,6 @@ class KubernetesBackend:
         for pod in pods:
             pod["current_revision"] = pod.pop("pod_template_hash") == current_hash
         pods.sort(key=lambda p: (not p["current_revision"], p["name"]))
-        complete, state = _rollout_state(dep)
 
         # Events are per object; ask for the deployment, its scaled ReplicaSets and a few pods
         # (unhealthy first) rather than the whole namespace.
@@ -716,6 +714,18 @@ class KubernetesBackend:
                 error = self._translate(exc, "pod", target["name"], namespace)
                 logs["error"] = exc.status.message if isinstance(exc, ApiError) else error.message
 
+        return {
+            **self._deployment_status(dep),
+            "pods": pods,
+            "events": recent,
+            "logs": logs,
+        }
+
+    def _deployment_status(self, dep: dict) -> dict[str, Any]:
+        """What the Deployment object itself says: image, revision, replicas, rollout state."""
+        meta, spec = dep["metadata"], dep.get("spec", {})
+        status = dep.get("status") or {}
+        complete, state = _rollout_state(dep)
         conditions = [
             {
                 "type": c.get("type"),
@@ -729,8 +739,8 @@ class KubernetesBackend:
         return {
             "cluster": self.cluster_label,
             "kind": "Deployment",
-            "namespace": namespace,
-            "name": name,
+            "namespace": meta["namespace"],
+            "name": meta["name"],
             "image": summary["image"],
             "images": summary["images"],
             "revision": summary["revision"],
@@ -747,9 +757,6 @@ class KubernetesBackend:
             "rollout_complete": complete,
             "rollout_state": state,
             "conditions": conditions,
-            "pods": pods,
-            "events": recent,
-            "logs": logs,
         }
 
     # -- planning
@@ -1060,16 +1067,26 @@ class KubernetesBackend:
         followed = await self.follow_rollout(namespace, name, generation)
         return {**applied, **followed, "elapsed_s": round(time.monotonic() - started, 3)}
 
-    async def follow_rollout(self, namespace: str, name: str, generation: int) -> dict[str, Any]:
+    async def follow_rollout(
+        self, namespace: str, name: str, generation: int, *, details: bool = True
+    ) -> dict[str, Any]:
         """Wait for the rollout of `generation`: {"rollout": complete | failed | timed_out,
-        "status": the deployment's status as `status()` gives it, "rollout_s": seconds}."""
+        "status": the deployment's status as `status()` gives it, "rollout_s": seconds}.
+
+        Without `details`, a rollout that completed is described by the Deployment alone
+        (no pods, events or logs: nothing to look into); one that did not gets them all.
+        """
         validate_name(namespace, "namespace")
         validate_name(name, "deployment")
         started = time.monotonic()
         rollout, dep = await self._wait_rollout(namespace, name, generation)
+        if rollout == "complete" and not details:
+            status = self._deployment_status(dep)
+        else:
+            status = await self._status_of(dep, log_lines=20)
         return {
             "rollout": rollout,
-            "status": await self._status_of(dep, log_lines=20),
+            "status": status,
             "rollout_s": round(time.monotonic() - started, 3),
         }
 
