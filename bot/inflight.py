@@ -14,6 +14,7 @@ is always empty in that mode.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Any
@@ -43,6 +44,7 @@ class InFlight:
         self._key = f"{prefix}:slack:inflight"
         self._instance = f"{prefix}:slack:instance:"
         self._local: dict[str, dict[str, Any]] = {}
+        self._beat_at = -math.inf  # monotonic time of the last heartbeat written
         self._redis = None
         if redis_url:
             from redis.asyncio import Redis
@@ -54,7 +56,8 @@ class InFlight:
         if self._redis is None:
             self._local[thread_id] = entry
             return
-        await self.heartbeat()
+        if time.monotonic() - self._beat_at > self.lease / 4:  # else it is fresh enough
+            await self.heartbeat()
         await self._redis.hset(self._key, thread_id, json.dumps(entry))
 
     async def end(self, thread_id: str) -> None:
@@ -65,9 +68,11 @@ class InFlight:
 
     async def heartbeat(self) -> None:
         if self._redis is not None:
+            beat = time.monotonic()
             await self._redis.set(
                 self._instance + self.instance_id, "1", px=max(1, int(self.lease * 1000))
             )
+            self._beat_at = beat
 
     async def orphans(self) -> list[tuple[str, dict[str, Any]]]:
         """Entries of dead owners, each claimed for this replica (and removed) exactly once."""
