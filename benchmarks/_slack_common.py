@@ -26,7 +26,10 @@ __all__ = [
     "ROOT",
     "StallProbe",
     "TimedCalls",
+    "app_processes",
     "fmt_ms",
+    "free_port",
+    "loop_lag_histogram",
     "percentile",
     "quiet_logs",
     "sandbox_process",
@@ -140,3 +143,77 @@ def sandbox_process(data_dir: Path) -> Iterator[Path]:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def app_processes(count: int, env: dict[str, str], data_dir: Path) -> Iterator[list[str]]:
+    """`count` replicas of the app, each `devops-bot serve --http` in its own process on
+    its own port (as dynos behind a router); yields their base URLs once each is healthy.
+    `env` is the configuration they share (Slack, Redis, KUBECONFIG, policy)."""
+    import urllib.request
+
+    children, bases = [], []
+    code = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+    try:
+        for i in range(count):
+            port = free_port()
+            folder = data_dir / f"replica-{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", code, "serve", "--http", "--port", str(port)],
+                    env={
+                        **os.environ,
+                        **env,
+                        "DEVOPS_BOT_DATA_DIR": str(folder),
+                        "LOG_LEVEL": "WARNING",
+                    },
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+            bases.append(f"http://127.0.0.1:{port}")
+        for base, child in zip(bases, children, strict=True):
+            deadline = time.monotonic() + 60
+            while True:  # bounded by the deadline
+                if child.poll() is not None:
+                    raise RuntimeError(f"the app at {base} exited with {child.returncode}")
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the app at {base} did not become healthy in 60 s")
+                time.sleep(0.1)
+        yield bases
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def loop_lag_histogram(metrics_text: str) -> dict[str, float]:
+    """{upper bound: cumulative count} of `devops_bot_event_loop_lag_seconds`, plus "max"."""
+    out: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith('devops_bot_event_loop_lag_seconds_bucket{le="'):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            out[bound] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("devops_bot_event_loop_lag_seconds_max "):
+            out["max"] = float(line.rsplit(" ", 1)[1])
+    return out

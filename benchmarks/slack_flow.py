@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import statistics
 import sys
@@ -42,7 +43,9 @@ from typing import Any
 from _slack_common import (
     StallProbe,
     TimedCalls,
+    app_processes,
     fmt_ms,
+    loop_lag_histogram,
     percentile,
     quiet_logs,
     sandbox_process,
@@ -144,12 +147,32 @@ async def wait_until(predicate, timeout: float) -> bool:
     return predicate()
 
 
-async def run_flows(bot, flows: list[Flow], timeout: float) -> None:
-    calls: TimedCalls = bot.slack.calls
+class Target:
+    """Where the flows go: the fake Slack (timing every call) and the app's replicas, each
+    reached through its own signed-request sender. A flow's command goes to replica
+    i mod n and its click to the next one, as a router would spread them."""
+
+    def __init__(self, slack: Any, senders: list[Any], runtime: Any = None) -> None:
+        self.slack, self.senders, self.runtime = slack, senders, runtime
+
+    def sender(self, index: int) -> Any:
+        return self.senders[index % len(self.senders)]
+
+    async def drain(self, timeout: float) -> None:
+        if self.runtime is not None:  # in-process: wait for the background tasks
+            await self.runtime.drain(timeout=timeout)
+        else:
+            await asyncio.sleep(0.2)  # the replicas' last writes after the last message
+
+
+async def run_flows(target: Target, flows: list[Flow], timeout: float) -> dict[str, float]:
+    """Commands, then clicks once every card is there; the process CPU seconds of each."""
+    calls: TimedCalls = target.slack.calls
+    cpu = {"commands": time.process_time()}
 
     async def command(flow: Flow) -> None:
         flow.sent = time.perf_counter()
-        status, _ = await bot.send.command(flow.text, user="U1")
+        status, _ = await target.sender(flow.index).command(flow.text, user="U1")
         assert status == 200, status
 
     await asyncio.gather(*(command(f) for f in flows))
@@ -163,10 +186,13 @@ async def run_flows(bot, flows: list[Flow], timeout: float) -> None:
     if not await wait_until(all_cards, timeout):
         missing = [f.text for f in flows if f.card is None]
         raise RuntimeError(f"no approval card within {timeout} s for {missing}")
+    cpu["clicks"] = time.process_time()
+    cpu["commands"] = cpu["clicks"] - cpu["commands"]
 
     async def click(flow: Flow) -> None:
         flow.clicked = time.perf_counter()
-        status, _ = await bot.send.click(flow.card, "approval_approve", user="U2")
+        sender = target.sender(flow.index + 1)
+        status, _ = await sender.click(flow.card, "approval_approve", user="U2")
         assert status == 200, status
 
     await asyncio.gather(*(click(f) for f in flows))
@@ -184,12 +210,13 @@ async def run_flows(bot, flows: list[Flow], timeout: float) -> None:
     if not await wait_until(all_results, timeout):
         missing = [f.text for f in flows if not finished(f)]
         print(f"WARNING: no result within {timeout} s for {missing}")
+    cpu["clicks"] = time.process_time() - cpu["clicks"]
+    return cpu
 
 
 async def main(args: argparse.Namespace) -> int:
     quiet_logs()
     from tests.redis_server import RedisStackServer
-    from tests.slack.harness import running_bot
 
     misses: list[str] = []
     redis = RedisStackServer().start()
@@ -197,24 +224,16 @@ async def main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="devops-bot-flow-bench-") as tmp:
             tmp_path = Path(tmp)
             policy = write_policy(tmp_path)
-            cluster: dict[str, Any] = {}
             with contextlib.ExitStack() as stack:
+                kubeconfig = None
                 if not args.sandbox_in_process:
                     kubeconfig = stack.enter_context(sandbox_process(tmp_path / "cluster"))
-                    # The app reaches it as it would any cluster: through KUBECONFIG.
-                    os.environ["KUBECONFIG"] = str(kubeconfig)
-                    cluster = {"sandbox": False, "operations": False}
-                bot = running_bot(
-                    tmp_path / "data",
-                    redis_url=redis.url,
-                    key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
-                    policy_path=str(policy),
-                    max_runs=args.max_runs,
-                    **cluster,
-                )
                 where = "in the app's process" if args.sandbox_in_process else "its own process"
                 print(f"Redis Stack at {redis.url}; sandbox cluster in {where}")
-                rounds = await measure(bot, args)
+                if args.replicas:
+                    rounds = await measure_replicas(args, redis.url, policy, kubeconfig, tmp_path)
+                else:
+                    rounds = await measure_in_process(args, redis.url, policy, kubeconfig, tmp_path)
             misses = report(rounds, args)
     finally:
         redis.stop()
@@ -225,40 +244,126 @@ async def main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def measure(bot_context: Any, args: argparse.Namespace) -> list[Round]:
-    """Warm up, then run `args.rounds` rounds of `args.workflows` workflows each."""
+async def measure_in_process(
+    args: argparse.Namespace, redis_url: str, policy: Path, kubeconfig: Path | None, tmp: Path
+) -> list[Round]:
+    """The app in this process (tests.slack.harness), the stall probe in its event loop."""
     from bot.server import freeze_startup_heap
+    from tests.slack.harness import running_bot
 
-    rounds = []
-    async with bot_context as bot:
+    cluster: dict[str, Any] = {}
+    if kubeconfig is not None:
+        os.environ["KUBECONFIG"] = str(kubeconfig)  # reached as any cluster would be
+        cluster = {"sandbox": False, "operations": False}
+    async with running_bot(
+        tmp / "data",
+        redis_url=redis_url,
+        key_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        policy_path=str(policy),
+        max_runs=args.max_runs,
+        **cluster,
+    ) as bot:
         bot.slack.calls = TimedCalls(bot.slack.calls)
-        # As `bot.server.run_http` does once it serves: freeze the start-up heap.
-        freeze_startup_heap()
-        print(f"app at {bot.base}; fake Slack at {bot.slack.url}")
-        # Warm-up: one whole flow (graph, Redis indices, sandbox, HTTP pools).
-        await run_flows(bot, [Flow(-1, "deploy web:v0.0.1 dev")], args.timeout)
-        await bot.runtime.drain(timeout=args.timeout)
+        freeze_startup_heap()  # as `bot.server.run_http` does once it serves
+        print(f"app in this process at {bot.base}; fake Slack at {bot.slack.url}")
+        target = Target(bot.slack, [bot.send], bot.runtime)
 
-        for r in range(args.rounds):
-            flows = []
-            for i in range(args.workflows):
-                svc, env = TARGETS[i % len(TARGETS)]
-                flows.append(Flow(i, f"deploy {svc}:{SERVICES[svc]}.{r}.{i} {env}"))
+        async def stall_of(work: Any) -> tuple[Any, float]:
             probe = StallProbe()
             probe.start()
-            started = time.perf_counter()
-            await run_flows(bot, flows, args.timeout)
-            wall = time.perf_counter() - started
-            await bot.runtime.drain(timeout=args.timeout)
-            rounds.append(Round(flows, wall, await probe.stop()))
+            result = await work
+            return result, await probe.stop()
+
+        return await _rounds(target, args, stall_of)
+
+
+async def measure_replicas(
+    args: argparse.Namespace, redis_url: str, policy: Path, kubeconfig: Path | None, tmp: Path
+) -> list[Round]:
+    """The app as `args.replicas` processes (`devops-bot serve --http`), sharing Redis; their
+    event-loop lag comes from their /metrics, before and after each round."""
+    import aiohttp
+
+    from tests.slack.harness import BOT_TOKEN, SECRET, MockSlack, SlackSender
+
+    slack = MockSlack()
+    api_url = await slack.start()
+    slack.calls = TimedCalls(slack.calls)
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "REDIS_URL": redis_url,
+        "DEVOPS_BOT_POLICY": str(policy),
+    }
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    else:
+        env["DEVOPS_BOT_SANDBOX"] = "true"
+    if args.max_runs:
+        env["DEVOPS_BOT_MAX_RUNS"] = str(args.max_runs)
+    try:
+        with app_processes(args.replicas, env, tmp / "replicas") as bases:
+            print(f"app: {len(bases)} process(es) at {', '.join(bases)}; fake Slack at {slack.url}")
+            async with aiohttp.ClientSession() as session:
+                senders = [SlackSender(session, base, slack.url) for base in bases]
+                target = Target(slack, senders)
+
+                async def lag() -> list[dict[str, float]]:
+                    out = []
+                    for base in bases:
+                        async with session.get(base + "/metrics") as answer:
+                            out.append(loop_lag_histogram(await answer.text()))
+                    return out
+
+                async def stall_of(work: Any) -> tuple[Any, float]:
+                    before = await lag()
+                    result = await work
+                    return result, _largest_lag(before, await lag())
+
+                return await _rounds(target, args, stall_of)
+    finally:
+        await slack.stop()
+
+
+def _largest_lag(before: list[dict[str, float]], after: list[dict[str, float]]) -> float:
+    """The upper bound of the highest histogram bucket that grew (inf: over every bucket)."""
+    largest = 0.0
+    for b, a in zip(before, after, strict=True):
+        bounds = [k for k in a if k != "max"]
+        previous = 0.0
+        for bound in bounds:  # cumulative counts: a bucket grew if its own count grew
+            own = (a[bound] - b.get(bound, 0.0)) - previous
+            previous = a[bound] - b.get(bound, 0.0)
+            if own > 0:
+                largest = max(largest, math.inf if bound == "+Inf" else float(bound))
+    return largest
+
+
+async def _rounds(target: Target, args: argparse.Namespace, stall_of: Any) -> list[Round]:
+    """Warm up, then `args.rounds` rounds of `args.workflows` workflows each."""
+    warm = [Flow(-k - 1, f"deploy web:v0.0.{k} dev") for k in range(len(target.senders))]
+    await run_flows(target, warm, args.timeout)  # graph, Redis indices, cluster, HTTP pools
+    await target.drain(args.timeout)
+    rounds = []
+    for r in range(args.rounds):
+        flows = []
+        for i in range(args.workflows):
+            svc, env = TARGETS[i % len(TARGETS)]
+            flows.append(Flow(i, f"deploy {svc}:{SERVICES[svc]}.{r}.{i} {env}"))
+        started = time.perf_counter()
+        cpu, stall = await stall_of(run_flows(target, flows, args.timeout))
+        wall = time.perf_counter() - started
+        await target.drain(args.timeout)
+        rounds.append(Round(flows, wall, stall, cpu))
     return rounds
 
 
 class Round:
     """One round's flows and figures."""
 
-    def __init__(self, flows: list[Flow], wall: float, stall: float) -> None:
-        self.flows, self.wall, self.stall = flows, wall, stall
+    def __init__(self, flows: list[Flow], wall: float, stall: float, cpu: dict[str, float]) -> None:
+        self.flows, self.wall, self.stall, self.cpu = flows, wall, stall, cpu
         reported = [f for f in flows if f.result_at]
         self.applied = [f for f in reported if f.result_text.startswith("*Applied*")]
         self.failed = [f for f in reported if not f.result_text.startswith("*Applied*")]
@@ -281,7 +386,7 @@ class Round:
         }
 
 
-TARGETED = list(Round([], 0, 0).steps)[:3]  # the steps issue 3 sets a p50 target for
+TARGETED = list(Round([], 0, 0, {}).steps)[:3]  # the steps issue 3 sets a p50 target for
 
 
 def report(rounds: list[Round], args: argparse.Namespace) -> list[str]:
@@ -305,7 +410,16 @@ def report(rounds: list[Round], args: argparse.Namespace) -> list[str]:
         )
         for f in [f for f in r.failed if STALE_MARK not in f.result_text][:3]:
             print(f"  e.g. '{f.text}': {f.result_text[:160]}")
-        print(f"max event-loop stall (app process, this round): {fmt_ms(r.stall)}")
+        if args.replicas:
+            print(f"max event-loop lag (app processes, this round): <= {fmt_ms(r.stall)}")
+        else:
+            print(f"max event-loop stall (app process, this round): {fmt_ms(r.stall)}")
+        per = {k: v / max(1, len(r.flows)) for k, v in r.cpu.items()}
+        whose = "the fake Slack and the senders" if args.replicas else "the app, fake Slack, sender"
+        print(
+            f"CPU per workflow in this process ({whose}): {fmt_ms(per['commands'])} command "
+            f"phase, {fmt_ms(per['clicks'])} click phase"
+        )
 
     print("-- medians over rounds")
     misses = []
@@ -333,6 +447,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; targets use the median")
     parser.add_argument(
         "--max-runs", type=int, default=None, help="run slots (default: the app's, 8)"
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        help="app processes (devops-bot serve --http) sharing Redis, requests spread over "
+        "them; 0: the app in this process, as the tests run it",
     )
     parser.add_argument(
         "--sandbox-in-process",

@@ -37,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, messages, results
 from bot.cards import CardIndex, CardRef, TtlCache
 from bot.inflight import InFlight
+from bot.looplag import LoopLag
 from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
 from workflow.apply import NODE as APPLY_NODE
@@ -227,6 +228,7 @@ class BotRuntime:
         self.sandbox = sandbox
         self.llm = llm
         self.metrics = metrics or Metrics()
+        self.loop_lag = LoopLag()
         self.deduper = deduper or RetryDeduper()
         self.update_interval = update_interval
         self.client = client
@@ -322,13 +324,16 @@ class BotRuntime:
     # -- expiry sweeper ------------------------------------------------------------------
 
     def start_sweeper(self) -> None:
-        """Close expired approvals now and every `sweep_interval` seconds (idempotent)."""
+        """Close expired approvals now and every `sweep_interval` seconds (idempotent);
+        also start measuring the event loop's lag."""
+        self.loop_lag.start()
         if self._sweeper is None or self._sweeper.done():
             stop = asyncio.Event()
             self._sweeper = asyncio.create_task(self._sweep_forever(stop), name="expiry-sweeper")
             self._sweeper_stop = stop
 
     async def stop_sweeper(self) -> None:
+        await self.loop_lag.stop()
         task, self._sweeper = self._sweeper, None
         if task is None:
             return

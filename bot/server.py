@@ -92,7 +92,7 @@ def create_web_app(
 
     async def prometheus(_: web.Request) -> web.Response:
         return web.Response(
-            body=metrics.render().encode(),
+            body=(metrics.render() + runtime.loop_lag.render()).encode(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 

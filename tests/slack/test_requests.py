@@ -104,6 +104,16 @@ async def test_metrics_in_prometheus_format(bot):
     assert "devops_bot_runs_started_total 1" in text
     assert 'devops_bot_slack_requests_total{status="200"} 2' in text
     assert 'devops_bot_approval_decisions_total{outcome="applied"} 1' in text
+    # The event loop's lag, measured all along: a histogram whose buckets add up.
+    assert "# TYPE devops_bot_event_loop_lag_seconds histogram" in text
+    buckets = [
+        int(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("devops_bot_event_loop_lag_seconds_bucket")
+    ]
+    assert buckets == sorted(buckets) and buckets[-1] > 0
+    assert f"devops_bot_event_loop_lag_seconds_count {buckets[-1]}" in text
+    assert "devops_bot_event_loop_lag_seconds_max " in text
 
 
 def _mention(text: str, ts: str, thread_ts: str | None = None, user: str = "U1") -> dict:
