@@ -240,6 +240,7 @@ _STATE_WORDS = {
     "cause identified": "Cause identified",
     "no clear cause": "No clear cause yet",
     "mitigation applied": "Mitigation applied",
+    "mitigation did not roll out": "Mitigation did not roll out",
 }
 
 
@@ -257,7 +258,7 @@ def incident_footer(record: dict[str, Any]) -> str:
     """The last line of the incident status message, from the record's state."""
     state = record.get("state") or ""
     word = _STATE_WORDS.get(state, state.capitalize() or "Done")
-    if state == "mitigation applied":
+    if state in {"mitigation applied", "mitigation did not roll out"}:
         actions = record.get("actions") or []
         done = [a for a in actions if a.get("status") == "applied"]
         last = (done or actions or [{}])[-1].get("summary") or "a remediation was applied"

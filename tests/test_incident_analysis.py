@@ -23,7 +23,12 @@ from workflow.incident.analysis import (
     severity_of,
     timeline,
 )
-from workflow.incident.report import findings_text, postmortem_markdown, record_action
+from workflow.incident.report import (
+    findings_text,
+    postmortem_markdown,
+    record_action,
+    record_rollout,
+)
 
 T0 = 1_800_000_000.0  # the rollout
 TARGET = {"service": "checkout", "environment": "production", "namespace": "production"}
@@ -325,6 +330,29 @@ def test_an_applied_remediation_is_recorded_with_its_time():
     assert updated["timeline"][-1]["text"] == "applied rollback of deployment/checkout"
     assert rec["actions"] == [], "the old record is not changed"
     assert "applied rollback of deployment/checkout" in postmortem_markdown(updated)
+
+
+@pytest.mark.parametrize("rolled", ["applied", "failed"])
+def test_a_remediation_is_one_action_whose_status_follows_its_rollout(rolled):
+    plan = {"action": "rollback", "target": "deployment/checkout -n production"}
+    applied = {"status": "applied", "summary": "applied rollback of checkout; rolling out"}
+    at = datetime.fromtimestamp(T0 + 1000, UTC)
+    rec = record_action(record(), plan, applied, at)
+    final = {
+        "status": rolled,
+        "stage": "rolled_out",
+        "summary": "applied rollback of checkout (rollout complete)"
+        if rolled == "applied"
+        else "applied rollback of checkout, but the rollout did not complete within 120 s",
+    }
+    later = datetime.fromtimestamp(T0 + 1060, UTC)
+    updated = record_rollout(rec, plan, final, later)
+    assert [(a["status"], a["summary"]) for a in updated["actions"]] == [(rolled, final["summary"])]
+    assert updated["actions"][0]["at"] == iso(T0 + 1000), "when it was applied"
+    assert [e["text"] for e in updated["timeline"][-2:]] == [applied["summary"], final["summary"]]
+    expected = "mitigation applied" if rolled == "applied" else "mitigation did not roll out"
+    assert updated["state"] == expected
+    assert rec["actions"][0]["status"] == "applied", "the old record is not changed"
 
 
 # ---------------------------------------------------------------------------- narrative

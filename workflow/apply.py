@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from workflow.deps import WorkflowDeps, deps_of
-from workflow.incident.report import record_action
+from workflow.incident.report import record_action, record_rollout
 from workflow.memory import AccessContext
 from workflow.plan import Plan, compute_plan_hash
 from workflow.state import DevOpsAgentState
@@ -51,7 +51,8 @@ def outcome_update(
     update: dict[str, Any] = {"outcome": outcome, "current_phase": phase, "next_action": "end"}
     incident = state.get("incident")
     if incident and state.get("plan"):  # a remediation in an incident thread: keep the record
-        update["incident"] = record_action(incident, state["plan"], outcome, deps.clock())
+        record = record_rollout if outcome.get("stage") == "rolled_out" else record_action
+        update["incident"] = record(incident, state["plan"], outcome, deps.clock())
     return update
 
 

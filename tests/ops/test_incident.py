@@ -129,7 +129,9 @@ async def test_a_rollout_that_breaks_web_is_found_and_rolled_back_after_approval
         values = await service.state_of(report.thread_id)
         incident = values["incident"]
         assert incident["state"] == "mitigation applied"
-        assert incident["actions"][-1]["action"] == "rollback"
+        assert [a["action"] for a in incident["actions"]] == ["rollback"], "one action"
+        assert incident["actions"][0]["status"] == "applied"
+        assert "(rollout complete)" in incident["actions"][0]["summary"]
         markdown = postmortem_markdown(incident)
         assert markdown.startswith(f"# Postmortem draft: web (production), {incident['id']}")
         assert "rolled out" in markdown and "applied rollback" in markdown

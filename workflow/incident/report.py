@@ -13,9 +13,21 @@ from typing import Any
 
 from workflow.incident.analysis import iso
 
-__all__ = ["findings_text", "merge_timeline", "postmortem_markdown", "record_action"]
+__all__ = [
+    "findings_text",
+    "merge_timeline",
+    "postmortem_markdown",
+    "record_action",
+    "record_rollout",
+]
 
-STATES = ("investigating", "cause identified", "no clear cause", "mitigation applied")
+STATES = (
+    "investigating",
+    "cause identified",
+    "no clear cause",
+    "mitigation applied",
+    "mitigation did not roll out",
+)
 
 
 def merge_timeline(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -41,6 +53,34 @@ def record_action(
     if outcome.get("status") == "applied":
         updated["state"] = "mitigation applied"
     entry = {"at": action["at"], "source": "devops-bot", "text": outcome.get("summary", "")}
+    updated["timeline"] = merge_timeline(incident.get("timeline", []), [entry])
+    return updated
+
+
+def record_rollout(
+    incident: dict[str, Any], plan: dict[str, Any], outcome: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    """The record once the rollout of the action just applied has ended: that action takes
+    the rollout's status and words, and the timeline says when it ended."""
+    actions = [dict(a) for a in incident.get("actions", [])]
+    ours = next(
+        (
+            a
+            for a in reversed(actions)
+            if (a.get("action"), a.get("target")) == (plan.get("action"), plan.get("target"))
+        ),
+        None,
+    )
+    if ours is None:  # the apply was not recorded (an older thread): record it whole
+        return record_action(incident, plan, outcome, at)
+    ours.update(status=outcome.get("status"), summary=outcome.get("summary"))
+    updated = {**incident, "actions": actions}
+    updated["state"] = (
+        "mitigation applied"
+        if outcome.get("status") == "applied"
+        else "mitigation did not roll out"
+    )
+    entry = {"at": iso(at.timestamp()), "source": "devops-bot", "text": outcome.get("summary", "")}
     updated["timeline"] = merge_timeline(incident.get("timeline", []), [entry])
     return updated
 
