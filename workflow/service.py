@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import structlog
@@ -401,7 +402,7 @@ class DevOpsService:
         requester = requester or (pending or {}).get("requester")
         try:
             if pending is None:
-                await self._stream(
+                end = await self._stream(
                     thread_id,
                     graph_input,
                     on_progress,
@@ -410,11 +411,10 @@ class DevOpsService:
                     durability="exit",
                     interrupt_before=[APPLY_NODE],
                 )
-                snapshot = await self.graph.aget_state(config)
-                if snapshot.interrupts or tuple(snapshot.next) != (APPLY_NODE,):
-                    return await self._finish(thread_id, snapshot, pending)
+                if not end.before_apply:
+                    return await self._finish(thread_id, await end.snapshot(config), pending)
                 graph_input = None  # continue into the apply, durably
-            await self._stream(
+            end = await self._stream(
                 thread_id, graph_input, on_progress, pending, requester, durability="sync"
             )
         except Exception as exc:
@@ -426,7 +426,7 @@ class DevOpsService:
                 detail=f"run crashed: {type(exc).__name__}",
             )
             raise
-        return await self._finish(thread_id, await self.graph.aget_state(config), pending)
+        return await self._finish(thread_id, await end.snapshot(config), pending)
 
     async def _stream(
         self,
@@ -436,19 +436,25 @@ class DevOpsService:
         pending: dict[str, Any] | None,
         requester: str | None,
         **options: Any,
-    ) -> None:
-        """One stretch of the run: audit each step's result, pass progress to the caller."""
+    ) -> _StretchEnd:
+        """One stretch of the run: audit each step's result, pass progress to the caller;
+        returns how the stretch ended, as the stream said it."""
+        end = _StretchEnd(self.graph)
         async for mode, chunk in self.graph.astream(
             graph_input,
             self._config(thread_id),
             context=self.deps,
-            stream_mode=["updates", "custom"],
+            stream_mode=["updates", "custom", "values"],
             **options,
         ):
+            if mode == "values":
+                end.values = chunk
+                continue
             # "custom": what a node reports while it works (e.g. evidence as it arrives).
             items = chunk.items() if mode == "updates" else [(PROGRESS_NODE, chunk)]
             for node, update in items:
                 if node == "__interrupt__":
+                    end.paused(update)
                     continue
                 update = update if isinstance(update, dict) else {}
                 if mode == "updates":
@@ -461,6 +467,7 @@ class DevOpsService:
                         await maybe
                 except Exception:  # a broken display must never abort a run half-way
                     log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
+        return end
 
     async def _finish(
         self, thread_id: str, snapshot: Any, pending: dict[str, Any] | None
@@ -556,6 +563,32 @@ class DevOpsService:
             await self.audit.append({"event": event, "thread_id": thread_id, **fields})
         except Exception:
             log.warning("audit write failed", thread_id=thread_id, audit_event=event, exc_info=True)
+
+
+@dataclass
+class _StretchEnd:
+    """How a stretch of a run ended, as its stream said it: the last values (what the
+    checkpoint holds), the interrupt it paused on, or a pause before `apply`. Reading the
+    checkpoint back instead costs a few milliseconds of CPU each time (Redis, decoding)."""
+
+    graph: Any
+    values: dict[str, Any] | None = None
+    interrupts: tuple[Any, ...] = ()
+    before_apply: bool = False
+
+    def paused(self, interrupts: Any) -> None:
+        if interrupts:  # interrupt(): the approval gate is waiting for a vote
+            self.interrupts = tuple(interrupts)
+        else:  # interrupt_before=["apply"]: the planning stretch is over
+            self.before_apply = True
+
+    async def snapshot(self, config: dict[str, Any]) -> Any:
+        """What `_finish` and `_report` read: the stream's own account, or the checkpoint
+        when the stream said nothing (a resume that found nothing to run)."""
+        if self.values is None:
+            return await self.graph.aget_state(config)
+        values = {k: v for k, v in self.values.items() if k != "__interrupt__"}
+        return SimpleNamespace(values=values, interrupts=self.interrupts)
 
 
 def _not_pending(thread_id: str, values: dict[str, Any]) -> str:
