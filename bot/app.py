@@ -41,6 +41,7 @@ from bot.looplag import LoopLag
 from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
 from workflow.apply import NODE as APPLY_NODE
+from workflow.apply import ROLLOUT_NODE
 from workflow.classify import classify
 from workflow.service import PROGRESS_NODE, DevOpsService, InputError, RefusedError, RunReport
 
@@ -402,6 +403,15 @@ class BotRuntime:
                 )
                 await self.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
             return
+        if tuple(snapshot.next) == (ROLLOUT_NODE,):  # applied; its rollout was being followed
+            await client.chat_postMessage(
+                channel=channel, thread_ts=parsed[2], text=messages.following_rollout_again()
+            )
+            self.spawn(
+                self._follow_rollout(thread_id, channel, status_ts, entry),
+                name=f"follow-rollout-{thread_id}",
+            )
+            return
         if snapshot.next:  # stopped between steps
             text = messages.interrupted_run(list(snapshot.next))
             await client.chat_postMessage(channel=channel, thread_ts=parsed[2], text=text)
@@ -422,6 +432,28 @@ class BotRuntime:
             thread_id=thread_id,
             report=report,
         )
+
+    async def _follow_rollout(
+        self, thread_id: str, channel: str, status_ts: str, entry: dict[str, Any]
+    ) -> None:
+        """Run the rollout step of a recovered thread, then close it as a vote would."""
+        client = self.client
+        assert client is not None
+        async with self._driving(thread_id, channel=channel, status_ts=status_ts):
+            try:
+                report = await self.service.follow_rollout(thread_id)
+            except (InputError, RefusedError) as exc:  # another replica got there first
+                log.info("slack.follow_rollout_skipped", reason=str(exc))
+                return
+            ref = await self.cards.get(thread_id)
+            await self._closed(
+                client,
+                channel=channel,
+                card_ts=(ref.card_ts if ref else entry.get("card_ts")) if report.approval else None,
+                status_ts=status_ts or (ref.status_ts if ref else None),
+                thread_id=thread_id,
+                report=report,
+            )
 
     async def _expire_one(self, thread_id: str) -> bool:
         structlog.contextvars.bind_contextvars(thread_id=thread_id)

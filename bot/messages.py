@@ -214,6 +214,13 @@ def interrupted_run(steps: list[str]) -> str:
     )
 
 
+def following_rollout_again() -> str:
+    return (
+        ":warning: The bot serving this thread stopped after applying the change, while it "
+        "was following the rollout. Following the rollout again now; its result comes next."
+    )
+
+
 def lost_run() -> str:
     return (
         ":warning: This request was interrupted before it was planned: the bot serving it "

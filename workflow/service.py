@@ -262,6 +262,20 @@ class DevOpsService:
         expired = now >= datetime.fromisoformat(request["expires_at"])
         return VoteCheck(verdict.allowed and not expired, verdict.reason, request, expired)
 
+    async def follow_rollout(
+        self, thread_id: str, *, on_progress: ProgressCallback | None = None
+    ) -> RunReport:
+        """Finish a run stopped between its apply and the end of its rollout (the process
+        driving it died): the rollout step only reads, so it is simply run again."""
+        async with self.approvals.thread_lock(thread_id):
+            snapshot = await self.graph.aget_state(self._config(thread_id))
+            if tuple(snapshot.next) != (ROLLOUT_NODE,) or snapshot.interrupts:
+                raise InputError(f"thread {thread_id} is not waiting to follow a rollout")
+            approval = snapshot.values.get("approval") or None
+            requester = (snapshot.values.get("context") or {}).get("requester")
+            log.warning("following a rollout left by a stopped run", thread_id=thread_id)
+            return await self._drive(thread_id, None, on_progress, approval, requester=requester)
+
     async def pending(self) -> list[dict[str, Any]]:
         """Paused approvals, each checked against its checkpoint; stale entries are dropped."""
         out = []

@@ -414,6 +414,66 @@ async def test_a_request_lost_before_its_first_checkpoint_is_reported(
         await slack.stop()
 
 
+async def test_a_run_stopped_while_following_its_rollout_is_finished_by_the_next_instance(
+    redis_url, tmp_path, key_prefix
+):
+    """The apply happened; the process died before the rollout's end was said. The rollout
+    step only reads, so the next instance runs it and says how it ended."""
+    from langgraph.types import Command
+
+    from workflow.graph import RECURSION_LIMIT
+
+    slack = MockSlack()
+    await slack.start()
+    try:
+        async with running_bot(
+            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+        ) as first:
+            await first.send.command(DEPLOY, user="U1")
+            card = await first.wait_card()
+            await first.runtime.drain()
+            thread_id, root = _thread_of(card), card["thread_ts"]
+            service = first.runtime.service
+            report = await service.report(thread_id)
+            vote = {
+                "decision": "approve",
+                "user": "U2",
+                "groups": [],
+                "reason": None,
+                "at": service.deps.clock().isoformat(),
+            }
+            config = {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
+            await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
+            async for _ in service.graph.astream(
+                Command(resume={report.interrupt_id: vote}),
+                config,
+                context=service.deps,
+                durability="sync",
+                interrupt_before=["rollout"],  # the process "dies" right after the apply
+            ):
+                pass
+            assert tuple((await service.graph.aget_state(config)).next) == ("rollout",)
+            assert first.deployment()["image"] == NEW
+
+        async with running_bot(
+            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+        ) as second:
+            done = await slack.wait_for(
+                lambda: [p for p in second.posted() if p["text"].startswith("*Rolled out*")]
+            )
+            assert done[0]["thread_ts"] == root and "approved by U2" in done[0]["text"]
+            said = [p["text"] for p in second.posted() if p.get("thread_ts") == root]
+            assert any("Following the rollout again" in t for t in said)
+            await second.runtime.drain()
+            assert len([p for p in second.posted() if p["text"].startswith("*Rolled out*")]) == 1
+            closed = second.updates_of(card["ts"])[-1]
+            assert _buttons(closed["blocks"]) == []
+            final = await second.runtime.service.report(thread_id)
+            assert final.status == "applied" and final.outcome["stage"] == "rolled_out"
+    finally:
+        await slack.stop()
+
+
 async def test_an_approval_paused_before_its_card_was_posted_gets_its_card(
     redis_url, tmp_path, key_prefix
 ):
