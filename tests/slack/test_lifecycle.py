@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.inflight import InFlight
-from tests.slack.harness import CHANNEL, TEAM, MockSlack, running_bot
+from tests.slack.harness import CHANNEL, TEAM, running_bot
 
 OLD = "registry.example.com/api-server:v1.2.2"
 NEW = "registry.example.com/api-server:v1.2.3"
@@ -97,69 +97,60 @@ async def test_the_sweeper_closes_an_expired_card_and_applies_nothing(
 # -- 2. restart recovery --------------------------------------------------------------------
 
 
+async def _card_left_by_a_first_instance(tmp_path, redis_url, key_prefix, slack):
+    """Instance A posts a production deploy's card, then stops: (the card, A's base URL)."""
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+    ) as first:
+        await first.send.command(DEPLOY, user="U1")
+        return await first.wait_card(), first.base
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 async def test_a_new_instance_serves_the_buttons_of_the_previous_one(
-    backend, request, tmp_path, key_prefix
+    backend, request, tmp_path, key_prefix, slack
 ):
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as first:
-            await first.send.command(DEPLOY, user="U1")
-            card = await first.wait_card()
-        # Instance A is gone; B opens the same Redis / data dir.
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as second:
-            assert second.base != first.base
-            await second.send.click(card, "approval_approve", user="U2")
-            applied = await slack.wait_for(
-                lambda: [p for p in second.posted() if p["text"].startswith("*Applied*")]
-            )
-            assert applied[0]["thread_ts"] == card["thread_ts"]
-            closed = second.updates_of(card["ts"])[-1]
-            assert "Approved by <@U2>" in _text_of(closed["blocks"])
-            assert _buttons(closed["blocks"]) == []
-            assert second.deployment()["image"] == NEW
-    finally:
-        await slack.stop()
+    card, first_base = await _card_left_by_a_first_instance(tmp_path, redis_url, key_prefix, slack)
+    # Instance A is gone; B opens the same Redis / data dir.
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+    ) as second:
+        assert second.base != first_base
+        await second.send.click(card, "approval_approve", user="U2")
+        applied = await slack.wait_for(
+            lambda: [p for p in second.posted() if p["text"].startswith("*Applied*")]
+        )
+        assert applied[0]["thread_ts"] == card["thread_ts"]
+        closed = second.updates_of(card["ts"])[-1]
+        assert "Approved by <@U2>" in _text_of(closed["blocks"])
+        assert _buttons(closed["blocks"]) == []
+        assert second.deployment()["image"] == NEW
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 async def test_a_new_instance_closes_the_previous_ones_expired_request(
-    backend, request, tmp_path, key_prefix
+    backend, request, tmp_path, key_prefix, slack
 ):
     """Redis: the card index is shared, so B edits the card A posted. Without Redis B
     does not know the card: it still expires the request and says so in the thread."""
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as first:
-            await first.send.command(DEPLOY, user="U1")
-            card = await first.wait_card()
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
-        ) as second:
-            second.runtime.service.deps.clock = _later()
-            said = await slack.wait_for(
-                lambda: [p for p in second.posted() if p["text"].startswith("*Expired*")]
-            )
-            assert said[0]["thread_ts"] == card["thread_ts"]
-            closed = [u for u in second.updates_of(card["ts"]) if "blocks" in u]
-            if backend == "redis":
-                assert "Expired at" in _text_of(closed[-1]["blocks"])
-                assert _buttons(closed[-1]["blocks"]) == []
-            else:
-                assert closed == []
-            assert second.deployment()["image"] == OLD
-    finally:
-        await slack.stop()
+    card, _ = await _card_left_by_a_first_instance(tmp_path, redis_url, key_prefix, slack)
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+    ) as second:
+        second.runtime.service.deps.clock = _later()
+        said = await slack.wait_for(
+            lambda: [p for p in second.posted() if p["text"].startswith("*Expired*")]
+        )
+        assert said[0]["thread_ts"] == card["thread_ts"]
+        closed = [u for u in second.updates_of(card["ts"]) if "blocks" in u]
+        if backend == "redis":
+            assert "Expired at" in _text_of(closed[-1]["blocks"])
+            assert _buttons(closed[-1]["blocks"]) == []
+        else:
+            assert closed == []
+        assert second.deployment()["image"] == OLD
 
 
 # -- 3. user-group approvers ----------------------------------------------------------------
@@ -323,7 +314,7 @@ async def _dead_replica_was_driving(redis_url: str, key_prefix: str, thread_id: 
 
 
 async def test_a_run_cut_short_between_steps_is_reported_by_the_next_instance(
-    redis_url, tmp_path, key_prefix
+    redis_url, tmp_path, key_prefix, slack
 ):
     from workflow.classify import classify
     from workflow.graph import RECURSION_LIMIT
@@ -331,91 +322,81 @@ async def test_a_run_cut_short_between_steps_is_reported_by_the_next_instance(
 
     root = "1699999999.000100"
     thread_id = f"slack:{TEAM}:{CHANNEL}:{root}"
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as first:
-            service = first.runtime.service
-            request = await classify(DEPLOY)
-            context = {**request.context, "sandbox": True, "requester": "U1"}
-            config = {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
-            stream = service.graph.astream(
-                initial_state(request.task_type, context, DEPLOY),
-                config,
-                context=service.deps,
-                stream_mode="updates",
-            )
-            async for _ in stream:
-                break  # the process "dies" after the first step
-            await stream.aclose()
-            snapshot = await service.graph.aget_state(config)
-            assert snapshot.next and not snapshot.interrupts
-            await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+    ) as first:
+        service = first.runtime.service
+        request = await classify(DEPLOY)
+        context = {**request.context, "sandbox": True, "requester": "U1"}
+        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
+        stream = service.graph.astream(
+            initial_state(request.task_type, context, DEPLOY),
+            config,
+            context=service.deps,
+            stream_mode="updates",
+        )
+        async for _ in stream:
+            break  # the process "dies" after the first step
+        await stream.aclose()
+        snapshot = await service.graph.aget_state(config)
+        assert snapshot.next and not snapshot.interrupts
+        await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
 
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
-        ) as second:
-            said = await slack.wait_for(
-                lambda: [p for p in second.posted() if "was interrupted" in p["text"]]
-            )
-            assert said[0]["thread_ts"] == root and said[0]["channel"] == CHANNEL
-            status = await slack.wait_for(lambda: second.updates_of(root))
-            assert "was interrupted" in status[-1]["text"]
-            await asyncio.sleep(0.2)  # later sweeps do not report it again
-            assert len([p for p in second.posted() if "was interrupted" in p["text"]]) == 1
-            assert second.deployment()["image"] == OLD
-    finally:
-        await slack.stop()
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+    ) as second:
+        said = await slack.wait_for(
+            lambda: [p for p in second.posted() if "was interrupted" in p["text"]]
+        )
+        assert said[0]["thread_ts"] == root and said[0]["channel"] == CHANNEL
+        status = await slack.wait_for(lambda: second.updates_of(root))
+        assert "was interrupted" in status[-1]["text"]
+        await asyncio.sleep(0.2)  # later sweeps do not report it again
+        assert len([p for p in second.posted() if "was interrupted" in p["text"]]) == 1
+        assert second.deployment()["image"] == OLD
 
 
 @pytest.mark.parametrize("earlier_run", [False, True], ids=["new-thread", "follow-up"])
 async def test_a_request_lost_before_its_first_checkpoint_is_reported(
-    earlier_run, redis_url, tmp_path, key_prefix
+    earlier_run, redis_url, tmp_path, key_prefix, slack
 ):
     """A new request is checkpointed once, when it pauses or reaches its apply: a replica
     that dies before that leaves no trace of it in the graph, only its in-flight entry."""
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as first:
-            root = "1699999999.000150"
-            if earlier_run:  # the thread already holds a finished run
-                await first.send.command("show pods of web in dev", user="U1")
-                await slack.wait_for(lambda: first.posted())
-                await first.runtime.drain()
-                root = first.posted()[0]["ts"]
-            thread_id = f"slack:{TEAM}:{CHANNEL}:{root}"
-            await asyncio.sleep(0.01)  # the dead replica began after that run was saved
-            dead = InFlight(redis_url, prefix=key_prefix, instance_id="dead-replica")
-            header = "<@U1> asked: `deploy api-server:v1.2.3 prod`"
-            await dead.begin(thread_id, channel=CHANNEL, status_ts=root, user="U1", header=header)
-            await dead.aclose()
-            before = await first.runtime.service.state_of(thread_id)
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
-        ) as second:
-            said = await slack.wait_for(
-                lambda: [p for p in second.posted() if "before it was planned" in p["text"]]
-            )
-            assert said[0]["thread_ts"] == root and "Nothing was changed" in said[0]["text"]
-            status = await slack.wait_for(
-                lambda: [u for u in second.updates_of(root) if "before it was planned" in u["text"]]
-            )
-            assert status[-1]["text"].startswith(header)
-            await asyncio.sleep(0.2)  # reported once
-            assert len([p for p in second.posted() if "before it was planned" in p["text"]]) == 1
-            assert await second.runtime.service.state_of(thread_id) == before, "state untouched"
-            assert second.deployment()["image"] == OLD
-    finally:
-        await slack.stop()
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+    ) as first:
+        root = "1699999999.000150"
+        if earlier_run:  # the thread already holds a finished run
+            await first.send.command("show pods of web in dev", user="U1")
+            await slack.wait_for(lambda: first.posted())
+            await first.runtime.drain()
+            root = first.posted()[0]["ts"]
+        thread_id = f"slack:{TEAM}:{CHANNEL}:{root}"
+        await asyncio.sleep(0.01)  # the dead replica began after that run was saved
+        dead = InFlight(redis_url, prefix=key_prefix, instance_id="dead-replica")
+        header = "<@U1> asked: `deploy api-server:v1.2.3 prod`"
+        await dead.begin(thread_id, channel=CHANNEL, status_ts=root, user="U1", header=header)
+        await dead.aclose()
+        before = await first.runtime.service.state_of(thread_id)
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+    ) as second:
+        said = await slack.wait_for(
+            lambda: [p for p in second.posted() if "before it was planned" in p["text"]]
+        )
+        assert said[0]["thread_ts"] == root and "Nothing was changed" in said[0]["text"]
+        status = await slack.wait_for(
+            lambda: [u for u in second.updates_of(root) if "before it was planned" in u["text"]]
+        )
+        assert status[-1]["text"].startswith(header)
+        await asyncio.sleep(0.2)  # reported once
+        assert len([p for p in second.posted() if "before it was planned" in p["text"]]) == 1
+        assert await second.runtime.service.state_of(thread_id) == before, "state untouched"
+        assert second.deployment()["image"] == OLD
 
 
 async def test_a_run_stopped_while_following_its_rollout_is_finished_by_the_next_instance(
-    redis_url, tmp_path, key_prefix
+    redis_url, tmp_path, key_prefix, slack
 ):
     """The apply happened; the process died before the rollout's end was said. The rollout
     step only reads, so the next instance runs it and says how it ended."""
@@ -423,92 +404,82 @@ async def test_a_run_stopped_while_following_its_rollout_is_finished_by_the_next
 
     from workflow.graph import RECURSION_LIMIT
 
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as first:
-            await first.send.command(DEPLOY, user="U1")
-            card = await first.wait_card()
-            await first.runtime.drain()
-            thread_id, root = _thread_of(card), card["thread_ts"]
-            service = first.runtime.service
-            report = await service.report(thread_id)
-            vote = {
-                "decision": "approve",
-                "user": "U2",
-                "groups": [],
-                "reason": None,
-                "at": service.deps.clock().isoformat(),
-            }
-            config = {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
-            await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
-            async for _ in service.graph.astream(
-                Command(resume={report.interrupt_id: vote}),
-                config,
-                context=service.deps,
-                durability="sync",
-                interrupt_before=["rollout"],  # the process "dies" right after the apply
-            ):
-                pass
-            assert tuple((await service.graph.aget_state(config)).next) == ("rollout",)
-            assert first.deployment()["image"] == NEW
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+    ) as first:
+        await first.send.command(DEPLOY, user="U1")
+        card = await first.wait_card()
+        await first.runtime.drain()
+        thread_id, root = _thread_of(card), card["thread_ts"]
+        service = first.runtime.service
+        report = await service.report(thread_id)
+        vote = {
+            "decision": "approve",
+            "user": "U2",
+            "groups": [],
+            "reason": None,
+            "at": service.deps.clock().isoformat(),
+        }
+        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
+        await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
+        async for _ in service.graph.astream(
+            Command(resume={report.interrupt_id: vote}),
+            config,
+            context=service.deps,
+            durability="sync",
+            interrupt_before=["rollout"],  # the process "dies" right after the apply
+        ):
+            pass
+        assert tuple((await service.graph.aget_state(config)).next) == ("rollout",)
+        assert first.deployment()["image"] == NEW
 
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
-        ) as second:
-            done = await slack.wait_for(
-                lambda: [p for p in second.posted() if p["text"].startswith("*Rolled out*")]
-            )
-            assert done[0]["thread_ts"] == root and "approved by U2" in done[0]["text"]
-            said = [p["text"] for p in second.posted() if p.get("thread_ts") == root]
-            assert any("Following the rollout again" in t for t in said)
-            await second.runtime.drain()
-            assert len([p for p in second.posted() if p["text"].startswith("*Rolled out*")]) == 1
-            closed = second.updates_of(card["ts"])[-1]
-            assert _buttons(closed["blocks"]) == []
-            final = await second.runtime.service.report(thread_id)
-            assert final.status == "applied" and final.outcome["stage"] == "rolled_out"
-    finally:
-        await slack.stop()
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+    ) as second:
+        done = await slack.wait_for(
+            lambda: [p for p in second.posted() if p["text"].startswith("*Rolled out*")]
+        )
+        assert done[0]["thread_ts"] == root and "approved by U2" in done[0]["text"]
+        said = [p["text"] for p in second.posted() if p.get("thread_ts") == root]
+        assert any("Following the rollout again" in t for t in said)
+        await second.runtime.drain()
+        assert len([p for p in second.posted() if p["text"].startswith("*Rolled out*")]) == 1
+        closed = second.updates_of(card["ts"])[-1]
+        assert _buttons(closed["blocks"]) == []
+        final = await second.runtime.service.report(thread_id)
+        assert final.status == "applied" and final.outcome["stage"] == "rolled_out"
 
 
 async def test_an_approval_paused_before_its_card_was_posted_gets_its_card(
-    redis_url, tmp_path, key_prefix
+    redis_url, tmp_path, key_prefix, slack
 ):
     root = "1699999999.000200"
     thread_id = f"slack:{TEAM}:{CHANNEL}:{root}"
-    slack = MockSlack()
-    await slack.start()
-    try:
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
-        ) as first:
-            from workflow.classify import classify
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack
+    ) as first:
+        from workflow.classify import classify
 
-            request = await classify(DEPLOY)
-            report = await first.runtime.service.start(
-                task_type=request.task_type,
-                context={**request.context, "sandbox": True},
-                text=DEPLOY,
-                requester="U1",
-                thread_id=thread_id,
-            )
-            assert report.status == "awaiting_approval"
-            await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
-        assert first.cards() == []
+        request = await classify(DEPLOY)
+        report = await first.runtime.service.start(
+            task_type=request.task_type,
+            context={**request.context, "sandbox": True},
+            text=DEPLOY,
+            requester="U1",
+            thread_id=thread_id,
+        )
+        assert report.status == "awaiting_approval"
+        await _dead_replica_was_driving(redis_url, key_prefix, thread_id, root)
+    assert first.cards() == []
 
-        async with running_bot(
-            tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
-        ) as second:
-            card = await second.wait_card()
-            assert card["thread_ts"] == root and _thread_of(card) == thread_id
-            await second.send.click(card, "approval_approve", user="U2")
-            await slack.wait_for(
-                lambda: [p for p in second.posted() if p["text"].startswith("*Applied*")]
-            )
-            assert second.deployment()["image"] == NEW
-            assert len(second.cards()) == 1
-    finally:
-        await slack.stop()
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=key_prefix, slack=slack, sweep_interval=0.05
+    ) as second:
+        card = await second.wait_card()
+        assert card["thread_ts"] == root and _thread_of(card) == thread_id
+        await second.send.click(card, "approval_approve", user="U2")
+        await slack.wait_for(
+            lambda: [p for p in second.posted() if p["text"].startswith("*Applied*")]
+        )
+        assert second.deployment()["image"] == NEW
+        assert len(second.cards()) == 1
