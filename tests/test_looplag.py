@@ -21,4 +21,5 @@ async def test_a_blocked_loop_is_measured():
     over = int(text.split('_bucket{le="+Inf"} ')[1].split()[0]) - int(
         text.split('_bucket{le="0.1"} ')[1].split()[0]
     )
-    assert over == 1, "exactly one wake-up came more than 100 ms late"
+    # The blocked wake-up, at least (a loaded machine may add one of its own).
+    assert 1 <= over <= 2, over
