@@ -6,8 +6,10 @@ request is acknowledged well inside Slack's 3 seconds however long the graph tak
     request  -> classify -> status message -> service.start -> status updated
                 -> approval card posted in the thread (by the runner, never by a node)
                 -> results by kind (bot.results): charts, incident findings, postmortem
-    click    -> stale check (button's interrupt id == the pending one) -> service.approve
-                / reject (policy, lock, SET NX, resume) -> card closed, result in thread
+    click    -> origin check (the message is the card the bot posted for that thread and
+                request) -> stale check (button's interrupt id == the pending one)
+                -> service.approve / reject (policy, lock, SET NX, resume) -> the card shows
+                the decision only once it is taken -> card closed, result in thread
     remediate -> step still offered, claim (thread, step, message) -> service.remediate,
                 run like a typed request in the same thread (status message, card)
 
@@ -35,15 +37,23 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages, results
-from bot.cards import CardIndex, CardRef, TtlCache
+from bot.cards import CardIndex, CardRef, Origin, Origins, TtlCache
 from bot.inflight import InFlight
 from bot.looplag import LoopLag
 from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
 from workflow.apply import NODE as APPLY_NODE
 from workflow.apply import ROLLOUT_NODE
+from workflow.approval.store import LockTimeoutError
 from workflow.classify import classify
-from workflow.service import PROGRESS_NODE, DevOpsService, InputError, RefusedError, RunReport
+from workflow.service import (
+    PROGRESS_NODE,
+    DecidedError,
+    DevOpsService,
+    InputError,
+    RefusedError,
+    RunReport,
+)
 
 __all__ = [
     "BotRuntime",
@@ -94,6 +104,7 @@ class Metrics:
         "devops_bot_runs_started_total": "Graph runs started from Slack.",
         "devops_bot_approval_decisions_total": "Approval requests closed from Slack, by outcome.",
         "devops_bot_votes_refused_total": "Approval clicks refused (policy, stale, late).",
+        "devops_bot_clicks_foreign_total": "Clicks from a message or modal not of their request.",
     }
 
     def __init__(self) -> None:
@@ -240,6 +251,8 @@ class BotRuntime:
         self.inflight = inflight or InFlight(lease=max(3 * sweep_interval, 10.0))
         self.claims = claims or RetryDeduper(ttl=REMEDIATION_CLAIM_TTL, namespace="claim")
         self.incident_headers = incident_headers or IncidentHeaders()
+        # Which thread and request each message's buttons (and each modal) belong to.
+        self.origins = Origins(lambda: self.service.approvals)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._sweeper_stop = asyncio.Event()
@@ -395,13 +408,7 @@ class BotRuntime:
         report = await service.report(thread_id)
         if snapshot.interrupts:  # paused for approval: make sure a card exists
             if await self.cards.get(thread_id) is None and not entry.get("card_ts"):
-                card = await client.chat_postMessage(
-                    channel=channel,
-                    thread_ts=parsed[2],
-                    text=f"Approval required: {report.summary}",
-                    blocks=self._card(report, status_ts),
-                )
-                await self.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
+                await self._post_card(client, channel, parsed[2], thread_id, report, status_ts)
             return
         if tuple(snapshot.next) == (ROLLOUT_NODE,):  # applied; its rollout was being followed
             await client.chat_postMessage(
@@ -630,14 +637,8 @@ class BotRuntime:
         else:
             await status.finish(messages.result_line(report))
         if report.status == "awaiting_approval":
-            card = await client.chat_postMessage(
-                channel=status.channel,
-                thread_ts=root_ts,
-                text=f"Approval required: {report.summary}",
-                blocks=self._card(report, status.ts),
-            )
-            await self.cards.put(thread_id, CardRef(status.channel, card["ts"], status.ts))
-        await results.publish(
+            await self._post_card(client, status.channel, root_ts, thread_id, report, status.ts)
+        findings_ts = await results.publish(
             client,
             channel=status.channel,
             thread_ts=root_ts,
@@ -646,7 +647,34 @@ class BotRuntime:
             incident=incident,
             sandbox=self.sandbox,
         )
+        if findings_ts:  # its remediation and postmortem buttons act on this thread only
+            await self.origins.message_posted(
+                status.channel, findings_ts, Origin("incident", thread_id)
+            )
         await self._refresh_incident_header(client, thread_id, incident, skip_ts=status.ts)
+
+    async def _post_card(
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        thread_id: str,
+        report: RunReport,
+        status_ts: str,
+    ) -> None:
+        """Post the approval card and remember it: where it is (for the sweeper) and which
+        thread and request its buttons act on (clicks from any other message are refused)."""
+        card = await client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=f"Approval required: {report.summary}",
+            blocks=self._card(report, status_ts),
+        )
+        approval_id = str((report.approval or {}).get("id") or "")
+        await self.origins.message_posted(
+            channel, card["ts"], Origin("approval", thread_id, approval_id)
+        )
+        await self.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
 
     async def _finish_incident_status(
         self,
@@ -710,6 +738,7 @@ class BotRuntime:
         channel: str,
         message_ts: str,
         value: dict[str, str],
+        team: str = "",
     ) -> None:
         """Run remediation `value["step"]` of the thread's incident as `user`'s request.
 
@@ -722,6 +751,10 @@ class BotRuntime:
         structlog.contextvars.bind_contextvars(
             thread_id=thread_id, channel=channel, user=user, step=step_id
         )
+        if not await self._from_its_message(
+            client, "incident", user=user, team=team, channel=channel, ts=message_ts, value=value
+        ):
+            return
         tell = self._teller(client, channel, user, thread_id)
         parsed = parse_thread_id(thread_id)
         values = await self.service.state_of(thread_id) if parsed else None
@@ -755,11 +788,22 @@ class BotRuntime:
         await self._in_a_slot(lambda slot: self._launch(client, req, job, tell, slot))
 
     async def postmortem(
-        self, client: AsyncWebClient, *, user: str, channel: str, value: dict[str, str]
+        self,
+        client: AsyncWebClient,
+        *,
+        user: str,
+        channel: str,
+        value: dict[str, str],
+        message_ts: str = "",
+        team: str = "",
     ) -> None:
         """Upload the thread's postmortem draft, rendered from its incident record."""
         from workflow.incident import postmortem_markdown
 
+        if not await self._from_its_message(
+            client, "incident", user=user, team=team, channel=channel, ts=message_ts, value=value
+        ):
+            return
         thread_id = value["thread_id"]
         tell = self._teller(client, channel, user, thread_id)
         parsed = parse_thread_id(thread_id)
@@ -799,24 +843,28 @@ class BotRuntime:
         value: dict[str, str],
         decision: str,
         reason: str | None = None,
+        team: str = "",
     ) -> None:
+        """One Approve click or reject-modal submission.
+
+        The card only ever shows a decision once the service has taken it (under the thread
+        lock, after the SET NX claim): a click that loses sees nothing on the card, and is
+        told privately what happened, at once, even while the winner's apply runs.
+        """
         thread_id = value["thread_id"]
         structlog.contextvars.bind_contextvars(
             thread_id=thread_id, channel=channel, user=user, decision=decision
         )
+        if not await self._from_its_message(
+            client, "approval", user=user, team=team, channel=channel, ts=card_ts, value=value
+        ):
+            return
         tell = self._teller(client, channel, user, thread_id)
         current = await self._fresh(thread_id, value, tell)
         if current is None:
             return
         status_ts = value.get("status_ts", "")
         groups = await self.groups_of(client, user, current.approval or {})
-        # The card shows "Approved by" as soon as the policy accepts a vote that completes
-        # the quorum, before the lock, the SET NX and the apply. If the vote then loses
-        # (another click, a duplicate) or fails, the card is rewritten from the state.
-        seen = current.approval or {}
-        shown = decision == "approve" and await self._show_approved_early(
-            client, channel, card_ts, thread_id, user, groups, seen
-        )
 
         async def on_progress(node: str, update: dict[str, Any]) -> None:
             outcome = update.get("outcome") or {}
@@ -827,40 +875,33 @@ class BotRuntime:
                 await results.say(client, channel, parsed[2] if parsed else None, text)
                 return
             approval = update.get("approval") or {}
-            if shown:
-                return
             if node == "human_approval" and approval.get("status") == "approved":
-                # Decided: take the buttons away for everyone before the apply runs.
+                # Decided, by this vote: take the buttons away for everyone before the apply.
                 await self._show_applying(client, channel, card_ts, approval, thread_id)
 
         async with self._driving(
             thread_id, channel=channel, status_ts=status_ts, card_ts=card_ts, user=user
         ):
             try:
-                if decision == "approve":
-                    report = await self.service.approve(
-                        thread_id, user, groups=groups, on_progress=on_progress, seen=seen
-                    )
-                else:
-                    report = await self.service.reject(
-                        thread_id,
-                        user,
-                        reason or "",
-                        groups=groups,
-                        on_progress=on_progress,
-                        seen=seen,
-                    )
+                report = await self._cast(
+                    thread_id, user, decision, reason, groups, current, on_progress
+                )
+            except DecidedError as exc:
+                self.metrics.inc("devops_bot_votes_refused_total")
+                log.info("slack.vote_too_late", decided_by=exc.vote.get("user"))
+                await tell(messages.already_decided(exc.vote))
+                return
             except (RefusedError, InputError) as exc:
                 self.metrics.inc("devops_bot_votes_refused_total")
                 log.info("slack.vote_refused", reason=str(exc))
-                if shown:
-                    await self._resync_card(client, channel, card_ts, status_ts, thread_id)
                 await tell(messages.refused(str(exc)))
+                return
+            except LockTimeoutError:
+                log.warning("slack.vote_lock_timeout")
+                await tell(messages.thread_busy())
                 return
             except Exception as exc:
                 log.exception("slack.vote_failed")
-                if shown:
-                    await self._resync_card(client, channel, card_ts, status_ts, thread_id)
                 await tell(messages.failed(_short(exc)))
                 return
             log.info("slack.vote_recorded", status=report.status)
@@ -878,54 +919,36 @@ class BotRuntime:
                 report=report,
             )
 
-    async def _show_approved_early(
+    async def _cast(
         self,
-        client: AsyncWebClient,
-        channel: str,
-        card_ts: str,
         thread_id: str,
         user: str,
+        decision: str,
+        reason: str | None,
         groups: frozenset[str],
-        seen: dict[str, Any],
-    ) -> bool:
-        """Close the card as approved by `user` if the policy accepts a quorum-completing vote
-        on `seen`, the request just found pending.
-
-        Only a display: the decision itself is still taken under the lock by the service.
-        True when the card was updated.
-        """
-        service = self.service
-        try:
-            check = service.judge_vote(seen, user, "approve", groups)
-        except (InputError, KeyError, ValueError):
-            return False
-        if not check.allowed or check.expired:
-            return False
-        request = check.request or {}
-        votes = list(request.get("votes") or [])
-        if any(v.get("user") == user for v in votes):
-            return False  # a second vote from the same person is refused by the service
-        try:
-            needed = max(
-                int(request.get("min_approvals", 1)),
-                service.deps.policy.for_environment(request.get("environment")).min_approvals,
+        current: RunReport,
+        on_progress: Progress,
+    ) -> RunReport:
+        """The vote, on the request as the card showed it (`current`)."""
+        seen = current.approval or {}
+        if decision == "approve":
+            return await self.service.approve(
+                thread_id,
+                user,
+                groups=groups,
+                on_progress=on_progress,
+                seen=seen,
+                interrupt_id=current.interrupt_id,
             )
-        except Exception:
-            return False
-        approvals = [v for v in votes if v.get("decision") == "approve"]
-        if len(approvals) + 1 < needed:
-            return False  # not the deciding vote: the card stays open and shows the votes
-        at = service.deps.clock().isoformat()
-        approval = {
-            **request,
-            "votes": [*votes, {"user": user, "decision": "approve", "at": at, "reason": None}],
-            "status": "approved",
-            "decided_by": user,
-            "decided_at": at,
-        }
-        approval.pop("kind", None)
-        await self._show_applying(client, channel, card_ts, approval, thread_id)
-        return True
+        return await self.service.reject(
+            thread_id,
+            user,
+            reason or "",
+            groups=groups,
+            on_progress=on_progress,
+            seen=seen,
+            interrupt_id=current.interrupt_id,
+        )
 
     async def _show_open_card(
         self, client: AsyncWebClient, channel: str, card_ts: str, report: Any, status_ts: str
@@ -955,28 +978,6 @@ class BotRuntime:
             blocks.closed_card(approval, "approved", thread_id, note="Applying…"),
             messages.decision_line(approval, "approved"),
         )
-
-    async def _resync_card(
-        self, client: AsyncWebClient, channel: str, card_ts: str, status_ts: str, thread_id: str
-    ) -> None:
-        """After an early "Approved by" that did not stand: show what the state says."""
-        try:
-            report = await self.service.report(thread_id)
-        except Exception as exc:
-            log.warning("slack.resync_failed", error=_short(exc))
-            return
-        if report.status == "awaiting_approval":
-            await self._show_open_card(client, channel, card_ts, report, status_ts)
-            return
-        approval = report.approval or {}
-        if approval.get("status") in {"approved", "rejected", "expired"}:
-            await self._update(
-                client,
-                channel,
-                card_ts,
-                blocks.closed_card(approval, report.status, thread_id),
-                messages.decision_line(approval, report.status),
-            )
 
     async def _closed(
         self,
@@ -1032,9 +1033,22 @@ class BotRuntime:
         return frozenset(found)
 
     async def full_preview(
-        self, client: AsyncWebClient, *, user: str, channel: str, value: dict[str, str]
+        self,
+        client: AsyncWebClient,
+        *,
+        user: str,
+        channel: str,
+        value: dict[str, str],
+        card_ts: str = "",
+        team: str = "",
     ) -> None:
-        """The whole dry-run preview, privately to whoever asked, in the card's thread."""
+        """The whole dry-run preview, privately to whoever asked, in the card's thread: only
+        from the card the bot posted for that request (Slack shows a card to those who can
+        see its channel; a button value copied elsewhere discloses nothing)."""
+        if not await self._from_its_message(
+            client, "approval", user=user, team=team, channel=channel, ts=card_ts, value=value
+        ):
+            return
         thread_id = value["thread_id"]
         tell = self._teller(client, channel, user, thread_id)
         try:
@@ -1059,8 +1073,13 @@ class BotRuntime:
         card_ts: str,
         value: dict[str, str],
         trigger_id: str,
+        team: str = "",
     ) -> None:
         """Ask for a reason, but only someone who may reject a request that is still pending."""
+        if not await self._from_its_message(
+            client, "approval", user=user, team=team, channel=channel, ts=card_ts, value=value
+        ):
+            return
         thread_id = value["thread_id"]
         tell = self._teller(client, channel, user, thread_id)
         current = await self._fresh(thread_id, value, tell)
@@ -1081,11 +1100,100 @@ class BotRuntime:
             await tell(messages.refused(verdict.reason))
             return
         metadata = json.dumps({**value, "channel": channel, "card_ts": card_ts})
-        await client.views_open(
+        opened = await client.views_open(
             trigger_id=trigger_id, view=blocks.reject_modal(current.approval or {}, metadata)
+        )
+        view_id = str((opened.get("view") or {}).get("id") or "")
+        if view_id:  # its submission counts only from `user`, for this card and request
+            origin = Origin(
+                "modal", thread_id, value.get("approval_id", ""), user, channel, card_ts
+            )
+            await self.origins.modal_opened(view_id, origin)
+
+    async def reject_submitted(
+        self,
+        client: AsyncWebClient,
+        *,
+        user: str,
+        view_id: str,
+        value: dict[str, str],
+        reason: str,
+        team: str = "",
+    ) -> None:
+        """The reject modal came back: only a modal the bot opened for this user and request
+        is a vote, on the card it was opened from."""
+        origin = await self.origins.of_modal(view_id) if view_id else None
+        if (
+            origin is None
+            or origin.kind != "modal"
+            or origin.user != user
+            or origin.thread_id != value.get("thread_id")
+            or origin.approval_id != value.get("approval_id", "")
+        ):
+            where = f"modal {view_id or '(none)'}"
+            channel = origin.channel if origin else ""
+            await self._refuse_foreign(client, value, user, channel=channel, where=where)
+            return
+        await self.vote(
+            client,
+            user=user,
+            channel=origin.channel,
+            card_ts=origin.card_ts,
+            value=value,
+            decision="reject",
+            reason=reason,
+            team=team,
         )
 
     # -- helpers --------------------------------------------------------------------------
+
+    async def _from_its_message(
+        self,
+        client: AsyncWebClient,
+        kind: str,
+        *,
+        user: str,
+        team: str,
+        channel: str,
+        ts: str,
+        value: dict[str, str],
+    ) -> bool:
+        """Whether the clicked message (channel, ts) is one the bot posted with `kind` buttons
+        for the thread (and, on an approval card, the request) the button names. Otherwise
+        the clicker is told so privately, the refusal is audited, and nothing changes."""
+        thread_id = value.get("thread_id", "")
+        parsed = parse_thread_id(thread_id)
+        origin = await self.origins.of_message(channel, ts) if channel and ts else None
+        if origin is None and kind == "approval":
+            # A card posted before origins were recorded: the open-card index vouches for it.
+            ref = await self.cards.get(thread_id) if parsed else None
+            if ref is not None and (ref.channel, ref.card_ts) == (channel, ts):
+                origin = Origin(kind, thread_id, value.get("approval_id", ""))
+        if (
+            origin is not None
+            and parsed is not None
+            and origin.kind == kind
+            and origin.thread_id == thread_id
+            and (kind != "approval" or origin.approval_id == value.get("approval_id", ""))
+            and (not team or parsed[0] == team)
+        ):
+            return True
+        await self._refuse_foreign(client, value, user, channel=channel, where=f"{channel}/{ts}")
+        return False
+
+    async def _refuse_foreign(
+        self, client: AsyncWebClient, value: dict[str, str], user: str, *, channel: str, where: str
+    ) -> None:
+        self.metrics.inc("devops_bot_clicks_foreign_total")
+        thread_id = str(value.get("thread_id") or "")
+        log.warning("slack.click_not_of_its_request", where=where, named=thread_id[:200])
+        await self.service.record_refused_click(
+            thread_id[:200],
+            user=user,
+            detail=f"button or modal from {where} does not belong to this request",
+        )
+        if channel:  # privately, in the channel of the click (never in the thread it named)
+            await self._teller(client, channel, user, "")(messages.not_this_request())
 
     async def _fresh(self, thread_id: str, value: dict[str, str], tell: Say) -> Any | None:
         """The pending report if the card's interrupt is the one still pending, else None."""

@@ -1,9 +1,18 @@
-"""Where each open approval card is: thread id -> channel, card ts, status message ts.
+"""Where each open approval card is, and what every message with our buttons belongs to.
 
-The expiry sweeper needs it to close a card nobody clicked. With Redis (REDIS_URL) the
-index is one hash shared by every replica and survives restarts; without Redis it lives
-in this process (a restarted bot then closes an expired request with a note in its
-thread instead of editing the old card). Group membership lookups are cached here too.
+`CardIndex`: thread id -> channel, card ts, status message ts of its open approval card. The
+expiry sweeper needs it to close a card nobody clicked.
+
+`Origins`: the message (channel, ts) the bot posted with buttons -> the thread and approval
+request those buttons act on; a reject modal's view id -> the user it was opened for and
+its request. A click is honoured only when its message (or modal) is one the bot recorded
+for that exact thread and request: a button value copied onto another card, a message
+that does not exist, or a modal nobody opened changes nothing.
+
+The card index: with Redis (REDIS_URL) shared by every replica and surviving restarts;
+without Redis it lives in this process (a restarted bot then closes an expired request with
+a note in its thread instead of editing the old card). Origins live in the approval store.
+Group membership lookups are cached here too.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CardIndex", "CardRef", "TtlCache"]
+__all__ = ["CardIndex", "CardRef", "Origin", "Origins", "TtlCache"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,53 @@ class CardIndex:
     async def aclose(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a message's buttons (or a modal) were posted for.
+
+    `kind`: "approval" (an approval card: `approval_id` is its request), "incident" (an
+    investigation's findings) or "modal" (a reject modal opened for `user` on the card at
+    `channel`/`card_ts`).
+    """
+
+    kind: str
+    thread_id: str
+    approval_id: str = ""
+    user: str = ""
+    channel: str = ""
+    card_ts: str = ""
+
+
+class Origins:
+    """(channel, message ts) or a modal's view id -> the `Origin` the bot recorded for it.
+
+    Kept as write-once records in the approval store (`claim`/`claimed`), so they live where
+    the approvals do: Redis shared by every replica, or SQLite in the data directory, and
+    a restarted bot still honours the buttons of the cards it posted before.
+    """
+
+    def __init__(self, store: Callable[[], Any]) -> None:
+        self._store = store  # -> the service's ApprovalStore (resolved per call)
+
+    async def message_posted(self, channel: str, ts: str, origin: Origin) -> None:
+        await self._store().claim(f"origin:msg:{channel}:{ts}", asdict(origin))
+
+    async def of_message(self, channel: str, ts: str) -> Origin | None:
+        return _origin(await self._store().claimed(f"origin:msg:{channel}:{ts}"))
+
+    async def modal_opened(self, view_id: str, origin: Origin) -> None:
+        await self._store().claim(f"origin:view:{view_id}", asdict(origin))
+
+    async def of_modal(self, view_id: str) -> Origin | None:
+        return _origin(await self._store().claimed(f"origin:view:{view_id}"))
+
+
+def _origin(data: Any) -> Origin | None:
+    if not isinstance(data, dict) or not data.get("kind") or not data.get("thread_id"):
+        return None
+    return Origin(**{k: str(v) for k, v in data.items() if k in Origin.__dataclass_fields__})
 
 
 class TtlCache:

@@ -66,6 +66,7 @@ _STATUS_WORDS = {
     "done": "Done",
     "applied": "Applied",
     "awaiting_approval": "Waiting for approval",
+    "approved": "Approved, applying",
     "failed": "Failed",
     "rejected": "Rejected",
     "expired": "Expired",
@@ -161,6 +162,15 @@ def decision_line(approval: dict[str, Any], status: str) -> str:
 def stale_card(report: Any | None) -> str:
     if report is None:
         return "This card is stale: its run is no longer known here. Nothing was changed."
+    approval = report.approval or {}
+    if report.status == "approved" or (
+        report.status == "applied" and (report.outcome or {}).get("stage") == "rolling_out"
+    ):
+        doing = "applying now" if report.status == "approved" else "applied, rolling out now"
+        return (
+            f"This request was already approved by {mention(approval.get('decided_by'))} at "
+            f"{slack_date(approval.get('decided_at'))}; {doing}. Your click changed nothing."
+        )
     if report.status == "awaiting_approval":
         return (
             "This card is stale: the request it shows has moved on (a newer card in this "
@@ -168,6 +178,32 @@ def stale_card(report: Any | None) -> str:
         )
     return (
         f"This card is stale: the request was already closed ({report.summary}). "
+        "Nothing was changed."
+    )
+
+
+def already_decided(vote: dict[str, Any]) -> str:
+    """A click that lost to a vote that closed the request (which may still be applying)."""
+    by, at = mention(vote.get("user")), slack_date(vote.get("at"))
+    if vote.get("decision") == "approve":
+        return f"Already approved by {by} at {at}, applying now. Your click changed nothing."
+    if vote.get("decision") == "reject":
+        reason = escape(vote.get("reason") or "no reason given")
+        return f"Already rejected by {by} at {at}: {reason}. Your click changed nothing."
+    return f"This request already expired at {at}; nothing was applied. Your click changed nothing."
+
+
+def thread_busy() -> str:
+    return (
+        ":hourglass: This thread is busy with another step and your vote was not counted; "
+        "click again in a minute. Nothing was changed."
+    )
+
+
+def not_this_request() -> str:
+    return (
+        ":no_entry: This button does not belong to this request: it names a thread or "
+        "request other than the one its message was posted for, so it was not used. "
         "Nothing was changed."
     )
 

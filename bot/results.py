@@ -63,17 +63,20 @@ async def publish(
     report: Any,
     incident: dict[str, Any] | None,
     sandbox: bool = False,
-) -> None:
-    """Show what a finished run found, by kind of result (nothing for other kinds)."""
+) -> str | None:
+    """Show what a finished run found, by kind of result (nothing for other kinds).
+
+    The ts of the message with buttons (an incident's findings), if one was posted."""
     if report.status != "done":
-        return
+        return None
+    findings_ts = None
     output = (report.result or {}).get("output") or {}
     metrics = output.get("metrics")  # metric results: a metrics question, a health overview
     for data in metrics if isinstance(metrics, list) else []:
         if isinstance(data, dict) and "series" in data:
             await _post_chart(client, channel=channel, thread_ts=thread_ts, data=data)
     if isinstance(output.get("incident"), dict):
-        await post_findings(
+        findings_ts = await post_findings(
             client,
             channel=channel,
             thread_ts=thread_ts,
@@ -89,6 +92,7 @@ async def publish(
             incident_id=str((incident or {}).get("id") or "incident"),
             markdown=str(output["markdown"]),
         )
+    return findings_ts
 
 
 async def post_findings(
@@ -99,10 +103,12 @@ async def post_findings(
     thread_id: str,
     record: dict[str, Any],
     sandbox: bool = False,
-) -> None:
-    """The findings message; plain text (no buttons) if Slack refuses the blocks."""
+) -> str | None:
+    """The findings message; plain text (no buttons) if Slack refuses the blocks.
+
+    Its ts when it carries buttons, else None."""
     try:
-        await client.chat_postMessage(
+        posted = await client.chat_postMessage(
             channel=channel,
             thread_ts=thread_ts,
             text=messages.incident_header(record),
@@ -113,6 +119,8 @@ async def post_findings(
         from workflow.incident import findings_text
 
         await say(client, channel, thread_ts, findings_text(record)[:STATUS_TEXT_MAX])
+        return None
+    return str(posted["ts"])
 
 
 async def upload_postmortem(

@@ -32,8 +32,19 @@ __all__ = [
 ]
 
 # "apply": the backend accepted the change; "rollout": a Deployment change finished rolling out.
+# "click_refused": a button or modal that does not belong to the request it names.
 EVENTS = frozenset(
-    {"request", "vote", "vote_refused", "decision", "apply", "rollout", "failure", "run"}
+    {
+        "request",
+        "vote",
+        "vote_refused",
+        "click_refused",
+        "decision",
+        "apply",
+        "rollout",
+        "failure",
+        "run",
+    }
 )
 FIELDS = (
     "at",

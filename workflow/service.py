@@ -12,8 +12,10 @@ appended to the audit log; an audit backend that fails is logged and never stops
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -26,7 +28,7 @@ from langgraph.types import Command
 from workflow.apply import NODE as APPLY_NODE
 from workflow.apply import ROLLOUT_NODE
 from workflow.approval.gate import NODE as GATE_NODE
-from workflow.approval.store import ApprovalStore
+from workflow.approval.store import ApprovalStore, LockTimeoutError
 from workflow.audit import AuditLog, InMemoryAuditLog
 from workflow.deps import WorkflowDeps
 from workflow.graph import RECURSION_LIMIT
@@ -34,6 +36,7 @@ from workflow.state import initial_state
 
 __all__ = [
     "PROGRESS_NODE",
+    "DecidedError",
     "DevOpsService",
     "InputError",
     "RefusedError",
@@ -55,6 +58,28 @@ class InputError(ValueError):
 
 class RefusedError(PermissionError):
     """The policy refuses this vote; the message says why."""
+
+
+class DecidedError(InputError):
+    """Another vote has already closed this request; its decision may still be being
+    applied. `vote` is that vote as it was claimed: decision, user, at, reason."""
+
+    def __init__(self, thread_id: str, vote: dict[str, Any]) -> None:
+        self.vote = vote
+        by = f" by {vote['user']}" if vote.get("user") not in {None, "system"} else ""
+        word = _DECIDED.get(vote.get("decision"), "closed")
+        super().__init__(
+            f"thread {thread_id} was already decided ({word}{by} at {vote.get('at')}): "
+            "nothing changed"
+        )
+
+
+_DECIDED = {"approve": "approved", "reject": "rejected", "expire": "expired"}
+
+# How long a vote waits for its thread's lock in all, and how often it looks meanwhile
+# whether another vote has already closed the request (then it is answered at once).
+LOCK_WAIT = 30.0
+LOCK_SLICE = 0.25
 
 
 @dataclass
@@ -83,6 +108,7 @@ class VoteCheck:
     reason: str
     request: dict[str, Any]
     expired: bool = False
+    interrupt_id: str | None = None
 
 
 class DevOpsService:
@@ -187,10 +213,15 @@ class DevOpsService:
         groups: frozenset[str] = frozenset(),
         on_progress: ProgressCallback | None = None,
         seen: dict[str, Any] | None = None,
+        interrupt_id: str | None = None,
     ) -> RunReport:
         """Vote to approve. `seen`: the request as the voter saw it (e.g. on a card the
-        caller just checked); the vote then counts only if that request is still pending."""
-        return await self._vote(thread_id, user, "approve", groups, None, on_progress, seen)
+        caller just checked) and `interrupt_id` the interrupt it was seen on; the vote then
+        counts only if that request is still pending. A vote that finds the request already
+        closed by another raises DecidedError at once, even while that one is applied."""
+        return await self._vote(
+            thread_id, user, "approve", groups, None, on_progress, seen, interrupt_id
+        )
 
     async def reject(
         self,
@@ -201,20 +232,27 @@ class DevOpsService:
         groups: frozenset[str] = frozenset(),
         on_progress: ProgressCallback | None = None,
         seen: dict[str, Any] | None = None,
+        interrupt_id: str | None = None,
     ) -> RunReport:
         if not reason or not reason.strip():
             raise InputError("a rejection needs a reason, e.g. --reason 'wrong image tag'")
         return await self._vote(
-            thread_id, user, "reject", groups, reason.strip(), on_progress, seen
+            thread_id, user, "reject", groups, reason.strip(), on_progress, seen, interrupt_id
         )
 
-    async def expire(self, thread_id: str, request: dict[str, Any] | None = None) -> RunReport:
+    async def expire(
+        self,
+        thread_id: str,
+        request: dict[str, Any] | None = None,
+        *,
+        interrupt_id: str | None = None,
+    ) -> RunReport:
         """Close an approval request whose TTL has passed; nothing is applied.
 
         With `request`, only that request (if it is still the pending one)."""
         now = self.deps.clock()
         vote = {"decision": "expire", "user": "system", "at": now.isoformat()}
-        return await self._resume_once(thread_id, request, vote, None)
+        return await self._resume_once(thread_id, request, vote, None, interrupt_id)
 
     async def check_vote(
         self,
@@ -235,7 +273,10 @@ class DevOpsService:
             raise InputError(f"unknown thread id {thread_id!r}")
         if not snapshot.interrupts:
             raise InputError(_not_pending(thread_id, snapshot.values))
-        return self.judge_vote(snapshot.interrupts[0].value, user, decision, groups)
+        check = self.judge_vote(snapshot.interrupts[0].value, user, decision, groups)
+        return VoteCheck(
+            check.allowed, check.reason, check.request, check.expired, snapshot.interrupts[0].id
+        )
 
     def judge_vote(
         self,
@@ -296,6 +337,11 @@ class DevOpsService:
             raise InputError(f"unknown thread id {thread_id!r}")
         return _report(thread_id, snapshot)
 
+    async def record_refused_click(self, thread_id: str, *, user: str, detail: str) -> None:
+        """Audit a click (or modal) refused before it reached the policy: it came from a
+        message or modal that does not belong to the request it names."""
+        await self._record("click_refused", thread_id, user=user, detail=detail)
+
     # -- internals ---------------------------------------------------------------------
 
     async def _vote(
@@ -307,14 +353,16 @@ class DevOpsService:
         reason: str | None,
         on_progress: ProgressCallback | None,
         seen: dict[str, Any] | None = None,
+        interrupt_id: str | None = None,
     ) -> RunReport:
         if seen is not None:
             check = self.judge_vote(seen, user, decision, groups)
         else:
             check = await self.check_vote(thread_id, user, decision, groups)
+            interrupt_id = interrupt_id or check.interrupt_id
         request = check.request
         if check.expired:
-            report = await self.expire(thread_id, request)
+            report = await self.expire(thread_id, request, interrupt_id=interrupt_id)
             report.note = "expired"
             return report
         if not check.allowed:
@@ -337,7 +385,7 @@ class DevOpsService:
             "reason": reason,
             "at": now.isoformat(),
         }
-        return await self._resume_once(thread_id, request, vote, on_progress)
+        return await self._resume_once(thread_id, request, vote, on_progress, interrupt_id)
 
     async def _resume_once(
         self,
@@ -345,9 +393,10 @@ class DevOpsService:
         request: dict[str, Any] | None,
         vote: dict[str, Any],
         on_progress: ProgressCallback | None,
+        interrupt_id: str | None = None,
     ) -> RunReport:
         config = self._config(thread_id)
-        async with self.approvals.thread_lock(thread_id):
+        async with self._vote_lock(thread_id, interrupt_id):
             snapshot = await self.graph.aget_state(config)
             if not snapshot.interrupts:
                 raise InputError(_not_pending(thread_id, snapshot.values))
@@ -367,10 +416,14 @@ class DevOpsService:
                     detail=f"{vote['decision']}: {reason}",
                 )
                 raise RefusedError(reason)
-            if not await self.approvals.claim(f"interrupt:{interrupt.id}", vote):
+            # The claim says whether this vote closes the request, so that a click arriving
+            # while it is applied can be told so at once (see _vote_lock).
+            claim = {**vote, "closes": self.deps.policy.closes(current, vote)}
+            if not await self.approvals.claim(f"interrupt:{interrupt.id}", claim):
                 # Claimed but still pending under our lock: the claimer died mid-resume.
                 # Finish its decision rather than take a second one.
-                vote = await self.approvals.claimed(f"interrupt:{interrupt.id}") or vote
+                claim = await self.approvals.claimed(f"interrupt:{interrupt.id}") or claim
+                vote = {k: v for k, v in claim.items() if k != "closes"}
                 log.warning(
                     "finishing a decision interrupted by a crash",
                     thread_id=thread_id,
@@ -393,6 +446,30 @@ class DevOpsService:
             return await self._drive(
                 thread_id, Command(resume={interrupt.id: vote}), on_progress, current
             )
+
+    @contextlib.asynccontextmanager
+    async def _vote_lock(self, thread_id: str, interrupt_id: str | None) -> AsyncIterator[None]:
+        """The thread's lock, for a vote on `interrupt_id`.
+
+        While another process holds it (deciding, applying, following a rollout), look every
+        LOCK_SLICE seconds whether a vote that closes the request has claimed that interrupt:
+        then raise DecidedError instead of waiting for an apply that may take minutes.
+        """
+        deadline = time.monotonic() + LOCK_WAIT
+        async with contextlib.AsyncExitStack() as stack:
+            while True:
+                try:
+                    lock = self.approvals.thread_lock(thread_id, timeout=LOCK_SLICE)
+                    await stack.enter_async_context(lock)
+                    break
+                except LockTimeoutError:
+                    if interrupt_id is not None:
+                        claim = await self.approvals.claimed(f"interrupt:{interrupt_id}")
+                        if claim and claim.get("closes"):
+                            raise DecidedError(thread_id, claim) from None
+                    if time.monotonic() >= deadline:
+                        raise
+            yield
 
     async def _drive(
         self,
@@ -645,6 +722,18 @@ def _report(thread_id: str, snapshot: Any) -> RunReport:
             routing_trace=values.get("routing_trace", []),
             approval=request,
             interrupt_id=snapshot.interrupts[0].id,
+            result=result,
+            values=dict(values),
+        )
+    approval = values.get("approval") or {}
+    if not values.get("outcome") and approval.get("status") == "approved":
+        return RunReport(  # decided; its apply is running (or was cut short: see `next`)
+            thread_id=thread_id,
+            status="approved",
+            summary=f"{approval.get('action')} {approval.get('target')} was approved by "
+            f"{approval.get('decided_by')} and is being applied",
+            routing_trace=values.get("routing_trace", []),
+            approval=approval,
             result=result,
             values=dict(values),
         )

@@ -153,7 +153,7 @@ class MockSlack:
                 return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": list(self.usergroups[group])}
         if method == "views.open":
-            return {"ok": True, "view": {"id": "V1", **args.get("view", {})}}
+            return {"ok": True, "view": {**args.get("view", {}), "id": f"V{next(self._ts)}"}}
         if method == "files.getUploadURLExternal":
             return self._upload_url(args)
         if method == "files.completeUploadExternal":
@@ -218,6 +218,14 @@ class MockSlack:
         return web.Response(text="ok")
 
     # -- assertions --------------------------------------------------------------------------
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        """The modals opened so far, as Slack answered views.open (with their view ids)."""
+        return [
+            c.response["view"]
+            for c in self.calls
+            if c.method == "views.open" and c.response.get("ok")
+        ]
 
     def of(self, method: str) -> list[dict[str, Any]]:
         return [c.args for c in self.calls if c.method == method]
@@ -351,7 +359,7 @@ class SlackSender:
             "api_app_id": "A1",
             "token": "legacy-verification-token",
             "trigger_id": f"trigger-view-{next(self._ids)}",
-            "view": {**view, "id": "V1", "state": {"values": values}},
+            "view": {**view, "id": view.get("id", "V0"), "state": {"values": values}},
         }
         return await self.interactive(payload)
 

@@ -219,7 +219,7 @@ async def test_stale_and_blocked_remediation_clicks_are_told_privately(bot):
     unknown = json.dumps({"thread_id": f"slack:{TEAM}:{CHANNEL}:1.000001", "step": "r1"})
     await _click(bot, findings, "incident_remediate", user="U3", value=unknown)
     told = await bot.slack.wait_for(lambda: bot.ephemerals_to("U3"))
-    assert "I don't know the run behind this card" in told[0]["text"]
+    assert "does not belong to this request" in told[0]["text"], "not its message's thread"
     await bot.runtime.drain()
     assert len(bot.posted()) == posted, "nothing was started"
 
@@ -297,7 +297,8 @@ async def test_postmortem_button_and_typed_postmortem_upload_markdown(bot):
     assert typed["content"].decode().startswith("# Postmortem draft: checkout (production)")
 
 
-async def test_postmortem_button_without_an_incident_is_told_privately(bot):
+async def test_a_postmortem_button_on_a_message_without_findings_is_refused(bot):
+    """Only the findings message the bot posted carries incident buttons that work."""
     await bot.send.command("p99 latency of checkout in prod", user="U1")
     await bot.slack.wait_for(lambda: bot.slack.files, timeout=30)
     await bot.runtime.drain()
@@ -320,7 +321,7 @@ async def test_postmortem_button_without_an_incident_is_told_privately(bot):
     }
     await bot.send.click(message, "incident_postmortem", user="U2")
     told = await bot.slack.wait_for(lambda: bot.ephemerals_to("U2"))
-    assert "no incident investigation in this thread" in told[0]["text"]
+    assert "does not belong to this request" in told[0]["text"]
     assert len(bot.slack.files) == 1, "only the chart"
 
 

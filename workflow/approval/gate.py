@@ -76,12 +76,7 @@ async def human_approval(state: DevOpsAgentState, runtime: Runtime[WorkflowDeps]
             decided_at=vote["at"],
             reason=reason,
         )
-    needed = max(
-        int(approval.get("min_approvals", 1)),
-        deps.policy.for_environment(approval.get("environment")).min_approvals,
-    )
-    approvals = [v for v in votes if v["decision"] == "approve"]
-    if len(approvals) < needed:
+    if not deps.policy.closes(approval, vote):
         return Command(goto=NODE, update={"approval": {**approval, "votes": votes}})
     approved = {
         **approval,

@@ -154,6 +154,27 @@ class ApprovalPolicy(BaseModel):
             return Verdict(False, f"{user} has already voted on this request")
         return Verdict(True, "approver")
 
+    def approvals_needed(self, request: dict[str, Any]) -> int:
+        """How many distinct approvals close `request`: its own count or its environment's,
+        whichever is higher (a policy tightened while a request waits still applies)."""
+        return max(
+            int(request.get("min_approvals", 1)),
+            self.for_environment(request.get("environment")).min_approvals,
+        )
+
+    def closes(self, request: dict[str, Any], vote: dict[str, Any]) -> bool:
+        """Whether `vote`, once accepted on `request`, ends it: an expiry or a rejection
+        always does; an approval when it completes the quorum."""
+        decision = vote.get("decision")
+        if decision in {"expire", "reject"}:
+            return True
+        if decision != "approve":
+            return False
+        approvals = {
+            v.get("user") for v in request.get("votes", []) if v.get("decision") == "approve"
+        }
+        return len(approvals | {vote.get("user")}) >= self.approvals_needed(request)
+
 
 @dataclass(frozen=True)
 class ApprovalNeed:

@@ -34,8 +34,9 @@ Start = Callable[["BotRuntime", AsyncWebClient, "Click", dict[str, Any]], Corout
 class Click:
     user: str
     channel: str
-    card_ts: str
+    card_ts: str  # the clicked message's ts (an approval card, or an incident's findings)
     value: dict[str, str]
+    team: str = ""
 
     @property
     def thread_id(self) -> str:
@@ -64,7 +65,9 @@ def parse_click(
     except ValueError as exc:
         log.warning("slack.bad_click", error=str(exc))
         return None
-    return Click((body.get("user") or {}).get("id", ""), channel, card_ts, value)
+    user = body.get("user") or {}
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    return Click(user.get("id", ""), channel, card_ts, value, team)
 
 
 def click_listener(

@@ -20,6 +20,7 @@ def _approve(runtime: BotRuntime, client: AsyncWebClient, click: Click, body: di
         card_ts=click.card_ts,
         value=click.value,
         decision="approve",
+        team=click.team,
     )
 
 

@@ -13,7 +13,14 @@ __all__ = ["full_preview_clicked"]
 
 
 def _full_preview(runtime: BotRuntime, client: AsyncWebClient, click: Click, body: dict[str, Any]):
-    return runtime.full_preview(client, user=click.user, channel=click.channel, value=click.value)
+    return runtime.full_preview(
+        client,
+        user=click.user,
+        channel=click.channel,
+        value=click.value,
+        card_ts=click.card_ts,
+        team=click.team,
+    )
 
 
 full_preview_clicked = click_listener(_full_preview, name="full-preview")

@@ -15,7 +15,14 @@ __all__ = ["postmortem_clicked"]
 
 
 def _postmortem(runtime: BotRuntime, client: AsyncWebClient, click: Click, body: dict[str, Any]):
-    return runtime.postmortem(client, user=click.user, channel=click.channel, value=click.value)
+    return runtime.postmortem(
+        client,
+        user=click.user,
+        channel=click.channel,
+        value=click.value,
+        message_ts=click.card_ts,
+        team=click.team,
+    )
 
 
 postmortem_clicked = click_listener(_postmortem, name="postmortem", parse=parse_incident_value)

@@ -20,6 +20,7 @@ def _open_reject(runtime: BotRuntime, client: AsyncWebClient, click: Click, body
         card_ts=click.card_ts,
         value=click.value,
         trigger_id=body.get("trigger_id", ""),
+        team=click.team,
     )
 
 

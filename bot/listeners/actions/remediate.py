@@ -22,7 +22,12 @@ def _step_value(value: str | None) -> dict[str, str] | None:
 
 def _remediate(runtime: BotRuntime, client: AsyncWebClient, click: Click, body: dict[str, Any]):
     return runtime.remediate(
-        client, user=click.user, channel=click.channel, message_ts=click.card_ts, value=click.value
+        client,
+        user=click.user,
+        channel=click.channel,
+        message_ts=click.card_ts,
+        value=click.value,
+        team=click.team,
     )
 
 

@@ -1,8 +1,10 @@
-"""The reject modal was submitted: a blank reason is refused in the modal, else reject."""
+"""The reject modal was submitted: a blank reason is refused in the modal, else reject.
+
+The vote counts only for a modal the bot opened for this user on that request's card
+(`BotRuntime.reject_submitted` checks the view id it recorded)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import structlog
@@ -34,26 +36,19 @@ async def reject_reason_submitted(
         return
     await ack()
     runtime: BotRuntime = context["devops"]
-    metadata = view.get("private_metadata") or ""
-    value = parse_button_value(metadata)
-    try:
-        origin = json.loads(metadata)
-        channel, card_ts = str(origin["channel"]), str(origin["card_ts"])
-    except (ValueError, KeyError, TypeError):
-        value = None
+    value = parse_button_value(view.get("private_metadata") or "")
     if value is None:
         log.warning("slack.bad_reject_modal")
         return
-    user = (body.get("user") or {}).get("id", "")
+    user = body.get("user") or {}
     runtime.spawn(
-        runtime.vote(
+        runtime.reject_submitted(
             client,
-            user=user,
-            channel=channel,
-            card_ts=card_ts,
+            user=user.get("id", ""),
+            view_id=str(view.get("id") or ""),
             value=value,
-            decision="reject",
             reason=reason.strip(),
+            team=(body.get("team") or {}).get("id") or user.get("team_id") or "",
         ),
         name=f"reject:{value['thread_id']}",
     )
