@@ -517,15 +517,18 @@ async def running_bot(
 
 @asynccontextmanager
 async def two_replicas(
-    data_dir: Path, *, redis_url: str, key_prefix: str
+    data_dir: Path, *, redis_url: str, key_prefix: str, **options: Any
 ) -> AsyncIterator[tuple[BotUnderTest, BotUnderTest]]:
-    """Two app instances on one Redis, data dir and MockSlack, each with its own HTTP server."""
+    """Two app instances on one Redis, data dir and MockSlack, each with its own HTTP server.
+
+    `options` go to both (`running_bot` keyword arguments)."""
     slack = MockSlack()
     await slack.start()
+    shared = {"redis_url": redis_url, "key_prefix": key_prefix, "slack": slack, **options}
     try:
         async with (
-            running_bot(data_dir, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as a,
-            running_bot(data_dir, redis_url=redis_url, key_prefix=key_prefix, slack=slack) as b,
+            running_bot(data_dir, **shared) as a,
+            running_bot(data_dir, **shared) as b,
         ):
             yield a, b
     finally:
