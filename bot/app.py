@@ -494,8 +494,14 @@ class BotRuntime:
     async def handle_request(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
     ) -> None:
-        """One request, run in one of `max_runs` slots."""
-        await self._in_a_slot(lambda slot: self._handle_request(client, req, say_private, slot))
+        """One request, run in one of `max_runs` slots. Whatever goes wrong before its run
+        starts (classifying, reading the thread), the asker is told, never left waiting."""
+        try:
+            await self._in_a_slot(lambda slot: self._handle_request(client, req, say_private, slot))
+        except Exception as exc:
+            log.exception("slack.request_failed")
+            with contextlib.suppress(Exception):
+                await say_private(messages.failed(_short(exc)))
 
     async def _in_a_slot(self, work: Callable[[_Slot], Awaitable[None]]) -> None:
         """Do `work` with a place in line for one of the `max_runs` run slots.
