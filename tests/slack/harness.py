@@ -42,6 +42,7 @@ __all__ = [
     "MockSlack",
     "SlackSender",
     "running_bot",
+    "text_of",
     "two_replicas",
 ]
 
@@ -428,6 +429,18 @@ class BotUnderTest:
     async def get(self, path: str) -> tuple[int, str, str]:
         async with self.session.get(self.base + path) as resp:
             return resp.status, resp.headers.get("Content-Type", ""), await resp.text()
+
+
+def text_of(block_list: list[dict[str, Any]] | None) -> str:
+    """The visible text of a message's blocks (sections, fields, context elements)."""
+    out = []
+    for b in block_list or []:
+        if isinstance(b.get("text"), dict):
+            out.append(b["text"]["text"])
+        for f in b.get("fields", []) + b.get("elements", []):
+            if isinstance(f.get("text"), str):
+                out.append(f["text"])
+    return "\n".join(out)
 
 
 def _has_buttons(block_list: list[dict[str, Any]] | None, prefix: str) -> bool:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.slack.harness import CHANNEL, TEAM, running_bot, two_replicas
+from tests.slack.harness import CHANNEL, TEAM, running_bot, text_of, two_replicas
 
 OLD = "registry.example.com/api-server:v1.2.2"
 NEW = "registry.example.com/api-server:v1.2.3"
@@ -22,17 +22,6 @@ def _button(card: dict, action_id: str) -> dict:
         for e in b["elements"]
         if e["action_id"] == action_id
     )
-
-
-def _text_of(block_list: list[dict]) -> str:
-    out = []
-    for b in block_list:
-        if "text" in b:
-            out.append(b["text"]["text"])
-        for f in b.get("fields", []) + b.get("elements", []):
-            if isinstance(f.get("text"), str):
-                out.append(f["text"])
-    return "\n".join(out)
 
 
 @pytest.mark.parametrize("bot", ["sqlite", "redis"], indirect=True)
@@ -52,7 +41,7 @@ async def test_deploy_to_production_from_command_to_applied(bot):
     report = await bot.runtime.service.report(value["thread_id"])
     assert value["interrupt_id"] == report.interrupt_id
     assert value["approval_id"] == report.approval["id"]
-    text = _text_of(card["blocks"])
+    text = text_of(card["blocks"])
     for expected in ("deployment/api-server -n production", "production", "<@U1>", "sha256:"):
         assert expected in text
     assert f"+ image: {NEW}" in text and "<@U2>" in text and "0 of 1" in text
@@ -89,7 +78,7 @@ async def test_deploy_to_production_from_command_to_applied(bot):
     assert thread.index(done[0]) == thread.index(result[0]) + 1
     closed = bot.updates_of(card["ts"])[-1]
     assert not any(b["type"] == "actions" for b in closed["blocks"])
-    assert "Approved by <@U2> at" in _text_of(closed["blocks"])
+    assert "Approved by <@U2> at" in text_of(closed["blocks"])
     assert bot.deployment()["revision"] == revision + 1
 
     # A late click on the old card changes nothing.
@@ -122,7 +111,7 @@ async def test_reject_asks_for_a_reason_and_applies_nothing(bot):
     status, body = await bot.send.submit_view(view, user="U2", values=_reason("wrong tag"))
     assert status == 200 and body == ""
     closed = await bot.slack.wait_for(lambda: bot.updates_of(card["ts"]))
-    text = _text_of(closed[-1]["blocks"])
+    text = text_of(closed[-1]["blocks"])
     assert "Rejected by <@U2>" in text and "wrong tag" in text
     assert not any(b["type"] == "actions" for b in closed[-1]["blocks"])
     said = await bot.slack.wait_for(
@@ -190,10 +179,10 @@ async def test_quorum_of_two_keeps_the_card_open_with_votes(tmp_path, key_prefix
     async with running_bot(tmp_path, key_prefix=key_prefix, policy_path=str(policy)) as bot:
         await bot.send.command(DEPLOY, user="U1")
         card = await bot.wait_card()
-        assert "0 of 2" in _text_of(card["blocks"])
+        assert "0 of 2" in text_of(card["blocks"])
         await bot.send.click(card, "approval_approve", user="U2")
         voted = await bot.slack.wait_for(lambda: bot.updates_of(card["ts"]))
-        assert "1 of 2: <@U2>" in _text_of(voted[-1]["blocks"])
+        assert "1 of 2: <@U2>" in text_of(voted[-1]["blocks"])
         assert any(b["type"] == "actions" for b in voted[-1]["blocks"]), "still open"
         assert bot.deployment()["image"] == OLD
         # The old buttons carry the previous interrupt id: stale.
@@ -207,7 +196,7 @@ async def test_quorum_of_two_keeps_the_card_open_with_votes(tmp_path, key_prefix
             lambda: [p for p in bot.posted() if p["text"].startswith("*Applied*")]
         )
         closed = bot.updates_of(card["ts"])[-1]
-        assert "Approved by <@U3>" in _text_of(closed["blocks"])
+        assert "Approved by <@U3>" in text_of(closed["blocks"])
         assert bot.deployment()["image"] == NEW
 
 
@@ -224,7 +213,7 @@ async def test_a_click_after_expiry_closes_the_card_as_expired(bot):
     )
     assert "nothing was applied" in said[0]["text"]
     closed = bot.updates_of(card["ts"])[-1]
-    assert "Expired at" in _text_of(closed["blocks"])
+    assert "Expired at" in text_of(closed["blocks"])
     assert not any(b["type"] == "actions" for b in closed["blocks"])
     assert bot.deployment()["image"] == OLD
     await bot.send.click(card, "approval_approve", user="U3")
@@ -259,7 +248,7 @@ async def test_two_replicas_two_concurrent_approvals_apply_once(tmp_path, key_pr
         # The card ends in one consistent state: closed, approved by the winner.
         closed = a.updates_of(card["ts"])[-1]
         assert not any(blk["type"] == "actions" for blk in closed["blocks"])
-        text = _text_of(closed["blocks"])
+        text = text_of(closed["blocks"])
         assert f"Approved by <@{winner}> at" in text
         loser = losers[0]
         assert f"Approved by <@{loser}>" not in text

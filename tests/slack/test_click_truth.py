@@ -9,20 +9,9 @@ import json
 import re
 import time
 
-from tests.slack.harness import TEAM, BotUnderTest, MockSlack, two_replicas
+from tests.slack.harness import TEAM, BotUnderTest, MockSlack, text_of, two_replicas
 
 NEW = "registry.example.com/api-server:v1.2.3"
-
-
-def _text_of(block_list: list[dict]) -> str:
-    out = []
-    for b in block_list or []:
-        if "text" in b:
-            out.append(b["text"]["text"])
-        for f in b.get("fields", []) + b.get("elements", []):
-            if isinstance(f.get("text"), str):
-                out.append(f["text"])
-    return "\n".join(out)
 
 
 def _value(card: dict, action_id: str = "approval_approve") -> str:
@@ -44,7 +33,7 @@ def _named_approvers(slack: MockSlack, card_ts: str) -> set[str]:
     named = set()
     for update in slack.of("chat.update"):
         if update.get("ts") == card_ts:
-            text = _text_of(update.get("blocks") or []) + "\n" + str(update.get("text") or "")
+            text = text_of(update.get("blocks") or []) + "\n" + str(update.get("text") or "")
             named |= set(re.findall(r"Approved by <@(\w+)>", text))
     return named
 
@@ -200,5 +189,5 @@ async def test_a_button_value_from_another_card_changes_nothing(tmp_path, key_pr
         # B's own card still works, and U3's own modal too.
         await a.send.submit_view(opened, user="U3", values=reason)
         rejected = await a.slack.wait_for(lambda: a.updates_of(card_b["ts"]))
-        assert "Rejected by <@U3>" in _text_of(rejected[-1]["blocks"])
+        assert "Rejected by <@U3>" in text_of(rejected[-1]["blocks"])
         assert thread_b.startswith(f"slack:{TEAM}:C0OTHER:")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.slack.harness import CHANNEL, TEAM, two_replicas
+from tests.slack.harness import CHANNEL, TEAM, text_of, two_replicas
 
 INVESTIGATE = "investigate checkout latency in prod"
 BAD = "registry.example.com/checkout:v2.4.1"
@@ -27,17 +27,6 @@ def _button(message: dict, action_id: str, step: str | None = None) -> dict:
         for e in _buttons(message)
         if e["action_id"] == action_id and (step is None or json.loads(e["value"])["step"] == step)
     )
-
-
-def _text_of(block_list: list[dict]) -> str:
-    out = []
-    for b in block_list:
-        if isinstance(b.get("text"), dict):
-            out.append(b["text"]["text"])
-        for f in b.get("fields", []) + b.get("elements", []):
-            if isinstance(f.get("text"), str):
-                out.append(f["text"])
-    return "\n".join(out)
 
 
 async def _investigate(bot, user: str = "U1") -> tuple[dict, dict]:
@@ -80,7 +69,7 @@ async def test_investigation_header_evidence_and_findings(bot):
     assert "*Cause identified*: the rollout of " + BAD in final
 
     assert findings["thread_ts"] == root["ts"] and findings["channel"] == CHANNEL
-    text = _text_of(findings["blocks"])
+    text = text_of(findings["blocks"])
     assert incident_id in text and "cause identified" in text
     assert "1. the rollout of " + BAD in text and "confidence 0.9" in text
     assert "Runbooks" in text and "Not checked: web search is not configured" in text
@@ -131,7 +120,7 @@ async def test_rollback_button_leads_to_an_approval_card_and_mitigation(bot):
     assert status[0]["text"].startswith(
         f"<@U1> asked: `rollback checkout in production` (remediation r1 of {incident_id})"
     )
-    text = _text_of(card["blocks"])
+    text = text_of(card["blocks"])
     assert "Approval required: rollback" in text and "Requested by*\n<@U1>" in text
     assert bot.deployment("checkout", "production")["image"] == BAD
 
@@ -242,7 +231,7 @@ async def test_a_related_investigation_keeps_the_incident_and_its_buttons(bot):
     later = (await bot.slack.wait_for(lambda: len(bot.findings()) == 2 and bot.findings()))[1]
     await bot.runtime.drain()
     assert later["thread_ts"] == root["ts"]
-    assert "payment-service (production)" in _text_of(later["blocks"])
+    assert "payment-service (production)" in text_of(later["blocks"])
     assert bot.cards() == [], "reading needs no approval"
     later_steps = {
         json.loads(e["value"])["step"]
@@ -380,7 +369,7 @@ async def test_silence_button_plans_a_silence_that_waits_for_approval(bot):
     )
     await _click(bot, findings, "incident_remediate", user="U1", step=silence)
     card = await bot.wait_card()
-    text = _text_of(card["blocks"])
+    text = text_of(card["blocks"])
     assert "Approval required: silence" in text and "for 1h" in text, text
     alertmanager = bot.runtime.service.deps.alertmanager
     name = "HighErrorRate"

@@ -13,22 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.inflight import InFlight
-from tests.slack.harness import CHANNEL, TEAM, running_bot
+from tests.slack.harness import CHANNEL, TEAM, running_bot, text_of
 
 OLD = "registry.example.com/api-server:v1.2.2"
 NEW = "registry.example.com/api-server:v1.2.3"
 DEPLOY = "deploy api-server:v1.2.3 prod"
-
-
-def _text_of(block_list: list[dict]) -> str:
-    out = []
-    for b in block_list:
-        if "text" in b:
-            out.append(b["text"]["text"])
-        for f in b.get("fields", []) + b.get("elements", []):
-            if isinstance(f.get("text"), str):
-                out.append(f["text"])
-    return "\n".join(out)
 
 
 def _buttons(block_list: list[dict]) -> list[str]:
@@ -69,8 +58,8 @@ async def test_the_sweeper_closes_an_expired_card_and_applies_nothing(
             lambda: [u for u in bot.updates_of(card["ts"]) if "blocks" in u]
         )
         assert time.monotonic() - started < 2.0
-        assert "Expired at" in _text_of(closed[-1]["blocks"])
-        assert "nothing was applied" in _text_of(closed[-1]["blocks"])
+        assert "Expired at" in text_of(closed[-1]["blocks"])
+        assert "nothing was applied" in text_of(closed[-1]["blocks"])
         assert _buttons(closed[-1]["blocks"]) == []
         said = await bot.slack.wait_for(
             lambda: [p for p in bot.posted() if p["text"].startswith("*Expired*")]
@@ -123,7 +112,7 @@ async def test_a_new_instance_serves_the_buttons_of_the_previous_one(
         )
         assert applied[0]["thread_ts"] == card["thread_ts"]
         closed = second.updates_of(card["ts"])[-1]
-        assert "Approved by <@U2>" in _text_of(closed["blocks"])
+        assert "Approved by <@U2>" in text_of(closed["blocks"])
         assert _buttons(closed["blocks"]) == []
         assert second.deployment()["image"] == NEW
 
@@ -146,7 +135,7 @@ async def test_a_new_instance_closes_the_previous_ones_expired_request(
         assert said[0]["thread_ts"] == card["thread_ts"]
         closed = [u for u in second.updates_of(card["ts"]) if "blocks" in u]
         if backend == "redis":
-            assert "Expired at" in _text_of(closed[-1]["blocks"])
+            assert "Expired at" in text_of(closed[-1]["blocks"])
             assert _buttons(closed[-1]["blocks"]) == []
         else:
             assert closed == []
@@ -172,7 +161,7 @@ async def test_approvers_listed_as_a_slack_user_group(tmp_path, key_prefix):
         bot.slack.usergroups = {"S0SRE": ["U7", "U1"]}
         await bot.send.command(DEPLOY, user="U1")
         card = await bot.wait_card()
-        assert "<!subteam^S0SRE>" in _text_of(card["blocks"])
+        assert "<!subteam^S0SRE>" in text_of(card["blocks"])
 
         # U8 is not in the group: refused privately, for Approve and for Reject.
         await bot.send.click(card, "approval_approve", user="U8")
@@ -268,7 +257,7 @@ async def test_a_plain_reply_in_a_bot_thread_continues_its_graph(bot):
     second = await bot.wait_card(2)
     assert second["thread_ts"] == root
     assert _thread_of(second) == _thread_of(card)
-    text = _text_of(second["blocks"])
+    text = text_of(second["blocks"])
     assert "`scale`" in text and "deployment/api-server -n production" in text
     assert "<@U3>" in text
 
@@ -285,7 +274,7 @@ async def test_full_preview_button_sends_the_whole_preview_privately(bot):
         "approval_reject",
         "approval_full_preview",
     ]
-    shown = next(t for t in _text_of(card["blocks"]).split("\n*") if "Dry-run preview" in t)
+    shown = next(t for t in text_of(card["blocks"]).split("\n*") if "Dry-run preview" in t)
     assert "more line(s)" in shown or "more character(s)" in shown
     report = await bot.runtime.service.report(_thread_of(card))
     full = report.approval["preview"].rstrip()

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.slack.harness import CHANNEL, TEAM, sign
-from tests.slack.test_approval_flow import DEPLOY, NEW, OLD, _text_of
+from tests.slack.harness import CHANNEL, TEAM, sign, text_of
+from tests.slack.test_approval_flow import DEPLOY, NEW, OLD
 
 
 async def test_help_and_empty_text_show_usage_with_examples(bot):
@@ -172,7 +172,7 @@ async def test_mention_starts_a_thread_retries_are_ignored_and_follow_ups_keep_c
     )
     second = await bot.wait_card(2)
     assert second["thread_ts"] == root
-    text = _text_of(second["blocks"])
+    text = text_of(second["blocks"])
     assert "deployment/api-server -n production" in text and "`scale`" in text
     assert (
         json.loads(second["blocks"][-2]["elements"][0]["value"])["thread_id"] == value["thread_id"]
