@@ -48,6 +48,7 @@ from workflow.approval.store import LockTimeoutError
 from workflow.classify import classify
 from workflow.service import (
     PROGRESS_NODE,
+    BusyError,
     DecidedError,
     DevOpsService,
     InputError,
@@ -627,6 +628,9 @@ class BotRuntime:
         """Run the job, then: status message, approval card, results, incident header."""
         try:
             report = await job.run(thread_id, status.on_progress)
+        except BusyError as exc:
+            await status.finish(messages.thread_still_running(str(exc)))
+            return
         except InputError as exc:
             await status.finish(messages.already_pending(str(exc)))
             return

@@ -193,6 +193,10 @@ def already_decided(vote: dict[str, Any]) -> str:
     return f"This request already expired at {at}; nothing was applied. Your click changed nothing."
 
 
+def thread_still_running(message: str) -> str:
+    return f":hourglass: {message}. Nothing was started."
+
+
 def thread_busy() -> str:
     return (
         ":hourglass: This thread is busy with another step and your vote was not counted; "

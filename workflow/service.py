@@ -36,6 +36,7 @@ from workflow.state import initial_state
 
 __all__ = [
     "PROGRESS_NODE",
+    "BusyError",
     "DecidedError",
     "DevOpsService",
     "InputError",
@@ -58,6 +59,10 @@ class InputError(ValueError):
 
 class RefusedError(PermissionError):
     """The policy refuses this vote; the message says why."""
+
+
+class BusyError(InputError):
+    """The thread is still running its previous request; nothing was started."""
 
 
 class DecidedError(InputError):
@@ -150,6 +155,13 @@ class DevOpsService:
             raise InputError(
                 f"thread {thread_id} is waiting for approval of {request.get('action')} "
                 f"{request.get('target')}; approve or reject it first"
+            )
+        if tuple(snapshot.next or ()) == (ROLLOUT_NODE,):
+            # Its last change is being followed (by this or another replica): a second run
+            # on the same graph thread now would interleave with that one's checkpoints.
+            raise BusyError(
+                f"thread {thread_id} is still following the rollout of its last change; "
+                "ask again once its result is posted"
             )
         context = {**context, "requester": requester}
         if context.get("service"):

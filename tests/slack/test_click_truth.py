@@ -119,7 +119,27 @@ async def test_clicks_during_a_long_rollout_are_answered_at_once_and_truly(
             text = told[0]["text"]
             assert f"already approved by <@{decider}>" in text and "rolling out" in text, text
             assert "did not finish" not in text and "Something went wrong" not in text
+        # A follow-up typed in the thread meanwhile starts no second run on the same graph
+        # thread: it is told the thread is still following the rollout.
+        reply = {
+            "type": "message",
+            "channel": card["channel"],
+            "user": "U1",
+            "text": "now scale it to 4 replicas",
+            "ts": "1700000100.000001",
+            "thread_ts": card["thread_ts"],
+            "team": TEAM,
+        }
+        await b.send.event(reply, event_id="EvFollowUp")
+        busy = await a.slack.wait_for(
+            lambda: [
+                u for u in a.slack.of("chat.update") if "still following the rollout" in u["text"]
+            ],
+            timeout=5,
+        )
+        assert "Nothing was started" in busy[0]["text"]
         await asyncio.gather(a.runtime.drain(), b.runtime.drain())
+        assert len(a.cards()) == 1, "no second approval card"
         assert _named_approvers(a.slack, card["ts"]) == {decider}
         said = [p["text"] for p in a.posted() if "rollout" in p["text"]]
         assert any("did not complete" in t for t in said), said
