@@ -5,11 +5,13 @@ HTTP routes:
     GET  /healthz        200 while the process serves
     GET  /metrics        Prometheus text format
 
-The signature is checked before the body is parsed, so a forged request gets 401 whatever
-it contains; a correctly signed body that cannot be parsed gets 400 (bolt would answer
-500 and log a traceback). The body is parsed once, here; `run_http` builds the app with
-bolt's own verification off, since every request has been verified before dispatch (an app
-built with it on still works here, it just checks twice).
+The signature is checked over the body's bytes before anything decodes or parses them, so a
+forged request gets 401 whatever it contains (bytes that are not UTF-8, a bogus `charset=`,
+a timestamp that is not ASCII digits included); a correctly signed body that is not UTF-8
+(Slack's only encoding: any `charset=` parameter is ignored) or cannot be parsed gets 400
+(bolt would answer 500 and log a traceback). The body is parsed once, here; `run_http`
+builds the app with bolt's own verification off, since every request has been verified
+before dispatch (an app built with it on still works here, it just checks twice).
 
 The Web API client gets one aiohttp session for the server's lifetime, opened on start-up
 and closed on clean-up, instead of one session per Slack call.
@@ -22,7 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import hmac
+import re
 import signal
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,7 +38,6 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.app import build_app, runtime_of
 from bot.settings import Settings
@@ -47,6 +52,7 @@ __all__ = [
 ]
 
 SLACK_PATH = "/slack/events"
+REPLAY_WINDOW = 5 * 60  # seconds: Slack's own limit on a request's timestamp
 
 log = structlog.get_logger("devops-bot.server")
 
@@ -57,7 +63,7 @@ def create_web_app(
     """An aiohttp application serving `app` on `path`, plus /healthz and /metrics."""
     runtime = runtime_of(app)
     metrics = runtime.metrics
-    verifier = SignatureVerifier(signing_secret)
+    secret = signing_secret.encode()
 
     async def slack_events(request: web.Request) -> web.Response:
         response = await _slack_events(request)
@@ -65,12 +71,17 @@ def create_web_app(
         return response
 
     async def _slack_events(request: web.Request) -> web.Response:
-        raw = await request.text()
+        body = await request.read()
         # Slack's unsigned certificate probe
-        if "ssl_check=" in raw and parse_qs(raw).get("ssl_check") == ["1"]:
+        if b"ssl_check=" in body and _is_ssl_check(body):
             return web.Response(status=200)
-        if not _signed(verifier, raw, request):
+        if not _signed(secret, body, request.headers):
             return web.json_response({"error": "invalid request signature"}, status=401)
+        try:
+            raw = body.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("slack.malformed_request", error="body is not UTF-8")
+            return web.json_response({"error": "malformed request body: not UTF-8"}, status=400)
         try:
             bolt_request = AsyncBoltRequest(
                 body=raw,
@@ -118,13 +129,31 @@ def create_web_app(
     return web_app
 
 
-def _signed(verifier: SignatureVerifier, raw: str, request: web.Request) -> bool:
-    """HMAC over `v0:{timestamp}:{body}`, and a timestamp within the last 5 minutes."""
-    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-    signature = request.headers.get("X-Slack-Signature", "")
-    if not timestamp.isdigit() or not signature:
+def _signed(secret: bytes, body: bytes, headers: Any) -> bool:
+    """Slack's signature: `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body bytes}`, with a
+    timestamp of ASCII digits within `REPLAY_WINDOW` of now.
+
+    Computed over the bytes as received (slack_sdk's `SignatureVerifier` decodes them as
+    UTF-8 first, and calls `int()` on a timestamp `isdigit()` let through: "³" raised), and
+    compared as bytes (`hmac.compare_digest` refuses non-ASCII text), so any header value or
+    body gives True or False, never an exception.
+    """
+    timestamp = headers.get("X-Slack-Request-Timestamp") or ""
+    signature = headers.get("X-Slack-Signature") or ""
+    if not signature or not _TIMESTAMP.fullmatch(timestamp):
         return False
-    return verifier.is_valid(raw, timestamp, signature)
+    if abs(time.time() - int(timestamp)) > REPLAY_WINDOW:
+        return False
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
+
+
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: `\d` and `isdigit()` take "³"
+
+
+def _is_ssl_check(body: bytes) -> bool:
+    return parse_qs(body.decode("utf-8", "replace")).get("ssl_check") == ["1"]
 
 
 def _well_formed(body: dict[str, Any]) -> bool:
