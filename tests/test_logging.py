@@ -3,6 +3,8 @@ never carry secrets (not even inside an exception's message or traceback)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 
@@ -136,9 +138,13 @@ def test_logging_writes_to_the_stderr_of_the_moment(capsys):
     handlers, level = root.handlers[:], root.level
     configure_logging("INFO", "json")
     try:
-        with capsys.disabled():
+        with capsys.disabled(), contextlib.redirect_stderr(io.StringIO()) as elsewhere:
             structlog.get_logger("t").info("outside the capture")
             logging.getLogger("t").info("outside the capture too")
+        assert [json.loads(x)["event"] for x in elsewhere.getvalue().splitlines()] == [
+            "outside the capture",
+            "outside the capture too",
+        ]
         structlog.get_logger("t").info("inside")
         assert [json.loads(x)["event"] for x in capsys.readouterr().err.splitlines()] == ["inside"]
     finally:
