@@ -40,6 +40,7 @@ from bot import blocks, messages, results
 from bot.cards import CardIndex, CardRef, Origin, Origins, TtlCache
 from bot.inflight import InFlight
 from bot.looplag import LoopLag
+from bot.middleware import validate_payload
 from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
 from workflow.apply import NODE as APPLY_NODE
@@ -264,6 +265,9 @@ class BotRuntime:
         self._run_slots = asyncio.Semaphore(max_runs)
         self._queued = 0
         self._session: Any = None  # the aiohttp session this runtime opened for `client`
+        # A request in a thread still following a rollout waits for it, checking this often.
+        self.busy_wait = 600.0
+        self.busy_poll = 1.0
 
     @property
     def service(self) -> DevOpsService:
@@ -528,7 +532,13 @@ class BotRuntime:
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say, slot: _Slot
     ) -> None:
         structlog.contextvars.bind_contextvars(team=req.team, channel=req.channel, user=req.user)
-        request = await classify(req.text, llm=self.llm)
+        try:
+            request = await classify(req.text, llm=self.llm)
+        except Exception:
+            log.exception("slack.classify_failed")
+            if not req.quiet_if_unclear:
+                await say_private(messages.not_understood(req.text, None))
+            return
         if request.task_type is None:
             if req.quiet_if_unclear:
                 log.info("slack.reply_ignored", reason="not a request")
@@ -625,12 +635,22 @@ class BotRuntime:
         thread_id: str,
         root_ts: str,
     ) -> None:
-        """Run the job, then: status message, approval card, results, incident header."""
+        """Run the job, then: status message, approval card, results, incident header.
+
+        A thread still following the rollout of its last change runs the job once that
+        rollout has ended (its status message says it waits), for up to `busy_wait` s."""
+        deadline = time.monotonic() + self.busy_wait
         try:
-            report = await job.run(thread_id, status.on_progress)
-        except BusyError as exc:
-            await status.finish(messages.thread_still_running(str(exc)))
-            return
+            while True:
+                try:
+                    report = await job.run(thread_id, status.on_progress)
+                    break
+                except BusyError as exc:
+                    if time.monotonic() >= deadline:
+                        await status.finish(messages.thread_still_running(str(exc)))
+                        return
+                    await status.waiting(messages.waiting_for_rollout())
+                    await asyncio.sleep(self.busy_poll)
         except InputError as exc:
             await status.finish(messages.already_pending(str(exc)))
             return
@@ -681,9 +701,8 @@ class BotRuntime:
             blocks=self._card(report, status_ts),
         )
         approval_id = str((report.approval or {}).get("id") or "")
-        await self.origins.message_posted(
-            channel, card["ts"], Origin("approval", thread_id, approval_id)
-        )
+        origin = Origin("approval", thread_id, approval_id, status_ts=status_ts)
+        await self.origins.message_posted(channel, card["ts"], origin)
         await self.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
 
     async def _finish_incident_status(
@@ -1178,13 +1197,15 @@ class BotRuntime:
             # A card posted before origins were recorded: the open-card index vouches for it.
             ref = await self.cards.get(thread_id) if parsed else None
             if ref is not None and (ref.channel, ref.card_ts) == (channel, ts):
-                origin = Origin(kind, thread_id, value.get("approval_id", ""))
+                origin = Origin(
+                    kind, thread_id, value.get("approval_id", ""), status_ts=ref.status_ts
+                )
         if (
             origin is not None
             and parsed is not None
             and origin.kind == kind
             and origin.thread_id == thread_id
-            and (kind != "approval" or origin.approval_id == value.get("approval_id", ""))
+            and (kind != "approval" or _same_request(origin, value))
             and (not team or parsed[0] == team)
         ):
             return True
@@ -1310,6 +1331,7 @@ class _StatusMessage:
         self.interval = interval
         self.lines: list[str] = []
         self._last = time.monotonic()
+        self._said_waiting = False
 
     async def on_progress(self, node: str, update: dict[str, Any]) -> None:
         if node == PROGRESS_NODE and update.get("evidence"):
@@ -1336,6 +1358,12 @@ class _StatusMessage:
     async def finish(self, footer: str) -> None:
         await self._write(footer)
 
+    async def waiting(self, footer: str) -> None:
+        """Say why the run has not started yet (once per interval at most)."""
+        if time.monotonic() - self._last >= self.interval or not self._said_waiting:
+            self._said_waiting = True
+            await self._write(footer)
+
     async def _write(self, footer: str) -> None:
         self._last = time.monotonic()
         text = results.status_text(self.title, self.body(), footer)
@@ -1359,6 +1387,15 @@ def _status_header_of(values: dict[str, Any], user: str | None) -> str:
         step = next((s["id"] for s in steps if s.get("command") == asked), "")
         note = messages.remediation_note(step or "step", context["remediation_of"])
     return messages.status_header(user, asked, note)
+
+
+def _same_request(origin: Origin, value: dict[str, str]) -> bool:
+    """An approval button's value is the one the bot put on that card: same request, same
+    status message (the click updates it)."""
+    return (origin.approval_id, origin.status_ts) == (
+        value.get("approval_id", ""),
+        value.get("status_ts", ""),
+    )
 
 
 def _incident_in(values: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -1484,6 +1521,9 @@ def build_app(
         # Listeners ack and hand off to runtime.spawn(); the response goes out right away.
         process_before_response=True,
         request_verification_enabled=request_verification,
+        # Malformed payloads are refused before bolt's own middleware reads them (Socket
+        # Mode; over HTTP bot.server has already answered 400).
+        before_authorize=validate_payload,
     )
 
     async def attach_runtime(

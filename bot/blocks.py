@@ -72,7 +72,7 @@ def parse_button_value(value: str | None) -> dict[str, str] | None:
     """The button's JSON, or None when it is not one of ours."""
     try:
         data = json.loads(value or "")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a value nested ~1000 deep
         return None
     if not isinstance(data, dict) or not data.get("thread_id") or not data.get("interrupt_id"):
         return None
@@ -98,7 +98,7 @@ def parse_incident_value(value: str | None) -> dict[str, str] | None:
     """An incident button's JSON (`thread_id`, maybe `step` and `sig`), or None."""
     try:
         data = json.loads(value or "")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a value nested ~1000 deep
         return None
     if not isinstance(data, dict) or not data.get("thread_id"):
         return None

@@ -84,7 +84,8 @@ class CardIndex:
 class Origin:
     """What a message's buttons (or a modal) were posted for.
 
-    `kind`: "approval" (an approval card: `approval_id` is its request), "incident" (an
+    `kind`: "approval" (an approval card: `approval_id` is its request, `status_ts` its
+    run's status message), "incident" (an
     investigation's findings) or "modal" (a reject modal opened for `user` on the card at
     `channel`/`card_ts`).
     """
@@ -95,6 +96,7 @@ class Origin:
     user: str = ""
     channel: str = ""
     card_ts: str = ""
+    status_ts: str = ""  # an approval card's: the run's status message, which it updates
 
 
 class Origins:

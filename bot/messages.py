@@ -193,6 +193,10 @@ def already_decided(vote: dict[str, Any]) -> str:
     return f"This request already expired at {at}; nothing was applied. Your click changed nothing."
 
 
+def waiting_for_rollout() -> str:
+    return "_waiting for the rollout of this thread's last change to finish…_"
+
+
 def thread_still_running(message: str) -> str:
     return f":hourglass: {message}. Nothing was started."
 

@@ -5,11 +5,15 @@ HTTP routes:
     GET  /healthz        200 while the process serves
     GET  /metrics        Prometheus text format
 
-The signature is checked before the body is parsed, so a forged request gets 401 whatever
-it contains; a correctly signed body that cannot be parsed gets 400 (bolt would answer
-500 and log a traceback). The body is parsed once, here; `run_http` builds the app with
-bolt's own verification off, since every request has been verified before dispatch (an app
-built with it on still works here, it just checks twice).
+The signature is checked over the body's bytes before anything decodes or parses them, so a
+forged request gets 401 whatever it contains (bytes that are not UTF-8, a bogus `charset=`,
+a timestamp that is not ASCII digits included); a correctly signed body that is not UTF-8
+(Slack's only encoding: any `charset=` parameter is ignored), cannot be parsed, or is not
+the shape Slack sends (`bot.payloads.validate_body`: the fields the listeners read, typed)
+gets 400, so no listener sees it (bolt would answer 500 and log a traceback, or hand a
+listener a number where it reads a string). `run_http` builds the app with bolt's own
+verification off, since every request has been verified before dispatch (an app built with
+it on still works here, it just checks twice).
 
 The Web API client gets one aiohttp session for the server's lifetime, opened on start-up
 and closed on clean-up, instead of one session per Slack call.
@@ -22,19 +26,26 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import hmac
+import json
+import re
 import signal
+import time
 from contextlib import AsyncExitStack
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
 
 from bot.app import build_app, runtime_of
+from bot.payloads import validate_body
 from bot.settings import Settings
 
 __all__ = [
@@ -47,6 +58,7 @@ __all__ = [
 ]
 
 SLACK_PATH = "/slack/events"
+REPLAY_WINDOW = 5 * 60  # seconds: Slack's own limit on a request's timestamp
 
 log = structlog.get_logger("devops-bot.server")
 
@@ -57,7 +69,7 @@ def create_web_app(
     """An aiohttp application serving `app` on `path`, plus /healthz and /metrics."""
     runtime = runtime_of(app)
     metrics = runtime.metrics
-    verifier = SignatureVerifier(signing_secret)
+    secret = signing_secret.encode()
 
     async def slack_events(request: web.Request) -> web.Response:
         response = await _slack_events(request)
@@ -65,23 +77,36 @@ def create_web_app(
         return response
 
     async def _slack_events(request: web.Request) -> web.Response:
-        raw = await request.text()
+        body = await request.read()
         # Slack's unsigned certificate probe
-        if "ssl_check=" in raw and parse_qs(raw).get("ssl_check") == ["1"]:
+        if b"ssl_check=" in body and _is_ssl_check(body):
             return web.Response(status=200)
-        if not _signed(verifier, raw, request):
+        if not _signed(secret, body, request.headers):
             return web.json_response({"error": "invalid request signature"}, status=401)
+        try:
+            raw = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _malformed("not UTF-8")
+        try:
+            parsed = parse_body(raw, request.headers.get("Content-Type"))
+        except (ValueError, RecursionError) as exc:
+            return _malformed(f"cannot be parsed ({type(exc).__name__})")
+        error = validate_body(parsed)
+        if error is not None:
+            return _malformed(error)
         try:
             bolt_request = AsyncBoltRequest(
                 body=raw,
                 query=request.query_string,
                 headers=request.headers,  # type: ignore[arg-type]
             )
+            if bolt_request.body != parsed:
+                # bolt reads a form body that merely contains "payload" (`/devops ... payload`)
+                # as an empty `payload=`: give it the command, and the context built from it.
+                bolt_request.body = parsed
+                bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
         except Exception as exc:
-            log.warning("slack.malformed_request", error=type(exc).__name__)
-            return web.json_response({"error": "malformed request body"}, status=400)
-        if not isinstance(bolt_request.body, dict) or not _well_formed(bolt_request.body):
-            return web.json_response({"error": "malformed request body"}, status=400)
+            return _malformed(type(exc).__name__)
         bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -118,31 +143,54 @@ def create_web_app(
     return web_app
 
 
-def _signed(verifier: SignatureVerifier, raw: str, request: web.Request) -> bool:
-    """HMAC over `v0:{timestamp}:{body}`, and a timestamp within the last 5 minutes."""
-    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
-    signature = request.headers.get("X-Slack-Signature", "")
-    if not timestamp.isdigit() or not signature:
+def _signed(secret: bytes, body: bytes, headers: Any) -> bool:
+    """Slack's signature: `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body bytes}`, with a
+    timestamp of ASCII digits within `REPLAY_WINDOW` of now.
+
+    Computed over the bytes as received (slack_sdk's `SignatureVerifier` decodes them as
+    UTF-8 first, and calls `int()` on a timestamp `isdigit()` let through: "³" raised), and
+    compared as bytes (`hmac.compare_digest` refuses non-ASCII text), so any header value or
+    body gives True or False, never an exception.
+    """
+    timestamp = headers.get("X-Slack-Request-Timestamp") or ""
+    signature = headers.get("X-Slack-Signature") or ""
+    if not signature or not _TIMESTAMP.fullmatch(timestamp):
         return False
-    return verifier.is_valid(raw, timestamp, signature)
+    if abs(time.time() - int(timestamp)) > REPLAY_WINDOW:
+        return False
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
 
 
-def _well_formed(body: dict[str, Any]) -> bool:
-    """The shape Slack always sends for each kind we accept; anything else is a 400."""
-    if isinstance(body.get("command"), str):
-        return True
-    kind = body.get("type")
-    if not isinstance(kind, str):
-        return False
-    if kind == "event_callback":
-        return isinstance(body.get("event"), dict) and isinstance(body["event"].get("type"), str)
-    if kind == "block_actions":
-        actions = body.get("actions")
-        return isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
-    if kind in {"view_submission", "view_closed"}:
-        view = body.get("view")
-        return isinstance(view, dict) and isinstance(view.get("type"), str)
-    return True
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII only: `\d` and `isdigit()` take "³"
+
+
+def _is_ssl_check(body: bytes) -> bool:
+    return parse_qs(body.decode("utf-8", "replace")).get("ssl_check") == ["1"]
+
+
+def parse_body(raw: str, content_type: str | None) -> Any:
+    """The request as Slack meant it: JSON, a form with a `payload` field holding JSON
+    (interactivity), or a plain form (slash commands).
+
+    As bolt's own parser, except that a form is read as `payload=` JSON only when it has a
+    `payload` field, not whenever the word appears in it. Raises ValueError (bad JSON) or
+    RecursionError (JSON nested beyond the parser's depth).
+    """
+    if not raw:
+        return {}
+    if (content_type or "").split(";")[0].strip() == "application/json" or raw.startswith("{"):
+        return json.loads(raw)
+    form = dict(parse_qsl(raw, keep_blank_values=True))
+    if "payload" in form:
+        return json.loads(form["payload"])
+    return form
+
+
+def _malformed(reason: str) -> web.Response:
+    log.warning("slack.malformed_request", error=reason)
+    return web.json_response({"error": f"malformed request body: {reason}"}, status=400)
 
 
 def service_options(settings: Settings) -> Any:

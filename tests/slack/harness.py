@@ -243,8 +243,9 @@ class MockSlack:
             await asyncio.sleep(0.02)
 
 
-def sign(body: str, timestamp: int, secret: str = SECRET) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
+def sign(body: str | bytes, timestamp: int | str, secret: str = SECRET) -> str:
+    raw = body if isinstance(body, bytes) else body.encode()
+    base = f"v0:{timestamp}:".encode() + raw
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
@@ -266,15 +267,29 @@ class SlackSender:
         signature: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, str]:
+        return await self.post_bytes(
+            body.encode(), content_type, timestamp=timestamp, signature=signature, headers=headers
+        )
+
+    async def post_bytes(
+        self,
+        body: bytes,
+        content_type: str | None,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        signed: bool = True,
+    ) -> tuple[int, str]:
+        """POST `body` as is; signed over its bytes unless `signed=False` (no Slack headers)."""
         ts = int(time.time()) if timestamp is None else timestamp
-        all_headers = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": str(ts),
-            "X-Slack-Signature": signature or sign(body, ts),
-            **(headers or {}),
-        }
+        all_headers = {"Content-Type": content_type} if content_type is not None else {}
+        if signed:
+            all_headers["X-Slack-Request-Timestamp"] = str(ts)
+            all_headers["X-Slack-Signature"] = signature or sign(body, ts)
+        all_headers.update(headers or {})
         async with self.session.post(
-            self.base + "/slack/events", data=body.encode(), headers=all_headers
+            self.base + "/slack/events", data=body, headers=all_headers
         ) as resp:
             return resp.status, await resp.text()
 

@@ -120,7 +120,8 @@ async def test_clicks_during_a_long_rollout_are_answered_at_once_and_truly(
             assert f"already approved by <@{decider}>" in text and "rolling out" in text, text
             assert "did not finish" not in text and "Something went wrong" not in text
         # A follow-up typed in the thread meanwhile starts no second run on the same graph
-        # thread: it is told the thread is still following the rollout.
+        # thread: it waits for the rollout (saying so), then gives up after busy_wait.
+        b.runtime.busy_wait = 1.0
         reply = {
             "type": "message",
             "channel": card["channel"],
@@ -138,6 +139,7 @@ async def test_clicks_during_a_long_rollout_are_answered_at_once_and_truly(
             timeout=5,
         )
         assert "Nothing was started" in busy[0]["text"]
+        assert any("waiting for the rollout" in u["text"] for u in a.slack.of("chat.update"))
         await asyncio.gather(a.runtime.drain(), b.runtime.drain())
         assert len(a.cards()) == 1, "no second approval card"
         assert _named_approvers(a.slack, card["ts"]) == {decider}

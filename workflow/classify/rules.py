@@ -4,7 +4,9 @@ Pure and fast: everything is a precompiled regular expression or a set lookup, n
 I/O. Three passes over the text:
 
 1. *clean*: Slack markup (mentions, channel refs, links, emoji shortcodes, entities,
-   code/bold markers) is stripped or unwrapped; whitespace collapsed.
+   code/bold markers) is stripped or unwrapped; whitespace collapsed; digits typed in
+   another form (superscript ``³``, circled ``①``, full-width, other
+   scripts' decimal digits) become the ASCII digits they stand for (`ascii_digits`).
 2. *extract*: explicit structures first (``key=value``, CLI flags, URLs, kubectl
    ``kind/name`` refs, image refs, incident ids, severities, time ranges), each cut
    out of a working copy so later heuristics (environment words, service names)
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +47,7 @@ __all__ = [
     "CONFIDENCE_THRESHOLD",
     "Analysis",
     "analyse",
+    "ascii_digits",
     "classify_rules",
     "clean_text",
     "duration_minutes",
@@ -93,11 +97,45 @@ def _unwrap_link(m: re.Match[str]) -> str:
     return f"{label} ({url})"
 
 
+class _DigitTable(dict[int, int | str]):
+    """`str.translate` table filled on demand: a character with a digit value (any
+    script's decimal digits, superscripts, circled and parenthesised digits, full-width
+    digits) -> that ASCII digit; a numeral whose compatibility form is ASCII digits
+    (circled ten ⑩) -> those digits. Everything else maps to itself, and only numerals
+    are remembered (a few thousand at most)."""
+
+    def __missing__(self, code: int) -> int | str:
+        char = chr(code)
+        if unicodedata.numeric(char, None) is None:
+            return code
+        digit = unicodedata.digit(char, None)
+        if digit is not None:
+            value: int | str = str(digit)
+        else:
+            compat = unicodedata.normalize("NFKC", char)
+            value = compat if compat.isascii() and compat.isdecimal() else code
+        self[code] = value
+        return value
+
+
+_DIGITS = _DigitTable()
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with every character that stands for digits written as ASCII digits.
+
+    `str.isdigit()` accepts "³" and "①", which `int()` refuses: numbers from users are
+    read only after this, and only with `[0-9]` or `str.isdecimal()`. Numerals that are
+    not digits (三, ½, Ⅻ) are left as they are.
+    """
+    return text if text.isascii() else text.translate(_DIGITS)
+
+
 def clean_text(text: str) -> tuple[str, bool]:
     """Strip Slack markup. Returns the cleaned text and whether an alarm emoji was seen."""
     if not text:
         return "", False
-    s = text.translate(_QUOTES)
+    s = ascii_digits(text).translate(_QUOTES)
     s = _SLACK_USER.sub(" ", s)
     s = _SLACK_CHANNEL.sub(lambda m: f" #{m.group(1)} " if m.group(1) else " ", s)
     s = _SLACK_SPECIAL.sub(" ", s)
@@ -308,13 +346,13 @@ _NUMWORD = {
 }
 _UNIT_RE = r"(?:seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?|w)"
 _NUM_RE = (
-    r"(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty)"
+    r"(?:[0-9]+|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty)"
 )
 _DURATION = re.compile(rf"^({_NUM_RE})\s*({_UNIT_RE})$")
 
 
 def _compact(num: str, unit: str) -> str | None:
-    n = _NUMWORD.get(num) if not num.isdigit() else int(num)
+    n = int(num) if num.isascii() and num.isdecimal() else _NUMWORD.get(num)
     u = _UNIT.get(unit)
     if n is None or u is None or n <= 0 or n > 10_000:
         return None
@@ -329,7 +367,7 @@ def normalise_time_range(value: Any) -> str | None:
     """'2h', '2 hours', 'last 30 minutes', 'yesterday' -> '2h', '2h', '30m', '24h'."""
     if value is None:
         return None
-    v = str(value).strip().lower()
+    v = ascii_digits(str(value)).strip().lower()
     v = re.sub(r"^(?:the\s+)?(?:last|past|previous)\s+", "", v)
     v = re.sub(r"\s+ago$", "", v)
     if v in ("yesterday", "day", "today", "24h"):
@@ -341,12 +379,12 @@ def normalise_time_range(value: Any) -> str | None:
 
 
 _MINUTES_PER = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
-_COMPACT = re.compile(r"^(\d+)([smhdw])$")
+_COMPACT = re.compile(r"^([0-9]+)([smhdw])$")
 
 
 def duration_minutes(value: Any) -> int | None:
     """'2h' -> 120, '30m' -> 30, '1d' -> 1440; None unless a whole number of minutes."""
-    m = _COMPACT.match(str(value or ""))
+    m = _COMPACT.match(ascii_digits(str(value or "")))
     if not m:
         return None
     n, unit = int(m.group(1)), m.group(2)
@@ -379,13 +417,13 @@ def normalise_level(value: Any) -> str | None:
     return level if level in LOG_LEVELS else None
 
 
-_INC_ID = re.compile(r"^(?:inc(?:ident)?)?[\s_#-]*(\d{2,10})$", re.I)
+_INC_ID = re.compile(r"^(?:inc(?:ident)?)?[\s_#-]*([0-9]{2,10})$", re.I)
 
 
 def normalise_incident_id(value: Any) -> str | None:
     if value is None:
         return None
-    m = _INC_ID.match(str(value).strip())
+    m = _INC_ID.match(ascii_digits(str(value)).strip())
     return f"INC-{m.group(1)}" if m else None
 
 
@@ -459,8 +497,8 @@ def _environment_list(value: Any) -> list[str] | None:
 
 
 def _to_int(value: Any) -> int | None:
-    v = str(value).strip().lower()
-    n = int(v) if v.isdigit() else _NUMWORD.get(v)
+    v = ascii_digits(str(value)).strip().lower()
+    n = int(v) if v.isascii() and v.isdecimal() else _NUMWORD.get(v)
     return n if n is not None and 0 <= n <= 1000 and v not in ("a", "an") else None
 
 
@@ -613,7 +651,7 @@ _IMAGE = re.compile(
     re.I,
 )
 _REGISTRY_IMAGE = re.compile(r"^[a-z0-9-]+\.[a-z0-9.-]+(?::\d+)?/[\w./-]+$", re.I)
-_INCIDENT = re.compile(r"\binc[-_#]?\s?(\d{2,10})\b|\bincident\s+#?(\d{3,10})\b", re.I)
+_INCIDENT = re.compile(r"\binc[-_#]?\s?([0-9]{2,10})\b|\bincident\s+#?([0-9]{3,10})\b", re.I)
 _SEVERITY = [
     re.compile(r"\bsev(?:erity)?[\s_:=-]?([0-5])\b", re.I),
     re.compile(r"(?<![\w-])p([0-4])(?![\w-])", re.I),
@@ -652,15 +690,15 @@ _ALERT_NAME = re.compile(
     r"([A-Za-z][\w.:-]*)(\s+alerts?\b)?",
 )
 _REPLICAS = [
-    re.compile(r"\b(\d{1,4})\s+(?:replicas?|pods|instances|copies)\b", re.I),
-    re.compile(r"\breplicas?\s*(?:to|=|:|of)?\s*(\d{1,4})\b", re.I),
+    re.compile(r"\b([0-9]{1,4})\s+(?:replicas?|pods|instances|copies)\b", re.I),
+    re.compile(r"\breplicas?\s*(?:to|=|:|of)?\s*([0-9]{1,4})\b", re.I),
     re.compile(
         r"\bscal(?:e|ed|ing)\b[^.;?!]{0,60}?\b(?:to|=)\s+"
-        r"(\d{1,4}|zero|one|two|three|four|five|six|seven|eight|nine|ten)\b"
+        r"([0-9]{1,4}|zero|one|two|three|four|five|six|seven|eight|nine|ten)\b"
         r"(?!\s*(?:%|percent|cpu|cores?|gb|gi|mi|mb|nodes?)\b)",
         re.I,
     ),
-    re.compile(r"\bto\s+(\d{1,4})\s+(?:replicas?|pods|instances)\b", re.I),
+    re.compile(r"\bto\s+([0-9]{1,4})\s+(?:replicas?|pods|instances)\b", re.I),
 ]
 _NAMESPACE_TEXT = [
     re.compile(
@@ -1826,7 +1864,7 @@ def _extract_silence_id(clean: str, work: _Work, ctx: dict[str, Any], certain: s
                 or _NOT_SILENCE_ID_AFTER.match(work.s, m.end(g))
             ):
                 continue
-            if not any(c.isdigit() for c in value) and (
+            if not any(c.isdecimal() for c in value) and (
                 not m.group("verb") or typed != value  # unsilence X, or an AlertName
             ):
                 continue
