@@ -20,6 +20,7 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from workflow.agents.base import agent_update, make_result
+from workflow.agents.incident_agent import NAME, SPEC
 from workflow.deps import WorkflowDeps, deps_of, thread_id_of
 from workflow.durations import human_minutes, minutes_of
 from workflow.incident import (
@@ -38,16 +39,15 @@ from workflow.state import DevOpsAgentState
 
 __all__ = ["NAME", "incident_agent"]
 
-NAME = "incident_agent"
-_ACTIONS = ("investigate", "changes", "postmortem")
-
 
 async def incident_agent(
     state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
 ) -> dict[str, Any]:
     deps = deps_of(runtime)
     context = state.get("context", {})
-    action = context.get("action") if context.get("action") in _ACTIONS else "investigate"
+    action = context.get("action")
+    if action not in SPEC.actions:
+        action = SPEC.default_action(state.get("task_type", ""), "investigate")
     previous = state.get("incident")
 
     def finish(status: str, summary: str, **kw: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from workflow.agents.base import agent_update, make_result
+from workflow.agents.monitoring_agent import NAME, SPEC
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.durations import human_minutes, minutes_of
 from workflow.state import DevOpsAgentState
@@ -30,7 +31,6 @@ from workflow.tools.prometheus import NAMED_QUERIES, MetricResult
 
 __all__ = ["METRIC_TITLES", "NAME", "metric_line", "monitoring_agent", "resolve_action"]
 
-NAME = "monitoring_agent"
 
 METRIC_TITLES = {
     "request_rate": "request rate",
@@ -43,19 +43,17 @@ METRIC_TITLES = {
     "restarts": "restarts",
 }
 _OVERVIEW = ("request_rate", "error_ratio", "latency_p99")
-_DEFAULT_ACTION = {"metrics": "metrics", "logs": "logs", "alert": "alerts", "monitor": "health"}
-_ACTIONS = ("metrics", "logs", "alerts", "health", "silence", "expire_silence")
 _MAX_POINTS = 240
 _KEPT_LOG_LINES = 50
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
     action = context.get("action")
-    if action in _ACTIONS:
+    if action in SPEC.actions:
         return action
     if context.get("promql"):
         return "metrics"
-    return _DEFAULT_ACTION.get(task_type, "health")
+    return SPEC.default_action(task_type, "health")  # type: ignore[return-value]
 
 
 @dataclass

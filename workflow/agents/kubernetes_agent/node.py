@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from workflow.agents.base import agent_update, make_result
+from workflow.agents.kubernetes_agent import NAME, SPEC
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.plan import WRITE_ACTIONS
 from workflow.state import DevOpsAgentState
@@ -20,9 +21,6 @@ from workflow.tools.kubernetes import KubernetesError
 
 __all__ = ["NAME", "kubernetes_agent", "resolve_action"]
 
-NAME = "kubernetes_agent"
-
-_DEFAULT_ACTION = {"deploy": "deploy", "provision": "provision", "kubernetes": "status"}
 _READ_ACTIONS = frozenset({"status", "logs"})
 _EXAMPLES = {
     "deploy": "deploy api-server:v1.2.3 to staging",
@@ -36,7 +34,7 @@ _EXAMPLES = {
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
-    action = context.get("action") or _DEFAULT_ACTION.get(task_type, "status")
+    action = context.get("action") or SPEC.default_action(task_type, "status")
     if action == "destroy":
         action = "delete"
     if action in {"create", "provision"} and task_type == "provision":

@@ -1,0 +1,9 @@
+"""How requests for incident_agent's task types are recognised (see `workflow.classify`)."""
+
+from workflow.agents.spec import Vocabulary
+
+__all__ = ["VOCABULARY"]
+
+VOCABULARY = Vocabulary(
+    default_action={"incident_response": "investigate", "debug": "investigate"},
+)

@@ -1,0 +1,9 @@
+"""How requests for kubernetes_agent's task types are recognised (see `workflow.classify`)."""
+
+from workflow.agents.spec import Vocabulary
+
+__all__ = ["VOCABULARY"]
+
+VOCABULARY = Vocabulary(
+    default_action={"deploy": "deploy", "kubernetes": "status", "provision": "provision"},
+)
