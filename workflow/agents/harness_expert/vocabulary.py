@@ -1,9 +1,36 @@
-"""How requests for harness_expert's task types are recognised (see `workflow.classify`)."""
+"""How pipeline requests (CI/CD pipelines) are recognised.
+
+Read by the rules classifier (`workflow.classify.rules`: signals are summed per task
+type, a leading imperative earns a bonus, the verbs pick the action) and by the LLM
+classifier (`help`). Weights are tuned against tests/test_classify*.py.
+"""
 
 from workflow.agents.spec import Vocabulary
 
 __all__ = ["VOCABULARY"]
 
+SIGNALS: tuple[tuple[str, float, str], ...] = (
+    ("pipeline", 3.5, r"\bpipelines?\b"),
+    ("pipeline", 4.0, r"\bci\s*/\s*cd\b|\bcicd\b"),
+    ("pipeline", 2.5, r"\bci\b|\bcd\b"),
+    ("pipeline", 2.5, r"\bharness\b"),
+    (
+        "pipeline",
+        3,
+        r"\bgithub\s+actions?\b|\bgitlab[\s-]ci\b|\bjenkins(?:file)?\b|\bcircleci\b|\bbuildkite\b"
+        r"|\btekton\b|\bargo\s*workflows?\b|\bworkflow\s+file\b",
+    ),
+    ("pipeline", 1, r"\bstages?\b|\bbuilds?\b|\bworkflows?\b"),
+    ("pipeline", 1.5, r"\btrigger\w*\b|\bre-?run\b|\bkick\s+off\b"),
+)
+
 VOCABULARY = Vocabulary(
+    signals=SIGNALS,
+    task_actions={
+        "pipeline": ("create", "update", "delete", "trigger", "stop", "status", "investigate"),
+    },
     default_action={"pipeline": "create"},
+    help={
+        "pipeline": "create, change or run a CI/CD (Harness) pipeline",
+    },
 )
