@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.config import get_stream_writer
-from langgraph.runtime import Runtime
+from langgraph.config import get_config, get_stream_writer
 
-from workflow.agents.base import agent_update, make_result
+from workflow.agents.base import Answer, Refusal, handler_agent
 from workflow.agents.incident_agent import NAME, SPEC
-from workflow.deps import WorkflowDeps, deps_of, thread_id_of
+from workflow.deps import WorkflowDeps, thread_id_of
 from workflow.durations import human_minutes, minutes_of
 from workflow.incident import (
     Target,
@@ -40,61 +38,57 @@ from workflow.state import DevOpsAgentState
 __all__ = ["NAME", "incident_agent"]
 
 
-async def incident_agent(
-    state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
-) -> dict[str, Any]:
-    deps = deps_of(runtime)
-    context = state.get("context", {})
+def resolve_action(task_type: str, context: dict[str, Any]) -> str:
     action = context.get("action")
-    if action not in SPEC.actions:
-        action = SPEC.default_action(state.get("task_type", ""), "investigate")
+    if action in SPEC.actions:
+        return action
+    return SPEC.default_action(task_type, "investigate")  # type: ignore[return-value]
+
+
+async def _postmortem(
+    deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState
+) -> Answer:
     previous = state.get("incident")
-
-    def finish(status: str, summary: str, **kw: Any) -> dict[str, Any]:
-        return make_result(NAME, status, summary, deps=deps, **kw)  # type: ignore[arg-type]
-
-    async def done(result: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        return await agent_update(result, deps=deps, config=config, state=state, plan=None, **extra)
-
-    if action == "postmortem":
-        if not previous:
-            why = (
-                "no incident has been investigated in this thread yet; start with "
-                "'investigate checkout in production'"
-            )
-            return await done(finish("failed", why, errors=[why]))
-        markdown = postmortem_markdown(previous)
-        summary = f"postmortem draft for {previous['id']} ({len(markdown.splitlines())} lines)"
-        return await done(finish("completed", summary, output={"markdown": markdown}))
-
-    target = _target(deps, context, previous, action)
-    if isinstance(target, str):
-        return await done(finish("failed", target, errors=[target]))
-
-    if action == "changes":
-        found = await changes(deps, target)
-        # What this thread's incident already knows (remediations applied, related looks):
-        # the thread's record, else the timeline another replica left on the memory bus.
-        known = (previous or {}).get("timeline") or await deps.memory.get(
-            Namespace.AGENT, f"{NAME}.timeline", scope=thread_id_of(config), default=[]
+    if not previous:
+        raise Refusal(
+            "no incident has been investigated in this thread yet; start with "
+            "'investigate checkout in production'"
         )
-        since = iso(target.start)
-        found["changes"] = merge_timeline(
-            found["changes"], [e for e in known if e["at"] >= since and e["source"] != "logs"]
-        )
-        if not found["sources"]:
-            why = "; ".join(found["unavailable"].values())
-            return await done(finish("failed", f"cannot tell what changed: {why}", errors=[why]))
-        span = human_minutes(target.length / 60)
-        lines = [f"• {e['at']} [{e['source']}] {e['text']}" for e in found["changes"]]
-        head = f"{len(lines)} change(s) to {target.service} in the last {span}"
-        summary = head + (":\n" + "\n".join(lines) if lines else ": nothing recorded")
-        if found["unavailable"]:
-            summary += "\nNot checked: " + "; ".join(found["unavailable"].values())
-        return await done(
-            finish("completed", summary, output=found, warnings=list(found["unavailable"].values()))
-        )
+    markdown = postmortem_markdown(previous)
+    summary = f"postmortem draft for {previous['id']} ({len(markdown.splitlines())} lines)"
+    return Answer("completed", summary, output={"markdown": markdown})
 
+
+async def _changes(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
+    previous = state.get("incident")
+    target = _target(deps, context, previous, "changes")
+    found = await changes(deps, target)
+    # What this thread's incident already knows (remediations applied, related looks):
+    # the thread's record, else the timeline another replica left on the memory bus.
+    known = (previous or {}).get("timeline") or await deps.memory.get(
+        Namespace.AGENT, f"{NAME}.timeline", scope=thread_id_of(get_config()), default=[]
+    )
+    since = iso(target.start)
+    found["changes"] = merge_timeline(
+        found["changes"], [e for e in known if e["at"] >= since and e["source"] != "logs"]
+    )
+    if not found["sources"]:
+        why = "; ".join(found["unavailable"].values())
+        return Answer("failed", f"cannot tell what changed: {why}", errors=[why])
+    span = human_minutes(target.length / 60)
+    lines = [f"• {e['at']} [{e['source']}] {e['text']}" for e in found["changes"]]
+    head = f"{len(lines)} change(s) to {target.service} in the last {span}"
+    summary = head + (":\n" + "\n".join(lines) if lines else ": nothing recorded")
+    if found["unavailable"]:
+        summary += "\nNot checked: " + "; ".join(found["unavailable"].values())
+    return Answer("completed", summary, output=found, warnings=list(found["unavailable"].values()))
+
+
+async def _investigate(
+    deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState
+) -> Answer:
+    previous = state.get("incident")
+    target = _target(deps, context, previous, "investigate")
     writer = get_stream_writer()
     # A look at another service (say the failing upstream) in an incident's thread is a
     # related investigation: it does not take the thread's incident over.
@@ -111,25 +105,32 @@ async def incident_agent(
     )
     if not record["sources"]:
         why = "; ".join(record["unavailable"].values())
-        return await done(finish("failed", f"nothing to investigate with: {why}", errors=[why]))
-    actor = AccessContext.for_agent(NAME)
+        return Answer("failed", f"nothing to investigate with: {why}", errors=[why])
+    actor, config = AccessContext.for_agent(NAME), get_config()
     await deps.remember(config, actor, f"{NAME}.timeline", record["timeline"])
     await deps.remember(config, actor, f"{NAME}.incident", _brief(record))
     warnings = [f"not checked: {why}" for key, why in record["unavailable"].items() if key != "web"]
-    result = finish(
+    return Answer(
         "completed",
         findings_text(record),
         output={"incident": record},
         warnings=warnings,
+        state={
+            "incident": fold_related(previous, record) if related else record,
+            "alerts": record["firing_alerts"],
+            "retrieved_docs": record["runbooks"],
+            "search_queries": [f"runbooks: {target.service}"] if record["runbooks"] else [],
+            "metrics": {f"{target.service}/{target.namespace}": {"impact": record["impact"]}},
+        },
     )
-    return await done(
-        result,
-        incident=fold_related(previous, record) if related else record,
-        alerts=record["firing_alerts"],
-        retrieved_docs=record["runbooks"],
-        search_queries=[f"runbooks: {target.service}"] if record["runbooks"] else [],
-        metrics={f"{target.service}/{target.namespace}": {"impact": record["impact"]}},
-    )
+
+
+incident_agent = handler_agent(
+    NAME,
+    resolve_action,
+    {"postmortem": _postmortem, "changes": _changes, "investigate": _investigate},
+)
+incident_agent.__doc__ = "Investigate an incident, list what changed, or draft the postmortem."
 
 
 def _target(
@@ -137,11 +138,11 @@ def _target(
     context: dict[str, Any],
     previous: dict[str, Any] | None,
     action: str,
-) -> Target | str:
-    """The service and window to look at, or a sentence saying what is missing."""
+) -> Target:
+    """The service and window to look at; a `Refusal` says what is missing."""
     service = context.get("service") or (previous or {}).get("service")
     if not service:
-        return (
+        raise Refusal(
             "which service? e.g. 'investigate checkout latency in production' "
             "or 'what changed in checkout in the last hour'"
         )
