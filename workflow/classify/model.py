@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 
 from workflow.agents.registry import REGISTRY
 from workflow.routing import TaskType
+from workflow.tools.metric_names import NAMED_METRICS
 
 __all__ = [
     "ACTIONS",
@@ -69,18 +70,8 @@ OPS_TASK_TYPES: frozenset[str] = frozenset(
     for task in spec.task_types
 )
 
-# The names of `workflow.tools.prometheus.NAMED_QUERIES` (kept in step by a test; not
-# imported, so that classifying never imports the HTTP clients).
-METRICS: tuple[str, ...] = (
-    "request_rate",
-    "error_ratio",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cpu",
-    "memory",
-    "restarts",
-)
+# The named metrics (`workflow.tools.metric_names`, which imports no HTTP client).
+METRICS: tuple[str, ...] = tuple(NAMED_METRICS)
 
 # The levels a log search filters by (`workflow.tools.logs.LogQuery.level`).
 LOG_LEVELS: tuple[str, ...] = ("error", "warn", "info")

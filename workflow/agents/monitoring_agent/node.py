@@ -22,21 +22,13 @@ from workflow.durations import human_minutes, minutes_of
 from workflow.state import DevOpsAgentState
 from workflow.tools.errors import BackendError
 from workflow.tools.logs import LogQuery
+from workflow.tools.metric_names import NAMED_METRICS
 from workflow.tools.prometheus import NAMED_QUERIES, MetricResult
 
 __all__ = ["METRIC_TITLES", "NAME", "metric_line", "monitoring_agent", "resolve_action"]
 
 
-METRIC_TITLES = {
-    "request_rate": "request rate",
-    "error_ratio": "error ratio",
-    "latency_p50": "p50 latency",
-    "latency_p95": "p95 latency",
-    "latency_p99": "p99 latency",
-    "cpu": "CPU",
-    "memory": "memory",
-    "restarts": "restarts",
-}
+METRIC_TITLES = {name: metric.title for name, metric in NAMED_METRICS.items()}
 _OVERVIEW = ("request_rate", "error_ratio", "latency_p99")
 _MAX_POINTS = 240
 _KEPT_LOG_LINES = 50
