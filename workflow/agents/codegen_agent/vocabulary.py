@@ -1,9 +1,4 @@
-"""How codegen requests (clients, SDKs, models, stubs) are recognised.
-
-Read by the rules classifier (`workflow.classify.rules`: signals are summed per task
-type, a leading imperative earns a bonus, the verbs pick the action) and by the LLM
-classifier (`help`). Weights are tuned against tests/test_classify*.py.
-"""
+"""How codegen requests (clients, SDKs, models, stubs) are recognised."""
 
 from workflow.agents.spec import Vocabulary
 

@@ -1,8 +1,6 @@
 """scaffold_agent: project scaffolding and template orchestration.
 
-Not built yet: the spec has no node, so the graph gets one that fails explicitly ("scaffold_agent is
-not available yet"); reflection reports the truth and the supervisor can try an alternative
-where one exists. Its classifier vocabulary lives in `vocabulary.py` already.
+Not built yet (no node): it answers "not available yet" (`AgentSpec.make_node`).
 """
 
 from workflow.agents.scaffold_agent.vocabulary import VOCABULARY

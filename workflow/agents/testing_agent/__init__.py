@@ -1,8 +1,6 @@
 """testing_agent: test scaffolding, coverage analysis and orchestration.
 
-Not built yet: the spec has no node, so the graph gets one that fails explicitly ("testing_agent is
-not available yet"); reflection reports the truth and the supervisor can try an alternative
-where one exists. Its classifier vocabulary lives in `vocabulary.py` already.
+Not built yet (no node): it answers "not available yet" (`AgentSpec.make_node`).
 """
 
 from workflow.agents.spec import DEV, AgentSpec, TaskRoute

@@ -1,9 +1,4 @@
-"""How test requests (write, run, fix tests; coverage) are recognised.
-
-Read by the rules classifier (`workflow.classify.rules`: signals are summed per task
-type, a leading imperative earns a bonus, the verbs pick the action) and by the LLM
-classifier (`help`). Weights are tuned against tests/test_classify*.py.
-"""
+"""How test requests (write, run, fix tests; coverage) are recognised."""
 
 from workflow.agents.spec import Vocabulary
 
