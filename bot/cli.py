@@ -410,26 +410,20 @@ async def _examples(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
-    from workflow.sandbox.kube_api import KubeApiServer
+    from workflow.agents.registry import REGISTRY
 
-    state = settings.devops_bot_data_dir / "sandbox-cluster.json"
-    if args.action == "reset":
-        state.unlink(missing_ok=True)
-        settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
-        KubeApiServer(state)  # re-seeds and saves
-        print(f"sandbox cluster reset to its seed state ({state})")
-        return EXIT["ok"]
-    settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = settings.devops_bot_data_dir
     if args.action == "serve":
+        from workflow.sandbox.kube_api import KubeApiServer
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        state = data_dir / "sandbox-cluster.json"
         return await _serve_sandbox(KubeApiServer(state, port=args.port), args.kubeconfig)
-    server = KubeApiServer(state)
-    print(f"SANDBOX cluster (simulated, not a real cluster); state in {state}")
-    for namespace, deployments in server.snapshot().items():
-        for name, d in deployments.items():
-            print(
-                f"  {namespace:<12} {name:<16} {d['image']:<44} replicas={d['replicas']} "
-                f"revision={d['revision']}"
-            )
+    for spec in REGISTRY:  # every agent with a sandbox backend: show or reset it
+        if spec.sandbox is not None:
+            hook = spec.sandbox.load()
+            lines = hook.reset(data_dir) if args.action == "reset" else hook.show(data_dir)
+            print("\n".join(lines))
     return EXIT["ok"]
 
 

@@ -1,7 +1,8 @@
 """Apply: execute exactly the approved plan, then report what really happened.
 
-A plan names the backend that executes it: `kubernetes` (deployments, namespaces) or
-`alertmanager` (silences). Each backend's `apply(plan)` sends exactly what was previewed.
+A plan names the backend that executes it (`kubernetes`: deployments, namespaces;
+`alertmanager`: silences); the agent owning that backend declares its applier in its spec
+(`AgentSpec.appliers`), which sends exactly what was previewed.
 
 A Deployment change is reported as applied as soon as the API server has accepted it
 (stage "rolling_out"); the `rollout` node then follows the rollout and gives the run its
@@ -18,18 +19,22 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from workflow.agents.registry import REGISTRY
+from workflow.agents.spec import ApplyError, BackendMissing, Lazy
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.incident.report import record_action, record_rollout
 from workflow.memory import AccessContext
 from workflow.plan import Plan, compute_plan_hash
 from workflow.state import DevOpsAgentState
 from workflow.tools.errors import BackendError
-from workflow.tools.kubernetes import KubernetesError
 
 __all__ = ["NODE", "ROLLOUT_NODE", "apply", "approved_by", "outcome_update"]
 
 NODE = "apply"
 ROLLOUT_NODE = "rollout"
+
+# plan backend -> the applier of the agent that owns it
+APPLIERS: dict[str, Lazy] = {b: a for spec in REGISTRY for b, a in spec.appliers.items()}
 
 
 async def apply(
@@ -80,39 +85,26 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
         "approved_by": approved_by(approval),
     }
     by = f", approved by {', '.join(which['approved_by'])}" if which["approved_by"] else ""
+    applier = APPLIERS.get(plan.backend)
+    if applier is None:
+        return {"status": "failed", "summary": f"cannot apply: no agent applies {plan.backend!r}"}
     try:
-        if plan.backend == "alertmanager":
-            if deps.alertmanager is None:
-                raise _Missing(deps.why_missing(plan.backend))
-            result = await deps.alertmanager.apply(plan)
-        else:
-            if deps.kubernetes is None:
-                raise _Missing(deps.why_missing(plan.backend))
-            result = await deps.kubernetes.apply(plan, wait=False)
-    except _Missing as missing:
+        done = await applier.load()(plan, deps)
+    except BackendMissing as missing:
         return {"status": "failed", "summary": f"cannot apply: {missing}"}
-    except (KubernetesError, BackendError) as exc:
+    except (ApplyError, BackendError) as exc:
         summary = f"{plan.action} {plan.target} failed: {exc}"
         return {"status": "failed", "summary": summary, **which}
-    if plan.backend == "alertmanager":
-        where = f" ({result['silence_id']})" if result.get("silence_id") else ""
-        summary = f"applied {plan.action} of {plan.target}{where}{by}"
-        return {"status": "applied", "summary": summary, "result": result, **which}
-    cluster = deps.kubernetes.cluster_label
-    summary = f"applied {plan.action} of {plan.target} on {cluster}{by}"
-    if result.get("rollout") == "in_progress":
+    summary = f"applied {plan.action} of {plan.target}{done.where}{by}"
+    if done.rolling_out:
         return {
             "status": "applied",
             "stage": "rolling_out",
             "summary": f"{summary}; rolling out",
-            "result": result,
+            "result": done.result,
             **which,
         }
-    return {"status": "applied", "summary": summary, "result": result, **which}
-
-
-class _Missing(Exception):
-    """The plan's backend is not configured here."""
+    return {"status": "applied", "summary": summary, "result": done.result, **which}
 
 
 def approved_by(approval: dict[str, Any] | None) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from workflow.agents.registry import REGISTRY
 from workflow.approval.policy import ApprovalPolicy
 from workflow.catalog import ServiceCatalog
 from workflow.memory import AccessContext, MemoryBus, Namespace
@@ -42,22 +43,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-NO_KUBERNETES = (
-    "no Kubernetes cluster is configured: set KUBECONFIG (or run in-cluster), "
-    "or use --sandbox for the built-in sandbox cluster"
-)
-
-
-# Why each operations backend is missing when nobody configured it.
-NOT_CONFIGURED = {
-    "prometheus": "metrics are not available: PROMETHEUS_URL is not set (e.g. "
-    "http://prometheus:9090), or use --sandbox",
-    "alertmanager": "alerts are not available: ALERTMANAGER_URL is not set (e.g. "
-    "http://alertmanager:9093), or use --sandbox",
-    "logs": "logs are not available: set LOKI_URL, or KUBECONFIG for pod logs, or use --sandbox",
-    "docs": "runbook search is not available: set DEVOPS_BOT_RUNBOOKS to a folder of Markdown "
-    "runbooks, or list runbook links in the service catalog",
+# Why each backend is missing when nobody configured it, as the agents that use it say.
+NOT_CONFIGURED: dict[str, str] = {
+    backend: why for spec in REGISTRY for backend, why in spec.backends.items()
 }
+NO_KUBERNETES = NOT_CONFIGURED["kubernetes"]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`create_devops_workflow()`: the supervisor graph, compiled.
 
 START -> devops_root_supervisor -> {infrastructure,development,operations}_supervisor
--> one of eight agents -> reflection -> (retry: back to the agent's supervisor)
+-> one of the registry's agents -> reflection -> (retry: back to the agent's supervisor)
 | human_approval -> apply | apply | END; apply -> rollout (a Deployment change) | END.
 Supervisors, reflection, the gate and apply move on with `Command(goto=...)`;
 `destinations` makes those edges visible in the drawing.
@@ -15,14 +15,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
-from workflow.agents.codegen_agent import codegen_agent
-from workflow.agents.database_agent import database_agent
-from workflow.agents.harness_expert import harness_expert
-from workflow.agents.incident_agent import incident_agent
-from workflow.agents.kubernetes_agent import kubernetes_agent
-from workflow.agents.monitoring_agent import monitoring_agent
-from workflow.agents.scaffold_agent import scaffold_agent
-from workflow.agents.testing_agent import testing_agent
+from workflow.agents.registry import REGISTRY
 from workflow.apply import apply
 from workflow.approval.gate import human_approval
 from workflow.deps import WorkflowDeps
@@ -34,16 +27,7 @@ from workflow.supervisors import ROOT, devops_root_supervisor, domain_supervisor
 
 __all__ = ["AGENTS", "RECURSION_LIMIT", "create_devops_workflow", "studio_graph"]
 
-AGENTS = {
-    "scaffold_agent": scaffold_agent,
-    "harness_expert": harness_expert,
-    "kubernetes_agent": kubernetes_agent,
-    "codegen_agent": codegen_agent,
-    "database_agent": database_agent,
-    "testing_agent": testing_agent,
-    "monitoring_agent": monitoring_agent,
-    "incident_agent": incident_agent,
-}
+AGENTS = {spec.name: spec.make_node() for spec in REGISTRY}
 
 # Root + supervisor + (agent + reflection) * (1 + retries) + gate loops + apply: well below.
 RECURSION_LIMIT = 40

@@ -13,22 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from workflow.agents.registry import REGISTRY
+
 __all__ = ["WRITE_ACTIONS", "Plan", "compute_plan_hash"]
 
-# Actions that change something and therefore go through plan -> approve -> apply.
-WRITE_ACTIONS = frozenset(
-    {
-        "deploy",
-        "scale",
-        "restart",
-        "rollback",
-        "delete",
-        "destroy",
-        "provision",
-        "silence",  # create an Alertmanager silence
-        "expire_silence",
-    }
-)
+# Actions that change something and therefore go through plan -> approve -> apply:
+# every agent's `AgentSpec.writes` (deploy, scale, ..., silence, expire_silence).
+WRITE_ACTIONS = frozenset(action for spec in REGISTRY for action in spec.writes)
 
 
 class Plan(BaseModel):
@@ -37,7 +28,7 @@ class Plan(BaseModel):
     name: str
     namespace: str | None = None
     environment: str | None = None
-    backend: str = "kubernetes"  # which backend applies it: kubernetes | alertmanager
+    backend: str = "kubernetes"  # whose applier applies it (AgentSpec.appliers)
     target: str = ""  # e.g. "deployment/api-server -n production"
     patch: dict[str, Any] | None = None  # strategic-merge patch sent on apply
     body: dict[str, Any] | None = None  # full object for create actions

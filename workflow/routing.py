@@ -1,4 +1,7 @@
-"""The seed's routing table, kept as data, and the routing decisions made from it.
+"""The seed's routing table, derived from the agents' specs, and the routing decisions.
+
+Each agent declares the table rows it owns (`AgentSpec.routes`); the table, the task types,
+the supervisors' agents and the deploy alternatives are read from `workflow.agents.registry`.
 
 Every decision returns a `RoutingDecision` carrying its reason, which the supervisors
 append to `routing_trace` so a run can always say why it went where it went.
@@ -10,9 +13,16 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from workflow.agents.registry import REGISTRY
+from workflow.agents.spec import DEV, INFRA, OPS, AgentSpec, TaskRoute
+
 __all__ = [
     "AGENT_ALTERNATIVES",
     "AGENT_SUPERVISOR",
+    "DEV",
+    "FALLBACK_ROUTES",
+    "INFRA",
+    "OPS",
     "ROUTING_TABLE",
     "SUPERVISOR_AGENTS",
     "Route",
@@ -23,26 +33,6 @@ __all__ = [
 ]
 
 
-class TaskType(StrEnum):
-    DEPLOY = "deploy"
-    PROVISION = "provision"
-    SCAFFOLD = "scaffold"
-    PIPELINE = "pipeline"
-    KUBERNETES = "kubernetes"
-    CODEGEN = "codegen"
-    DATABASE = "database"
-    SCHEMA = "schema"
-    MIGRATION = "migration"
-    TEST = "test"
-    MONITOR = "monitor"
-    METRICS = "metrics"
-    LOGS = "logs"
-    ALERT = "alert"
-    INCIDENT_RESPONSE = "incident_response"
-    INCIDENT = "incident"
-    DEBUG = "debug"
-
-
 @dataclass(frozen=True)
 class Route:
     supervisor: str
@@ -50,43 +40,42 @@ class Route:
     purpose: str
 
 
-INFRA, DEV, OPS = "infrastructure_supervisor", "development_supervisor", "operations_supervisor"
+def _rows(specs: tuple[AgentSpec, ...]) -> list[tuple[TaskRoute, AgentSpec]]:
+    return sorted(((r, s) for s in specs for r in s.routes), key=lambda rs: rs[0].row)
 
-# The seed's "Task Type Routing Reference", row for row.
+
+# The seed's "Task Type Routing Reference", row for row, as the agents declare it.
+_ROWS = _rows(REGISTRY)
+TaskType = StrEnum(  # type: ignore[misc]
+    "TaskType",
+    [(r.task_type.upper(), r.task_type) for r, _ in _ROWS if not r.fallback],
+)
 ROUTING_TABLE: dict[TaskType, Route] = {
-    TaskType.DEPLOY: Route(INFRA, "harness_expert", "CI/CD deployment"),
-    TaskType.PROVISION: Route(INFRA, "kubernetes_agent", "K8s provisioning"),
-    TaskType.SCAFFOLD: Route(INFRA, "scaffold_agent", "Project setup"),
-    TaskType.PIPELINE: Route(INFRA, "harness_expert", "Pipeline creation"),
-    TaskType.KUBERNETES: Route(INFRA, "kubernetes_agent", "K8s operations"),
-    TaskType.CODEGEN: Route(DEV, "codegen_agent", "Code generation"),
-    TaskType.DATABASE: Route(DEV, "database_agent", "Database operations"),
-    TaskType.SCHEMA: Route(DEV, "database_agent", "Schema design"),
-    TaskType.MIGRATION: Route(DEV, "database_agent", "Migration creation"),
-    TaskType.TEST: Route(DEV, "testing_agent", "Test creation"),
-    TaskType.MONITOR: Route(OPS, "monitoring_agent", "Metrics/logs"),
-    TaskType.METRICS: Route(OPS, "monitoring_agent", "Metrics analysis"),
-    TaskType.LOGS: Route(OPS, "monitoring_agent", "Log analysis"),
-    TaskType.ALERT: Route(OPS, "monitoring_agent", "Alert management"),
-    TaskType.INCIDENT_RESPONSE: Route(OPS, "incident_agent", "Incident handling"),
-    TaskType.INCIDENT: Route(OPS, "incident_agent", "Incident handling"),
-    TaskType.DEBUG: Route(OPS, "incident_agent", "Debugging"),
+    TaskType(r.task_type): Route(s.supervisor, s.name, r.purpose)
+    for r, s in _ROWS
+    if not r.fallback
 }
+# Where a conditional route goes when its condition fails (deploy without a Harness pipeline).
+FALLBACK_ROUTES: dict[TaskType, Route] = {
+    TaskType(r.task_type): Route(s.supervisor, s.name, r.purpose) for r, s in _ROWS if r.fallback
+}
+_NEEDS_PIPELINE = frozenset(r.task_type for r, _ in _ROWS if r.needs_harness_pipeline)
+assert len(ROUTING_TABLE) == len([r for r, _ in _ROWS if not r.fallback]), "one route per type"
+assert set(FALLBACK_ROUTES) == set(_NEEDS_PIPELINE), "a conditional route needs a fallback"
 
-SUPERVISOR_AGENTS: dict[str, tuple[str, ...]] = {
-    INFRA: ("scaffold_agent", "harness_expert", "kubernetes_agent"),
-    DEV: ("codegen_agent", "database_agent", "testing_agent"),
-    OPS: ("monitoring_agent", "incident_agent"),
-}
+SUPERVISOR_AGENTS: dict[str, tuple[str, ...]] = {}
+for _spec in REGISTRY:
+    SUPERVISOR_AGENTS[_spec.supervisor] = (*SUPERVISOR_AGENTS.get(_spec.supervisor, ()), _spec.name)
 AGENT_SUPERVISOR: dict[str, str] = {
     agent: sup for sup, agents in SUPERVISOR_AGENTS.items() for agent in agents
 }
 
-# Which agent a supervisor may fall back to when reflection sends a deploy back.
-AGENT_ALTERNATIVES: dict[str, str] = {
-    "harness_expert": "kubernetes_agent",
-    "kubernetes_agent": "harness_expert",
-}
+# Which agent a supervisor may fall back to when reflection sends a task back: the other
+# agent of a task type that has two ways to happen (deploy: harness_expert <-> kubernetes_agent).
+AGENT_ALTERNATIVES: dict[str, str] = {}
+for _tt, _fallback in FALLBACK_ROUTES.items():
+    AGENT_ALTERNATIVES[ROUTING_TABLE[_tt].agent] = _fallback.agent
+    AGENT_ALTERNATIVES[_fallback.agent] = ROUTING_TABLE[_tt].agent
 
 
 @dataclass(frozen=True)
@@ -111,10 +100,9 @@ def route_for(task_type: str, *, harness_pipeline: str | None = None) -> Route:
     except ValueError:
         valid = ", ".join(t.value for t in TaskType)
         raise ValueError(f"unknown task type {task_type!r}; expected one of: {valid}") from None
-    route = ROUTING_TABLE[tt]
-    if tt is TaskType.DEPLOY and not harness_pipeline:
-        return Route(route.supervisor, "kubernetes_agent", "Kubernetes deployment")
-    return route
+    if tt in _NEEDS_PIPELINE and not harness_pipeline:
+        return FALLBACK_ROUTES[tt]
+    return ROUTING_TABLE[tt]
 
 
 def alternative_agent(agent: str, task_type: str, *, harness_pipeline: str | None) -> str | None:
@@ -123,9 +111,9 @@ def alternative_agent(agent: str, task_type: str, *, harness_pipeline: str | Non
     Only deploys have two ways to happen; Harness is an alternative only when the
     service actually has a pipeline.
     """
-    if task_type != TaskType.DEPLOY:
+    if task_type not in FALLBACK_ROUTES:
         return None
-    alternative = AGENT_ALTERNATIVES.get(agent)
-    if alternative == "harness_expert" and not harness_pipeline:
-        return None
-    return alternative
+    primary, fallback = ROUTING_TABLE[TaskType(task_type)], FALLBACK_ROUTES[TaskType(task_type)]
+    if agent == fallback.agent:
+        return primary.agent if harness_pipeline or task_type not in _NEEDS_PIPELINE else None
+    return fallback.agent if agent == primary.agent else None

@@ -10,7 +10,8 @@ for work it did not do.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
@@ -20,7 +21,16 @@ from workflow.deps import WorkflowDeps, deps_of
 from workflow.memory import AccessContext
 from workflow.state import DevOpsAgentState
 
-__all__ = ["AgentNode", "agent_update", "make_result", "unavailable_agent"]
+__all__ = [
+    "AgentNode",
+    "Answer",
+    "Handler",
+    "Refusal",
+    "agent_update",
+    "handler_agent",
+    "make_result",
+    "unavailable_agent",
+]
 
 Status = Literal["completed", "planned", "failed", "unavailable"]
 AgentNode = Callable[
@@ -96,4 +106,88 @@ def unavailable_agent(name: str, capability: str) -> AgentNode:
 
     node.__name__ = name
     node.__doc__ = f"{name}: {capability} (not available yet)."
+    return node
+
+
+# ---------------------------------------------------------------- one way to write an agent
+
+
+@dataclass
+class Answer:
+    """What one action found: becomes the agent result and the state update."""
+
+    status: Status
+    summary: str
+    output: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # extra state keys (declared ones)
+    plan: dict[str, Any] | None = None
+    retryable: bool = False
+
+    @classmethod
+    def failed(cls, why: str, *, retryable: bool = False) -> Answer:
+        return cls("failed", why, errors=[why], retryable=retryable)
+
+
+class Refusal(Exception):
+    """The request cannot be answered as asked; the message says why and how to ask."""
+
+
+Handler = Callable[[WorkflowDeps, dict[str, Any], DevOpsAgentState], Awaitable[Answer]]
+
+
+def handler_agent(
+    name: str,
+    resolve_action: Callable[[str, dict[str, Any]], str],
+    handlers: Mapping[str, Handler],
+    *,
+    unsupported: Callable[[str], str] | None = None,
+    failures: tuple[type[Exception], ...] = (),
+    kind_in_output: bool = False,
+) -> AgentNode:
+    """An agent node from a table of handlers, one per action.
+
+    The node resolves the action from the task type and context, runs its handler and turns
+    the `Answer` into the agent result and state update. A `Refusal` (and any exception in
+    `failures`, by its `message` or text) becomes a failed result saying why. `unsupported`
+    words the refusal of an action with no handler; `kind_in_output` adds the action to a
+    successful result's output as `kind`.
+    """
+
+    async def node(
+        state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
+    ) -> dict[str, Any]:
+        deps = deps_of(runtime)
+        context = state.get("context", {})
+        action = resolve_action(state.get("task_type", ""), context)
+        handler = handlers.get(action)
+        try:
+            if handler is None:
+                why = unsupported(action) if unsupported else f"{name} cannot {action!r}"
+                answer = Answer("failed", why, errors=[f"unsupported action {action}"])
+            else:
+                answer = await handler(deps, context, state)
+        except Refusal as exc:
+            answer = Answer.failed(str(exc))
+        except failures as exc:
+            answer = Answer.failed(getattr(exc, "message", None) or str(exc))
+        output = answer.output
+        if kind_in_output:
+            output = {"kind": action, **output} if answer.status != "failed" else {}
+        result = make_result(
+            name,
+            answer.status,
+            answer.summary,
+            deps=deps,
+            output=output,
+            warnings=answer.warnings,
+            errors=answer.errors,
+            retryable=answer.retryable,
+        )
+        return await agent_update(
+            result, deps=deps, config=config, state=state, plan=answer.plan, **answer.state
+        )
+
+    node.__name__ = name
     return node

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from workflow.agents.registry import REGISTRY
 from workflow.classify.model import ACTIONS, METRICS, OPS_TASK_TYPES, TASK_TYPES, TaskRequest
 from workflow.classify.rules import (
     _DNS,
@@ -38,25 +39,9 @@ __all__ = [
     "validate_llm_output",
 ]
 
-_TASK_HELP = """\
-deploy: deploy, release, ship, promote or roll back a service version
-kubernetes: operate on running workloads: scale, restart, delete, describe,
-  pod/deployment status, cordon/drain nodes
-provision: create infrastructure: namespaces, clusters, buckets, VPCs, environments (terraform)
-scaffold: create a new service/project/repository from a template
-pipeline: create, change or run a CI/CD (Harness) pipeline
-codegen: generate code: API clients, SDKs, models, stubs from OpenAPI/proto
-database: database operations: queries, backups, restores, tuning
-schema: design a database schema or data model
-migration: write or run a database migration
-test: write, run or analyse tests and coverage
-monitor: set up monitoring, dashboards, SLOs
-metrics: question about metrics: latency, error rate, CPU, memory, throughput
-logs: search or show logs
-alert: list, create, silence or acknowledge alerts
-incident_response: a live problem to investigate: something down, slow, erroring, an outage
-incident: manage an incident: declare/open, status update, page on-call, resolve, postmortem
-debug: find why something is broken: crashloops, OOMKilled, failing pods or deploys"""
+# One line per task type, as its agent's vocabulary describes it, in the seed table's order.
+_HELP = {task: line for spec in REGISTRY for task, line in spec.vocabulary.help.items()}
+_TASK_HELP = "\n".join(f"{task}: {_HELP[task]}" for task in TASK_TYPES)
 
 SYSTEM_PROMPT = f"""You classify requests that engineers type into a DevOps ChatOps bot.
 Pick exactly one task_type:

@@ -42,13 +42,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from workflow.routing import OPS, ROUTING_TABLE, TaskType
+from workflow.agents.registry import REGISTRY
+from workflow.routing import TaskType
+from workflow.tools.metric_names import NAMED_METRICS
 
 __all__ = [
     "ACTIONS",
     "CONTEXT_KEYS",
     "LOG_LEVELS",
     "METRICS",
+    "OPS_CONTEXT_KEYS",
     "OPS_TASK_TYPES",
     "TASK_TYPES",
     "TaskRequest",
@@ -56,23 +59,19 @@ __all__ = [
 
 TASK_TYPES: tuple[str, ...] = tuple(t.value for t in TaskType)
 
-# Task types the operations agents (monitoring_agent, incident_agent) handle.
+# The keys only read for agents that declare them (`Vocabulary.context_keys`).
+OPS_CONTEXT_KEYS: tuple[str, ...] = ("metric", "metrics", "level", "search_term")
+
+# Task types of the agents that read them (monitoring_agent, incident_agent).
 OPS_TASK_TYPES: frozenset[str] = frozenset(
-    t.value for t, route in ROUTING_TABLE.items() if route.supervisor == OPS
+    task
+    for spec in REGISTRY
+    if set(OPS_CONTEXT_KEYS) & set(spec.vocabulary.context_keys)
+    for task in spec.task_types
 )
 
-# The names of `workflow.tools.prometheus.NAMED_QUERIES` (kept in step by a test; not
-# imported, so that classifying never imports the HTTP clients).
-METRICS: tuple[str, ...] = (
-    "request_rate",
-    "error_ratio",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cpu",
-    "memory",
-    "restarts",
-)
+# The named metrics (`workflow.tools.metric_names`, which imports no HTTP client).
+METRICS: tuple[str, ...] = tuple(NAMED_METRICS)
 
 # The levels a log search filters by (`workflow.tools.logs.LogQuery.level`).
 LOG_LEVELS: tuple[str, ...] = ("error", "warn", "info")
@@ -110,6 +109,19 @@ ACTIONS: tuple[str, ...] = (
     "restore",
     "query",  # run a database query
     "page",  # page / escalate to on-call
+)
+# ... and any verb an agent adds in its vocabulary.
+ACTIONS += tuple(
+    dict.fromkeys(
+        action
+        for spec in REGISTRY
+        for action in (
+            *(verb for verb, _ in spec.vocabulary.verbs),
+            *(a for actions in spec.vocabulary.task_actions.values() for a in actions),
+            *spec.vocabulary.default_action.values(),
+        )
+        if action not in ACTIONS
+    )
 )
 
 CONTEXT_KEYS: tuple[str, ...] = (

@@ -11,7 +11,8 @@ I/O. Three passes over the text:
    ``kind/name`` refs, image refs, incident ids, severities, time ranges), each cut
    out of a working copy so later heuristics (environment words, service names)
    never see them twice; then the softer heuristics on what is left.
-3. *score*: weighted keyword signals per task type plus structural signals (an
+3. *score*: weighted keyword signals per task type (each agent's `vocabulary.py`, read
+   through `workflow.agents.registry`) plus structural signals (an
    image ref suggests a deploy, an incident id an incident, ...) and a bonus for
    the imperative the request starts with. The best score gives the task type;
    its size and its margin over the best *other agent* give the confidence.
@@ -32,6 +33,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflow.agents.registry import REGISTRY
 from workflow.classify.model import (
     ACTIONS,
     LOG_LEVELS,
@@ -41,7 +43,7 @@ from workflow.classify.model import (
     TaskRequest,
 )
 from workflow.environments import ENVIRONMENT_ALIASES, canonical_environment
-from workflow.routing import ROUTING_TABLE
+from workflow.routing import route_for
 
 __all__ = [
     "CONFIDENCE_THRESHOLD",
@@ -828,29 +830,6 @@ _QUERY_CONTEXT = re.compile(r"\b(?:grep|search|find|look(?:ing)?|filter)\b[^.;]*
 
 # ------------------------------------------------------- operations phrases (shared)
 
-# "what changed?", "any recent deploys?": the change history, for an incident.
-_CHANGES = (
-    r"\bwhat(?:'s|\s+has|\s+have)?\s+(?:been\s+)?changed\b|\banything\s+changed\b"
-    r"|\b(?:did|has)\s+(?:anything|something|anyone|someone|somebody)\s+(?:\w+\s+)?"
-    r"(?:change|changed|deploy|deployed|ship|shipped|release|released)\b"
-    r"|\b(?:any|recent|latest)\s+(?:recent\s+|config\s+)?"
-    r"(?:changes|deploys|deployments|releases|rollouts)\b"
-    r"|\bwhat\s+(?:was|got|were|has\s+been)\s+(?:deployed|released|shipped|rolled\s+out|changed)\b"
-    r"|\bchanges\s+(?:@time|since|today)\b"
-)
-# "postmortem", "incident summary", "write up the incident".
-_POSTMORTEM = (
-    r"\bpost[\s-]?mortems?\b|\bpost[\s-]incident\b|\bretro(?:spective)?\b"
-    r"|\bincident\s+(?:summary|report|review|write[\s-]?up)\b"
-    r"|\bwrite[\s-]?up\s+(?:of\s+)?(?:the\s+|this\s+|that\s+|an\s+)?(?:incident|outage)\b"
-    r"|\b(?:write|draft|prepare)\s+(?:up\s+)?(?:the\s+|a\s+|an\s+)?"
-    r"(?:post[\s-]?mortem|incident\s+(?:summary|report))"
-)
-# "expire silence <id>", "unsilence the checkout alerts".
-_EXPIRE_SILENCE = (
-    r"\bun-?silence[sd]?\b|\bunmute\b|\b(?:expire|delete|remove|cancel|end|lift|drop|clear)\s+"
-    r"(?:the\s+|that\s+|this\s+|my\s+|our\s+|all\s+|a\s+)?(?:[\w-]+\s+)?silences?\b"
-)
 
 # Metrics, as the names of `workflow.tools.prometheus.NAMED_QUERIES`. One alternation,
 # read in text order; a `None` entry consumes a phrase that names no query we have
@@ -906,439 +885,6 @@ _METRIC_SPEC: list[tuple[str | None, str]] = [
 assert {name for name, _ in _METRIC_SPEC if name} == set(METRICS)
 # ------------------------------------------------------------------------ signals
 
-# "the deploy", "before release": the noun, not the imperative.
-_NOT_NOUN = (
-    r"(?<!\bthe )(?<!\ba )(?<!\bthis )(?<!\bthat )(?<!\blast )(?<!\bnext )(?<!\bnew )"
-    r"(?<!\blatest )(?<!\bbefore )(?<!\bafter )(?<!\bsince )(?<!\bof )"
-)
-
-_SIGNALS_SPEC: list[tuple[str, float, str]] = [
-    # deploy
-    (
-        "deploy",
-        3,
-        _NOT_NOUN + r"\b(?:re)?deploy(?:ing)?\b(?!\s*(?:pipeline|job|step|stage|/))",
-    ),
-    ("deploy", 3, _NOT_NOUN + r"\b(?:ship|release)\b(?!\s+(?:notes|pipeline|branch|train))"),
-    (
-        "deploy",
-        1,
-        r"\b(?:the|a|this|that|last|next|new|latest|before|after|since|of)\s+(?:re)?(?:deploy|release)\b",
-    ),
-    (
-        "deploy",
-        3,
-        _NOT_NOUN
-        + r"(?<!\d )\broll(?:ing)?[\s-]?out\b(?!\s+(?:restart|status|history|pause|resume|undo))",
-    ),
-    (
-        "deploy",
-        3.5,
-        r"\broll(?:ed|ing)?[\s-]?back\b|\brollback\b|\brollout\s+undo\b|\broll\s+[\w-]+\s+back\b",
-    ),
-    ("deploy", 2.5, r"\brevert\b(?!\s+(?:the\s+)?(?:commit|pr|migration))"),
-    ("deploy", 3, r"\bpromote\b|\bhelm\s+(?:install|upgrade)\b|\bset\s+image\b"),
-    ("deploy", 2, r"\bupgrade\b|\bcanary\b|\bblue[\s/-]?green\b|\bhotfix\b|\bgo\s+live\b"),
-    ("deploy", 2, r"\b(?:update|bump|change)\s+(?:the\s+)?(?:image|version|tag)\b"),
-    ("deploy", 2, r"\bpush\b[^.]{0,40}\bto\s+(?:prod|production|staging|stg|dev)\b"),
-    ("deploy", 1, r"\bdeployed\b"),
-    ("deploy", 2, r"\bdeploys\b"),
-    ("deploy", 2.5, r"\b(?:bump|upgrade|update|move)\s+[\w-]+\s+to\s+v?\d+(?:\.\d+)*\b"),
-    ("deploy", 3.5, r"\bundo\b[^.]{0,20}?\b(?:rollout|deploy|deployment|release|upgrade)\b"),
-    ("deploy", 1.5, r"\b(?:on|to|at)\s+v?\d+(?:\.\d+)+\b"),
-    ("deploy", 3, r"\broll(?:ing)?\s+forward\b"),
-    # kubernetes
-    ("kubernetes", 3, r"\bscal(?:e|ed|ing)\b(?!\s+(?:test|testing))"),
-    ("kubernetes", 3, r"\brestart\b|\bbounce\b|\brecycle\b|\breboot\b"),
-    ("kubernetes", 4, r"\brollout\s+(?:restart|status|history|pause|resume)\b"),
-    ("kubernetes", 3.5, r"\b(?:un)?cordon\b|\bdrain\b|\btaint\b"),
-    (
-        "kubernetes",
-        3,
-        r"\bevict\b|\bexec\b|\bport[\s-]?forward\b|\bshell\s+(?:in|into|on)\b|\bssh\s+into\b",
-    ),
-    ("kubernetes", 3.5, r"\b(?:pause|resume|restart|check)\s+(?:the\s+)?(?:[\w-]+\s+)?rollout\b"),
-    ("kubernetes", 2, r"\b(?:stop|suspend|pause|resume|unpause|halt)\b"),
-    ("kubernetes", 2, r"\bhelm\b|\bapply\b|\bmanifests?\b|\bkustomiz\w*\b"),
-    (
-        "kubernetes",
-        2.5,
-        r"\b(?:deploy|rollout|release|deployment|upgrade)\s+(?:is\s+)?(?:done|finished|complete|over|through)\b"
-        r"|\b(?:latest|current|running|deployed)\s+version\b|\bversion\s+of\b"
-        r"|\b(?:rollout|deployment|deploy)\s+history\b|\brevisions?\b",
-    ),
-    (
-        "kubernetes",
-        3.5,
-        r"\b(?:add|configure|set|update|change|fix)\b[^.]{0,20}?\b(?:readiness|liveness|startup)\s+probes?\b",
-    ),
-    (
-        "kubernetes",
-        2,
-        r"\bhow(?:'s|\s+is|\s+are)\s+(?!(?:you|u|we|they|things|it|life|everyone|everybody|ya)\b)"
-        r"[\w-]+\s+(?:looking|doing)\b|\bstatus\s+(?:report|check)\b"
-        r"|\b(?:is|are)\s+(?:the\s+)?[\w-]+\s+(?:still\s+)?healthy\b"
-        r"|\bif\s+(?:the\s+)?[\w-]+\s+(?:is|are)\s+(?:still\s+)?(?:healthy|up|running|ok)\b",
-    ),
-    ("kubernetes", 2, r"\b(?:delete|kill|remove|destroy|uninstall)\b|\btear\s*down\b"),
-    ("kubernetes", 2, r"\bkubectl\b|\bk8s\b|\bkubernetes\b|\bkube\b"),
-    ("kubernetes", 1.5, r"\bpods?\b"),
-    ("kubernetes", 1, r"\bnodes?\b|\bcontainers?\b|\bevents\b"),
-    ("kubernetes", 1.5, r"\bdeployments?\b|\bstatefulsets?\b|\bdaemonsets?\b|\breplicasets?\b"),
-    ("kubernetes", 1.5, r"\bconfigmaps?\b|\bhpa\b|\bingress\b|\bcronjobs?\b|\bpvcs?\b"),
-    ("kubernetes", 2, r"\breplicas?\b"),
-    ("kubernetes", 2.5, r"\bdescribe\b"),
-    (
-        "kubernetes",
-        3,
-        r"\bget\s+(?:pods?|po|deploy\w*|svc|services|nodes|ns|namespaces|all|events|hpa|ingress"
-        r"|cm|configmaps?|secrets?|sts|statefulsets?|rs|jobs|cronjobs)\b",
-    ),
-    ("kubernetes", 1.5, r"\bstatus\s+(?:of|for)\b|\brollout\s+status\b|\bdeployment\s+status\b"),
-    ("kubernetes", 1, r"\bstatus\b"),
-    ("kubernetes", 1.5, r"\b(?:show|list|get|see|display)\b[^.]{0,20}?\bpods?\b"),
-    (
-        "kubernetes",
-        3,
-        r"\bwhat(?:'s|\s+is)\s+(?:running|deployed)\b|\b(?:which|what)\s+version\b"
-        r"|\bhow\s+many\s+(?:pods|replicas|instances)\b|\bwhat\s+pods\b"
-        r"|\bwhat\s+(?:image|tag)\b",
-    ),
-    ("kubernetes", 1, r"\bhealth\w*\b|\bup\s+and\s+running\b"),
-    ("kubernetes", 1.5, r"\b(?:is|are)\s+(?:the\s+)?\S+\s+(?:still\s+)?up\b"),
-    ("kubernetes", 1.5, r"\b(?:is|are)\s+(?:the\s+)?[\w-]+\s+running\b"),
-    ("kubernetes", 1.5, r"\bcluster\b"),
-    (
-        "kubernetes",
-        3.5,
-        r"\b(?:increase|decrease|raise|lower|bump|set|change|update|adjust)\b[^.]{0,30}?"
-        r"\b(?:limits?|requests|quotas?|resources)\b",
-    ),
-    ("kubernetes", 2, r"\b(?:memory|cpu|mem)\s+(?:limits?|requests?)\b|\bresource\s+quotas?\b"),
-    # provision
-    (
-        "provision",
-        4,
-        r"\bprovision\w*\b|\bterraform\b|\bpulumi\b|\bcloudformation\b|\bcrossplane\b",
-    ),
-    ("provision", 2.5, r"\bspin\s+up\b|\bstand\s+up\b"),
-    (
-        "provision",
-        2.5,
-        r"\b(?:create|make|add|new|set\s*up|setup|spin\s+up|need)\b[^.]{0,30}?\bnamespace\b",
-    ),
-    (
-        "provision",
-        3.5,
-        r"\b(?:create|provision|new|spin\s+up|set\s*up|setup|add|need|stand\s+up)\b[^.]{0,20}?"
-        r"\b(?:cluster|bucket|s3|vpc|vms?|node\s*pool|nodegroup|(?:ephemeral\s+|preview\s+)?"
-        r"environment|rds|instance|queue|topic|load\s*balancer|dns\s+record|certificate"
-        r"|iam\s+role|service\s*account|subnet|gke|eks|aks)\b",
-    ),
-    ("provision", 1.5, r"\bnamespace\b"),
-    ("provision", 1.5, r"\binfra(?:structure)?\b|\bbuckets?\b|\bvpc\b|\bnode\s*pools?\b|\biam\b"),
-    # scaffold
-    ("scaffold", 4.5, r"\bscaffold\w*\b|\bbootstrap\w*\b|\bcookiecutter\b"),
-    ("scaffold", 2, r"\bboilerplate\b|\bskeleton\b|\bstarter\b|\btemplates?\b"),
-    (
-        "scaffold",
-        3,
-        r"\b(?:new|create|start|init(?:ialize)?|set\s*up|setup|make|spin\s+up)\b[^.]{0,30}?"
-        r"\b(?:(?:micro)?service|project|repo|repository|app|application|library|lib|monorepo)\b",
-    ),
-    (
-        "scaffold",
-        1.5,
-        r"\b(?:fastapi|flask|django|express|spring(?:\s*boot)?|nestjs|next\.?js|golang|go|rust"
-        r"|node(?:\.?js)?|typescript|python|java|kotlin)\s+(?:service|app|project|api|repo|microservice)\b",
-    ),
-    # pipeline
-    ("pipeline", 3.5, r"\bpipelines?\b"),
-    ("pipeline", 4.0, r"\bci\s*/\s*cd\b|\bcicd\b"),
-    ("pipeline", 2.5, r"\bci\b|\bcd\b"),
-    ("pipeline", 2.5, r"\bharness\b"),
-    (
-        "pipeline",
-        3,
-        r"\bgithub\s+actions?\b|\bgitlab[\s-]ci\b|\bjenkins(?:file)?\b|\bcircleci\b|\bbuildkite\b"
-        r"|\btekton\b|\bargo\s*workflows?\b|\bworkflow\s+file\b",
-    ),
-    ("pipeline", 1, r"\bstages?\b|\bbuilds?\b|\bworkflows?\b"),
-    ("pipeline", 1.5, r"\btrigger\w*\b|\bre-?run\b|\bkick\s+off\b"),
-    # codegen
-    ("codegen", 4, r"\bcode[\s-]?gen(?:eration)?\b"),
-    (
-        "codegen",
-        4,
-        r"\bgenerat\w*\b[^.]{0,40}?\b(?:client|sdk|stubs?|bindings|models?|types|dtos?|handlers?"
-        r"|crud|code|wrappers?|interfaces?|structs?|classes|serializers?|endpoints?|routes)\b",
-    ),
-    ("codegen", 1.5, r"\bgenerat\w*\b"),
-    (
-        "codegen",
-        2,
-        r"\bopenapi\b|\bswagger\b|\bprotobuf\b|\.proto\b|\bgraphql\b|\bthrift\b|\bavro\b",
-    ),
-    ("codegen", 1.5, r"\bsdk\b|\bclient\s+library\b|\bstubs?\b|\bgrpc\b|\bdtos?\b"),
-    (
-        "codegen",
-        3,
-        r"\bwrite\s+(?:me\s+)?(?:an?\s+)?(?:\w+\s+)?(?:function|script|class|helper|module|endpoint"
-        r"|handler|wrapper|cli|client|sdk|library)\b",
-    ),
-    ("codegen", 2, r"\brefactor\b|\bimplement\b"),
-    (
-        "codegen",
-        3,
-        r"\b(?:write|generate|create)\b[^.]{0,20}?\b(?:dockerfile|helm\s+chart|manifests?|kustomization"
-        r"|terraform\s+module|makefile)\b",
-    ),
-    # database
-    ("database", 2.5, r"\bdatabases?\b|\bdbs?\b"),
-    (
-        "database",
-        2,
-        r"\bpostgres(?:ql)?\b|\bmysql\b|\bmariadb\b|\bmongo(?:db)?\b|\bdynamodb\b|\bcassandra\b"
-        r"|\bsqlite\b|\baurora\b|\brds\b|\bcockroach(?:db)?\b|\bclickhouse\b|\bpsql\b",
-    ),
-    (
-        "database",
-        1.5,
-        r"\bredis\b|\bmemcached?\b|\b(?:flush|purge|clear|warm)\s+(?:the\s+)?(?:[\w-]+\s+)?cache\b",
-    ),
-    ("database", 1.5, r"\bsql\b|\bquer(?:y|ies)\b"),
-    ("database", 2, r"\bbackup\b|\bback\s+up\b|\brestore\b|\bsnapshot\b|\bpg_dump\b|\bdump\b"),
-    (
-        "database",
-        1.5,
-        r"\btables?\b|\bcolumns?\b|\bindex(?:es)?\b|\b(?:foreign|primary)\s+key\b|\brows\b",
-    ),
-    (
-        "database",
-        2,
-        r"\bvacuum\b|\breplication\s+lag\b|\bdeadlocks?\b|\bconnection\s+pool\b"
-        r"|\bslow\s+(?:[\w-]+\s+)?quer(?:y|ies)\b|\bseed(?:ing)?\b|\bexplain(?:\s+analyze)?\b",
-    ),
-    ("database", 4.5, r"\bselect\s+.+\s+from\b"),
-    # schema
-    ("schema", 3, r"\bschemas?\b"),
-    ("schema", 2.5, r"\b(?:design|model)\b[^.]{0,30}?\b(?:tables?|data\s+model|database|db)\b"),
-    ("schema", 2, r"\berd\b|\bdata\s+model\b|\bentity\s+relationship\b"),
-    # migration
-    ("migration", 4, r"\bmigrations?\b"),
-    ("migration", 2, r"\bmigrate\b"),
-    ("migration", 3, r"\balembic\b|\bflyway\b|\bliquibase\b|\bknex\b|\bprisma\s+migrate\b"),
-    (
-        "migration",
-        3,
-        r"\balter\s+table\b|\b(?:add|drop|rename)\s+(?:an?\s+)?(?:new\s+)?(?:[\w-]+\s+)?columns?\b",
-    ),
-    # test
-    (
-        "test",
-        4,
-        r"\b(?:unit|integration|e2e|end[\s-]to[\s-]end|smoke|load|regression|contract|acceptance"
-        r"|performance|perf|stress|ui|api|component)\s+(?:tests?|suites?|specs?|testing)\b",
-    ),
-    ("test", 3, r"\btests\b"),
-    ("test", 2, r"\btest\b|\btesting\b"),
-    ("test", 4, r"\btest\s+(?:suite|coverage|cases?|plan|run|results?)\b"),
-    ("test", 3, r"\bcoverage\b"),
-    ("test", 1.5, r"\bsuite\b|\bfixtures?\b|\bmocks?\b"),
-    (
-        "test",
-        3,
-        r"\bpytest\b|\bjest\b|\bmocha\b|\bjunit\b|\bgo\s+test\b|\bcypress\b|\bplaywright\b"
-        r"|\bselenium\b|\bk6\b|\blocust\b|\bgatling\b",
-    ),
-    ("test", 2.5, r"\bflak(?:y|iness)\b"),
-    # monitor
-    ("monitor", 3.5, r"\bmonitor(?:ing|s)?\b|\bdashboards?\b|\bobservability\b"),
-    ("monitor", 2, r"\bgrafana\b|\bdatadog\b|\bnew\s*relic\b|\buptime\b|\bsynthetics?\b"),
-    ("monitor", 2.5, r"\bslos?\b|\bslis?\b|\bslas?\b|\berror\s+budget\b|\bburn\s+rate\b"),
-    ("monitor", 1.5, r"\bwatch\b|\bprometheus\b|\bkeep\s+an\s+eye\b"),
-    # metrics
-    ("metrics", 3, r"\bmetrics?\b|\bp(?:50|75|90|95|99|999)\b|\bpromql\b|\bpercentiles?\b"),
-    ("metrics", 2, r"\blatency\b|\bresponse\s+times?\b|\bapdex\b"),
-    (
-        "metrics",
-        2.5,
-        r"\berror[\s-]rates?\b|\b(?:request|req|traffic)[\s-]?rates?\b|\brps\b|\bqps\b|\bthroughput\b",
-    ),
-    (
-        "metrics",
-        2,
-        r"\bcpu\b|\bmemory\b|\bmem\b|\bram\b|\bdisk\b|\bbandwidth\b|\butili[sz]ation\b"
-        r"|\busage\b|\bsaturation\b|\bconnections\b|\bheap\b",
-    ),
-    ("metrics", 4, r"\bkubectl\s+top\b|\btop\s+(?:pods?|nodes?)\b"),
-    ("metrics", 2, r"\bgraph\b|\bplot\b|(?<!helm )\bchart\b|\btrends?\b|\bover\s+time\b"),
-    (
-        "metrics",
-        2.5,
-        r"\bslowest\b|\bfastest\b|\btop\s+\d+\b|\bqueue\s+depth\b|\bbacklog\b|\bconsumer\s+lag\b",
-    ),
-    (
-        "metrics",
-        2.5,
-        r"\b(?:show|graph|plot|chart|count|rate|ratio|breakdown|compare)\b[^.]{0,20}?\b[45](?:xx|\d\d)s?\b"
-        r"|\b[45](?:xx|\d\d)s?\s+(?:vs|rate|ratio|count|breakdown)\b|\bbreakdown\b",
-    ),
-    ("metrics", 2.5, r"\btraces?\b|\btracing\b|\bjaeger\b|\btempo\b|\bspans?\b|\bapm\b"),
-    ("metrics", 1, r"\bhow\s+(?:much|many|fast)\b|\baverage\b|\bavg\b"),
-    ("metrics", 2.5, r"\brequests?\s+(?:per|a|/)\s*(?:second|sec|s|minute|min)\b|\breq/s\b"),
-    (
-        "metrics",
-        2,
-        r"\btraffic\b|\berrors?\s*%|\berrors?\s+percent(?:age)?\b|\berror[\s-]ratios?\b",
-    ),
-    # logs
-    ("logs", 3.5, r"\blogs\b|\blog\b(?!\s+(?:in|into|on|out)\b)|\blogging\b"),
-    ("logs", 2, r"\btail\b|\bgrep\b"),
-    (
-        "logs",
-        1.5,
-        r"\b(?:show|tail|get|pull|fetch|grep|search|view|check|see|dump|any)\b[^.]{0,30}?\blogs\b",
-    ),
-    (
-        "logs",
-        2.5,
-        r"\bloki\b|\bkibana\b|\bsplunk\b|\belk\b|\bcloudwatch\b|\bstackdriver\b|\blogql\b",
-    ),
-    ("logs", 1, r"\bstack\s*traces?\b|\btracebacks?\b|\bexceptions?\b"),
-    # alert
-    ("alert", 3.5, r"\balert(?:s|ing)?\b"),
-    ("alert", 2.5, r"\bfiring\b|\bfired\b"),
-    ("alert", 3, r"\bsilence[sd]?\b|\bmute\b|\bsnooze\b|\bsuppress\b"),
-    ("alert", 1.5, r"\back(?:nowledge)?\b|\balertmanager\b|\bthresholds?\b"),
-    ("alert", 3, _EXPIRE_SILENCE),
-    # incident_response
-    (
-        "incident_response",
-        4,
-        r"\b(?:is|are|it's|its|went|go(?:ing|es)?|been|was|were)\s+(?:completely\s+|totally\s+)?down\b"
-        r"|\w's\s+down\b|\bdown\s+(?:in|on|for)\s+(?:prod|production|staging|stg|all|everyone|customers)",
-    ),
-    ("incident_response", 4, r"\boutages?\b"),
-    ("incident_response", 3, r"\bdegraded\b|\bdegradation\b|\bpartial\s+outage\b"),
-    (
-        "incident_response",
-        3,
-        r"\bunavailable\b|\bunreachable\b|\bnot\s+(?:responding|reachable|loading|available)\b"
-        r"|\bunresponsive\b|\bhard\s+down\b"
-        r"|\b(?:can'?t|cannot|unable\s+to|couldn'?t)\s+(?:reach|connect|access|load|open)\b"
-        r"|\bnothing\s+(?:loads|works|is\s+loading)\b|\b(?:won'?t|doesn'?t|does\s+not)\s+load\b",
-    ),
-    ("incident_response", 2, r"\b(?:5\d\d|5xx|4\d\d|4xx)(?:s|ing|ed)?\b"),
-    (
-        "incident_response",
-        3,
-        r"\bspik(?:e|es|ed|ing)\b|\bsurg(?:e|ing)\b|\belevated\b|\bthrough\s+the\s+roof\b"
-        r"|\bskyrocket\w*\b|\bjump(?:ed|ing)\b|\bclimbing\b|\bdegrading\b",
-    ),
-    (
-        "incident_response",
-        2.5,
-        r"\b(?:high|higher|increased|increasing|huge|massive)\s+(?:latency|error|errors|cpu|memory|load|response)\b",
-    ),
-    (
-        "incident_response",
-        3.5,
-        r"\binvestigat\w*\b|\bdig\s+in(?:to)?\b|\blook\s+into\b|\broot\s+cause\b|\brca\b|\btriage\b",
-    ),
-    (
-        "incident_response",
-        3,
-        r"\b(?:customers?|users?|clients?)\s+(?:are\s+|is\s+)?(?:reporting|report|seeing|can'?t"
-        r"|cannot|unable|getting|complaining)\b",
-    ),
-    ("incident_response", 1, r"\bemergency\b|\burgent\b|\basap\b"),
-    ("incident_response", 2, r"\bon\s+fire\b"),
-    ("incident_response", 2, r"\btim(?:e|ing)\s*outs?\b|\btimeouts?\b|\bthrowing\b|\berroring\b"),
-    ("incident_response", 2, r"\bdropping\b|\bpacket\s+loss\b|\bslow(?:ness|er)?\b|\bsluggish\b"),
-    ("incident_response", 1.5, r"\bsev\b|\bsev\s*\d\b|\bincidents?\b|\bsomeone\s+look\b"),
-    ("incident_response", 1, r"\berrors?\b(?![\s-](?:rates?|logs?|budget))|\bfailures\b"),
-    # incident management
-    (
-        "incident",
-        5,
-        r"\b(?:open|declare|create|start|raise|file|log|kick\s+off|spin\s+up)\s+(?:an?\s+)?(?:new\s+)?"
-        r"(?:(?:sev|p)\s*-?\d\s+|major\s+|critical\s+)?incident\b",
-    ),
-    (
-        "incident",
-        4,
-        r"\bincident\s+(?:status|update|channel|timeline|commander|report|summary|review|doc"
-        r"|ticket|room)\b",
-    ),
-    ("incident", 4.5, r"\bpost[\s-]?mortems?\b|\bretro(?:spective)?\b|\bpost[\s-]incident\b"),
-    (
-        "incident",
-        4.5,
-        r"\bwrite[\s-]?up\s+(?:of\s+)?(?:the\s+|this\s+|that\s+|an\s+)?(?:incident|outage)\b",
-    ),
-    (
-        "incident",
-        4,
-        r"\b(?:resolve|close|mitigate[ds]?|downgrade|upgrade)\b[^.]{0,20}?\bincident\b",
-    ),
-    ("incident", 3.5, r"\bon[\s-]?call\b|\bpag(?:e|ed|ing)\b|\bescalat\w*\b"),
-    ("incident", 3, r"\bwar\s*room\b|\bstatus\s*page\b|\bstatuspage\b|\bpagerduty\b|\bopsgenie\b"),
-    ("incident", 2, r"\bincidents?\b"),
-    # debug
-    ("debug", 4.5, r"\bdebug\w*\b|\btroubleshoot\w*\b"),
-    ("debug", 3, r"\bdiagnos\w*\b"),
-    ("debug", 2.5, r"\bwhy\b"),
-    ("debug", 3.5, r"\bcrash\w*\b"),
-    ("debug", 3.5, r"\boom\w*\b|\bout\s+of\s+memory\b|\bmemory\s+leak\b"),
-    (
-        "debug",
-        4,
-        r"\bimagepullbackoff\b|\berrimagepull\b|\bcreatecontainer\w*error\b|\bcontainercreating\b"
-        r"|\bbackoff\b|\bterminating\b",
-    ),
-    (
-        "debug",
-        4,
-        r"\bkeeps?\s+(?:on\s+)?(?:restarting|crashing|dying|failing|getting|erroring|timing)\b"
-        r"|\brestart(?:ing)?\s+(?:loop|constantly|repeatedly|over\s+and\s+over)\b"
-        r"|\brestart\s+count\b",
-    ),
-    ("debug", 2.5, r"\bstuck\b|\bhang(?:s|ing)\b|\bfrozen\b"),
-    ("debug", 3, r"\bimage[\s-]?pull\w*\b|\bpull\s+(?:errors?|failures?)\b"),
-    ("debug", 1.5, r"\bpending\b|\bevicted\b|\bprobe\b|\bunhealthy\b|\bflapping\b"),
-    (
-        "debug",
-        1.5,
-        r"\bpods?\b[^.]{0,30}?\b(?:pending|evicted|terminating)\b|\bforever\b|\bfor\s+ages\b",
-    ),
-    ("debug", 2, r"\bfail(?:s|ed|ing|ures?)?\b"),
-    (
-        "debug",
-        3,
-        r"\bdisk\s+(?:is\s+)?full\b|\bout\s+of\s+disk\b|\bdisk\s*pressure\b|\bno\s+space\s+left\b",
-    ),
-    (
-        "debug",
-        2.5,
-        r"\bbroken\b|\bbroke\b|\bnot\s+working\b|\bdoesn'?t\s+work\b|\bwon'?t\s+(?:start|work|come\s+up)\b"
-        r"|\bisn'?t\s+working\b|\bnot\s+starting\b",
-    ),
-    (
-        "debug",
-        3,
-        r"\bwhat\s+happened\b|\bwhat(?:'s|\s+is)\s+wrong\b|\bwhat\s+went\s+wrong\b"
-        r"|\bwhat(?:'s|\s+is)\s+(?:going\s+on|happening|up)\s+with\b|\bwhat'?s\s+up\s*[?!.]*$",
-    ),
-    (
-        "debug",
-        1.5,
-        r"\bfix\b|\bissues?\b|\bproblems?\b|\bexit\s+code\b|\bexited\b|\bpanic\w*\b|\bsegfault\b",
-    ),
-    ("debug", 1, r"\berrors?\b(?![\s-](?:rates?|logs?|budget))"),
-    ("debug", 5, _CHANGES),
-]
-
 
 def _required_literals(pattern: str) -> tuple[str, ...] | None:
     """Substrings at least one of which occurs in every match of `pattern`, or None.
@@ -1390,10 +936,14 @@ def _required_literals(pattern: str) -> tuple[str, ...] | None:
     return tuple(sorted(lits)) if lits else None
 
 
+# ------------------------------------------------------- the agents' vocabularies
+
+_SIGNALS_SPEC = [signal for spec in REGISTRY for signal in spec.vocabulary.signals]
 _SIGNALS: list[tuple[str, float, re.Pattern[str], tuple[str, ...] | None]] = [
     (task, weight, re.compile(pattern), _required_literals(pattern))
     for task, weight, pattern in _SIGNALS_SPEC
 ]
+assert all(task in TASK_TYPES for task, _, _, _ in _SIGNALS)
 assert all(task in TASK_TYPES for task, _, _, _ in _SIGNALS)
 
 
@@ -1483,45 +1033,6 @@ _POLITE = re.compile(
     r"|help\s+me\s+(?:to\s+)?|time\s+to\s+|gonna\s+|going\s+to\s+|(?:kubectl|k)\s+(?=\w))+",
     re.I,
 )
-_LEADING: list[tuple[str, re.Pattern[str]]] = [
-    ("kubernetes", re.compile(r"^rollout\s+(?:restart|status|history|pause|resume)\b")),
-    ("deploy", re.compile(r"^(?:rollout\s+undo|roll\s*back|rollback|revert)\b")),
-    (
-        "deploy",
-        re.compile(r"^(?:re)?deploy\b(?!/)|^(?:ship|release|promote|roll\s*out|rollout|upgrade)\b"),
-    ),
-    (
-        "kubernetes",
-        re.compile(
-            r"^(?:scale|restart|bounce|recycle|cordon|uncordon|drain|describe|delete|kill|evict"
-            r"|exec|get\s+(?:pods?|deploy\w*|nodes|svc|events|all|ns))\b"
-        ),
-    ),
-    ("provision", re.compile(r"^(?:provision|terraform|spin\s+up)\b")),
-    ("scaffold", re.compile(r"^(?:scaffold|bootstrap)\b")),
-    (
-        "codegen",
-        re.compile(
-            r"^(?:codegen|generate\s+(?:an?\s+|the\s+)?(?:\w+\s+)?(?:client|sdk|stubs?|models?|types|code))\b"
-        ),
-    ),
-    ("debug", re.compile(r"^(?:debug|troubleshoot|diagnose|why)\b")),
-    ("incident_response", re.compile(r"^(?:investigate|dig\s+in|look\s+into|triage)\b")),
-    ("alert", re.compile(r"^(?:silence|mute|snooze|ack|acknowledge)\b")),
-    ("monitor", re.compile(r"^monitor\b")),
-    ("logs", re.compile(r"^(?:tail|grep|logs?)\b")),
-    ("incident", re.compile(r"^(?:page|escalate|declare)\b")),
-    (
-        "database",
-        re.compile(
-            r"^(?:backup|back\s+up|restore|vacuum"
-            r"|(?:run\s+)?(?:an?\s+)?(?:sql\s+)?(?:select|query|explain)\b)"
-        ),
-    ),
-    ("metrics", re.compile(r"^top\s+(?:pods?|nodes?)\b")),
-    ("migration", re.compile(r"^migrate\b")),
-    ("test", re.compile(r"^(?:run\s+(?:the\s+)?(?:[\w-]+\s+)?(?:tests?|suite|specs?)|test)\b")),
-]
 _LEAD_BONUS = 2.0
 _SIBLING_WEIGHT = 0.5
 _MIN_SCORE = 1.5  # a lone weak keyword ("release", "errors") is not a request
@@ -1572,15 +1083,13 @@ _HEALTH = re.compile(
     r"|\bhealth\s+(?:status\s+)?(?:of|for)\b"
 )
 
-_AGENT = {t.value: r.agent for t, r in ROUTING_TABLE.items()}
-_AGENT["deploy"] = "kubernetes_agent"  # without a Harness pipeline (route_for)
 
 # ------------------------------------------------------------------------- actions
 
-_ACTION_SPEC: list[tuple[str, str]] = [
-    ("expire_silence", _EXPIRE_SILENCE),
-    ("postmortem", _POSTMORTEM),
-    ("changes", _CHANGES),
+
+# Verbs shared by many task types, in the order they are tried; agents add their own
+# (`Vocabulary.verbs`), tried first.
+_COMMON_VERBS: list[tuple[str, str]] = [
     (
         "rollback",
         r"\broll(?:ed|ing)?[\s-]?back\b|\brollback\b|\brollout\s+undo\b|\brevert\b|\bundo\b"
@@ -1635,85 +1144,29 @@ _ACTION_SPEC: list[tuple[str, str]] = [
         r"|\bhow\s+many\b|\bwhich\b",
     ),
 ]
-_OPS_ACTIONS = frozenset({"expire_silence", "postmortem", "changes"})
-_ACTIONS_RE = re.compile(
-    "|".join(f"(?P<{name}_{i}>{pat})" for i, (name, pat) in enumerate(_ACTION_SPEC))
-)
-# Without the verbs only the operations task types take (what the other types always used).
-_ACTIONS_RE_BASE = re.compile(
-    "|".join(
-        f"(?P<{name}_{i}>{pat})"
-        for i, (name, pat) in enumerate(_ACTION_SPEC)
-        if name not in _OPS_ACTIONS
-    )
-)
+
+# The agent a task type goes to without a Harness pipeline (the classifier's view).
+_AGENT = {task: route_for(task).agent for task in TASK_TYPES}
+_SUPERVISOR = {task: route_for(task).supervisor for task in TASK_TYPES}
 _TASK_ACTIONS: dict[str, tuple[str, ...]] = {
-    "deploy": ("rollback", "deploy"),
-    "kubernetes": (
-        "rollback",
-        "restart",
-        "scale",
-        "delete",
-        "cordon",
-        "stop",
-        "start",
-        "deploy",
-        "create",
-        "update",
-        "status",
-    ),
-    "provision": ("provision", "delete", "create", "update"),
-    "scaffold": ("create",),
-    "pipeline": ("create", "update", "delete", "trigger", "stop", "status", "investigate"),
-    "codegen": ("generate", "create", "update"),
-    "database": (
-        "backup",
-        "restore",
-        "query",
-        "create",
-        "delete",
-        "update",
-        "investigate",
-        "status",
-    ),
-    "schema": ("create", "update", "generate"),
-    "migration": ("generate", "create", "rollback", "status", "update"),
-    "test": ("test", "generate", "create", "update", "status"),
-    "monitor": ("health", "create", "update", "monitor", "status"),
-    "metrics": ("metrics",),
-    "logs": ("logs",),
-    "alert": ("expire_silence", "silence", "acknowledge", "create", "delete", "update", "alerts"),
-    "incident_response": ("investigate", "changes"),
-    "incident": (
-        "postmortem",
-        "create",
-        "resolve",
-        "page",
-        "update",
-        "status",
-        "acknowledge",
-        "investigate",
-        "changes",
-    ),
-    "debug": ("investigate", "changes"),
+    task: actions for spec in REGISTRY for task, actions in spec.vocabulary.task_actions.items()
 }
-_DEFAULT_ACTION = {
-    "deploy": "deploy",
-    "kubernetes": "status",
-    "provision": "provision",
-    "scaffold": "create",
-    "pipeline": "create",
-    "codegen": "generate",
-    "schema": "create",
-    "migration": "create",
-    "test": "test",
-    "monitor": "monitor",
-    "metrics": "metrics",
-    "logs": "logs",
-    "alert": "alerts",
-    "incident_response": "investigate",
-    "debug": "investigate",
+_DEFAULT_ACTION: dict[str, str] = {
+    task: action for spec in REGISTRY for task, action in spec.vocabulary.default_action.items()
 }
+# A task type tries the verbs of the agents under its supervisor, then the shared ones.
+_ACTIONS_RE: dict[str, re.Pattern[str]] = {}
+for _supervisor in dict.fromkeys(spec.supervisor for spec in REGISTRY):
+    _spec_list = [
+        *(v for spec in REGISTRY if spec.supervisor == _supervisor for v in spec.vocabulary.verbs),
+        *_COMMON_VERBS,
+    ]
+    _ACTIONS_RE[_supervisor] = re.compile(
+        "|".join(f"(?P<{name}_{i}>{pat})" for i, (name, pat) in enumerate(_spec_list))
+    )
+_LEADING: list[tuple[str, re.Pattern[str]]] = [
+    (task, re.compile(pattern)) for spec in REGISTRY for task, pattern in spec.vocabulary.leading
+]
 
 # ------------------------------------------------------------------ operations context
 
@@ -2562,7 +2015,7 @@ def _confidence(scores: dict[str, float]) -> tuple[str | None, float]:
 
 def _pick_action(low: str, task: str) -> str | None:
     allowed = _TASK_ACTIONS.get(task, ())
-    rx = _ACTIONS_RE if task in OPS_TASK_TYPES else _ACTIONS_RE_BASE
+    rx = _ACTIONS_RE[_SUPERVISOR[task]]
     for m in rx.finditer(low):
         name = m.lastgroup.rsplit("_", 1)[0] if m.lastgroup else None
         if name in allowed:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workflow.tools.errors import BackendError, InvalidRequestError
 from workflow.tools.http import HttpBackend
+from workflow.tools.metric_names import NAMED_METRICS
 
 __all__ = [
     "NAMED_QUERIES",
@@ -262,14 +263,7 @@ def _selector(*pairs: tuple[str, str, str]) -> str:
 
 # name -> (unit, whether series add up: the summary then covers their per-timestamp sum)
 NAMED_QUERIES: dict[str, tuple[str, bool]] = {
-    "request_rate": ("req/s", True),
-    "error_ratio": ("ratio", False),
-    "latency_p50": ("s", False),
-    "latency_p95": ("s", False),
-    "latency_p99": ("s", False),
-    "cpu": ("cores", True),
-    "memory": ("bytes", True),
-    "restarts": ("restarts", True),
+    name: (metric.unit, metric.summed) for name, metric in NAMED_METRICS.items()
 }
 
 

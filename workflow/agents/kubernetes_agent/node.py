@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import Runtime
-
-from workflow.agents.base import agent_update, make_result
-from workflow.deps import WorkflowDeps, deps_of
+from workflow.agents.base import Answer, handler_agent
+from workflow.agents.kubernetes_agent import NAME, SPEC
+from workflow.deps import WorkflowDeps
 from workflow.plan import WRITE_ACTIONS
 from workflow.state import DevOpsAgentState
 from workflow.tools.kubernetes import KubernetesError
 
 __all__ = ["NAME", "kubernetes_agent", "resolve_action"]
 
-NAME = "kubernetes_agent"
-
-_DEFAULT_ACTION = {"deploy": "deploy", "provision": "provision", "kubernetes": "status"}
 _READ_ACTIONS = frozenset({"status", "logs"})
 _EXAMPLES = {
     "deploy": "deploy api-server:v1.2.3 to staging",
@@ -36,7 +31,7 @@ _EXAMPLES = {
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
-    action = context.get("action") or _DEFAULT_ACTION.get(task_type, "status")
+    action = context.get("action") or SPEC.default_action(task_type, "status")
     if action == "destroy":
         action = "delete"
     if action in {"create", "provision"} and task_type == "provision":
@@ -65,33 +60,14 @@ def _missing(action: str, context: dict[str, Any]) -> str | None:
     return None
 
 
-async def kubernetes_agent(
-    state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
-) -> dict[str, Any]:
+async def _run(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     """Plan a Kubernetes write, or read the state of a deployment."""
-    deps = deps_of(runtime)
-    context = state.get("context", {})
     action = resolve_action(state.get("task_type", ""), context)
-
-    def done(status: str, summary: str, **kw: Any) -> dict[str, Any]:
-        return make_result(NAME, status, summary, deps=deps, **kw)  # type: ignore[arg-type]
-
-    if action not in WRITE_ACTIONS and action not in _READ_ACTIONS:
-        result = done(
-            "failed",
-            f"kubernetes_agent cannot {action!r}; it can deploy, scale, restart, rollback, "
-            "delete, provision a namespace, or show status",
-            errors=[f"unsupported action {action}"],
-        )
-        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
     problem = _missing(action, context)
     if problem:
-        result = done("failed", problem, errors=[problem])
-        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
+        return Answer.failed(problem)
     if deps.kubernetes is None:
-        result = done("failed", deps.kubernetes_unavailable, errors=[deps.kubernetes_unavailable])
-        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
-
+        return Answer.failed(deps.kubernetes_unavailable)
     environment = context.get("environment")
     service = context.get("service")
     if action == "provision":
@@ -107,14 +83,12 @@ async def kubernetes_agent(
             warnings = [
                 f"pod {p['name']}: {p['reason']}" for p in status.get("pods", []) if p.get("reason")
             ]
-            result = done("completed", summary, output={"status": status}, warnings=warnings)
-            return await agent_update(
-                result,
-                deps=deps,
-                config=config,
-                state=state,
-                plan=None,
-                infrastructure_state={f"{namespace}/{name}": status},
+            return Answer(
+                "completed",
+                summary,
+                output={"status": status},
+                warnings=warnings,
+                state={"infrastructure_state": {f"{namespace}/{name}": status}},
             )
         plan = await deps.kubernetes.plan(
             action,
@@ -125,24 +99,31 @@ async def kubernetes_agent(
             replicas=context.get("replicas"),
         )
     except KubernetesError as exc:
-        result = done(
-            "failed",
-            f"{action} {namespace}/{name} on {cluster}: {exc}",
-            errors=[str(exc)],
-            retryable=getattr(exc, "retryable", False),
-        )
-        return await agent_update(result, deps=deps, config=config, state=state, plan=None)
+        why = f"{action} {namespace}/{name} on {cluster}: {exc}"
+        return Answer("failed", why, errors=[str(exc)], retryable=getattr(exc, "retryable", False))
 
     plan_data = plan.model_dump(mode="json")
     warnings = ["the dry-run shows no change"] if "no_change" in plan.risk else []
-    result = done(
+    return Answer(
         "planned",
         f"planned {action} of {plan.target} on {cluster} (server-side dry-run accepted); "
         "nothing has changed yet",
         output={"plan": plan_data},
         warnings=warnings,
+        plan=plan_data,
     )
-    return await agent_update(result, deps=deps, config=config, state=state, plan=plan_data)
+
+
+kubernetes_agent = handler_agent(
+    NAME,
+    resolve_action,
+    dict.fromkeys((*WRITE_ACTIONS, *_READ_ACTIONS), _run),
+    unsupported=lambda action: (
+        f"kubernetes_agent cannot {action!r}; it can deploy, scale, restart, rollback, "
+        "delete, provision a namespace, or show status"
+    ),
+)
+kubernetes_agent.__doc__ = "Plan a Kubernetes write, or read the state of a deployment."
 
 
 def _status_summary(status: dict[str, Any], namespace: str, name: str, cluster: str) -> str:

@@ -12,95 +12,35 @@ comes from anywhere but the backend's answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
-from langgraph.runtime import Runtime
-
-from workflow.agents.base import agent_update, make_result
-from workflow.deps import WorkflowDeps, deps_of
+from workflow.agents.base import Answer, Handler, Refusal, handler_agent
+from workflow.agents.monitoring_agent import NAME, SPEC
+from workflow.deps import WorkflowDeps
 from workflow.durations import human_minutes, minutes_of
 from workflow.state import DevOpsAgentState
 from workflow.tools.errors import BackendError
 from workflow.tools.logs import LogQuery
+from workflow.tools.metric_names import NAMED_METRICS
 from workflow.tools.prometheus import NAMED_QUERIES, MetricResult
 
 __all__ = ["METRIC_TITLES", "NAME", "metric_line", "monitoring_agent", "resolve_action"]
 
-NAME = "monitoring_agent"
 
-METRIC_TITLES = {
-    "request_rate": "request rate",
-    "error_ratio": "error ratio",
-    "latency_p50": "p50 latency",
-    "latency_p95": "p95 latency",
-    "latency_p99": "p99 latency",
-    "cpu": "CPU",
-    "memory": "memory",
-    "restarts": "restarts",
-}
+METRIC_TITLES = {name: metric.title for name, metric in NAMED_METRICS.items()}
 _OVERVIEW = ("request_rate", "error_ratio", "latency_p99")
-_DEFAULT_ACTION = {"metrics": "metrics", "logs": "logs", "alert": "alerts", "monitor": "health"}
-_ACTIONS = ("metrics", "logs", "alerts", "health", "silence", "expire_silence")
 _MAX_POINTS = 240
 _KEPT_LOG_LINES = 50
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
     action = context.get("action")
-    if action in _ACTIONS:
+    if action in SPEC.actions:
         return action
     if context.get("promql"):
         return "metrics"
-    return _DEFAULT_ACTION.get(task_type, "health")
-
-
-@dataclass
-class _Answer:
-    """What one action found: becomes the agent result and the state update."""
-
-    status: str
-    summary: str
-    output: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    state: dict[str, Any] = field(default_factory=dict)
-    plan: dict[str, Any] | None = None
-
-
-class _Refusal(Exception):
-    """The request cannot be answered as asked; the message says why and how to ask."""
-
-
-async def monitoring_agent(
-    state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
-) -> dict[str, Any]:
-    """Answer a metrics, logs or alerts question, or plan a silence."""
-    deps = deps_of(runtime)
-    context = state.get("context", {})
-    action = resolve_action(state.get("task_type", ""), context)
-    handler: Callable[..., Awaitable[_Answer]] = _HANDLERS[action]
-    try:
-        answer = await handler(deps, context, state)
-    except _Refusal as exc:
-        answer = _Answer("failed", str(exc), errors=[str(exc)])
-    except BackendError as exc:
-        answer = _Answer("failed", exc.message, errors=[exc.message])
-    result = make_result(
-        NAME,
-        answer.status,  # type: ignore[arg-type]
-        answer.summary,
-        deps=deps,
-        output={"kind": action, **answer.output} if answer.status != "failed" else {},
-        warnings=answer.warnings,
-        errors=answer.errors,
-    )
-    return await agent_update(
-        result, deps=deps, config=config, state=state, plan=answer.plan, **answer.state
-    )
+    return SPEC.default_action(task_type, "health")  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -136,7 +76,7 @@ def _step_for(deps: WorkflowDeps, range_minutes: float) -> str:
 def _require(deps: WorkflowDeps, backend: str) -> Any:
     client = getattr(deps, backend)
     if client is None:
-        raise _Refusal(deps.why_missing(backend))
+        raise Refusal(deps.why_missing(backend))
     return client
 
 
@@ -151,7 +91,7 @@ def metric_line(title: str, result: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- metrics
 
 
-async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> _Answer:
+async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     prometheus = _require(deps, "prometheus")
     service, namespace = _where(deps, context)
     range_minutes = _range_minutes(deps, context)
@@ -162,7 +102,7 @@ async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
         results.append(("PromQL", raw))
     else:
         if not service:
-            raise _Refusal(
+            raise Refusal(
                 "which service? e.g. 'p99 latency of checkout in production', or give PromQL: "
                 "'promql sum(rate(http_requests_total[5m]))'"
             )
@@ -174,7 +114,7 @@ async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
             names = list(_OVERVIEW)
         unknown = [n for n in names if n not in NAMED_QUERIES]
         if unknown:
-            raise _Refusal(
+            raise Refusal(
                 f"unknown metric {unknown[0]!r}: ask for one of "
                 + ", ".join(METRIC_TITLES.values())
             )
@@ -199,7 +139,7 @@ async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
     summary = head + ":\n" + "\n".join(f"• {line}" for line in lines)
     warnings = [f"no data for {t}" for t in empty]
     key = f"{service or 'promql'}/{namespace or '*'}"
-    return _Answer(
+    return Answer(
         "completed",
         summary,
         output={
@@ -216,13 +156,13 @@ async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
 # ---------------------------------------------------------------------------- logs
 
 
-async def _logs(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> _Answer:
+async def _logs(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     search = _require(deps, "logs")
     service, namespace = _where(deps, context)
     if not service:
-        raise _Refusal("whose logs? e.g. 'error logs of checkout in production for the last 1h'")
+        raise Refusal("whose logs? e.g. 'error logs of checkout in production for the last 1h'")
     if not namespace and search.backend_name == "kubernetes":
-        raise _Refusal(
+        raise Refusal(
             f"which environment? pod logs need a namespace, e.g. 'logs of {service} in production'"
         )
     try:
@@ -235,7 +175,7 @@ async def _logs(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentS
             limit=deps.ops.log_lines,
         )
     except ValueError as exc:
-        raise _Refusal(f"cannot search those logs: {exc}") from exc
+        raise Refusal(f"cannot search those logs: {exc}") from exc
     result = await search.search(query)
     level = f"{query.level} " if query.level else ""
     term = f' containing "{query.term}"' if query.term else ""
@@ -257,7 +197,7 @@ async def _logs(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentS
         {"service": service, "namespace": namespace, "ts": line["ts"], "message": line["message"]}
         for line in data["lines"][-20:]
     ]
-    return _Answer(
+    return Answer(
         "completed",
         summary,
         output={"service": service, "namespace": namespace, "logs": data},
@@ -296,7 +236,7 @@ def alert_line(alert: dict[str, Any], now: datetime) -> str:
     return f"{name} [{rest}]{since}{silenced}" + (f": {summary}" if summary else "")
 
 
-async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> _Answer:
+async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     alertmanager = _require(deps, "alertmanager")
     filters = _alert_filters(deps, context)
     alerts = await alertmanager.matching(filters, may_lack=[deps.labels.namespace_label])
@@ -315,7 +255,7 @@ async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         {k: a.get(k) for k in ("labels", "annotations", "startsAt", "status", "fingerprint")}
         for a in alerts[:50]
     ]
-    return _Answer(
+    return Answer(
         "completed",
         summary,
         output={"filters": filters, "alerts": kept, "firing": len(firing)},
@@ -326,9 +266,9 @@ async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
 # ---------------------------------------------------------------------------- health
 
 
-async def _health(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> _Answer:
+async def _health(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     """Golden signals and firing alerts, from whichever of the two backends is configured."""
-    parts: list[_Answer] = []
+    parts: list[Answer] = []
     missing = []
     for backend, handler in (("prometheus", _metrics), ("alertmanager", _alerts)):
         if getattr(deps, backend) is None:
@@ -336,13 +276,13 @@ async def _health(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
             continue
         parts.append(await handler(deps, {**context, "metric": None, "metrics": None}, state))
     if not parts:
-        raise _Refusal("; ".join(missing))
+        raise Refusal("; ".join(missing))
     output: dict[str, Any] = {}
     merged_state: dict[str, Any] = {}
     for part in parts:
         output.update(part.output)
         merged_state.update(part.state)
-    return _Answer(
+    return Answer(
         "completed",
         "\n".join(p.summary for p in parts),
         output=output,
@@ -357,7 +297,7 @@ async def _health(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
 def _silence_minutes(context: dict[str, Any]) -> float:
     minutes = minutes_of(context.get("duration_minutes")) or minutes_of(context.get("duration"))
     if minutes is None:
-        raise _Refusal(
+        raise Refusal(
             "for how long? e.g. 'silence HighErrorRate for checkout in production for 2h'"
         )
     return minutes
@@ -374,7 +314,7 @@ def _alertname_from_thread(state: DevOpsAgentState, filters: dict[str, str]) -> 
     return names.pop() if len(names) == 1 else None
 
 
-async def _silence(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> _Answer:
+async def _silence(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     alertmanager = _require(deps, "alertmanager")
     minutes = _silence_minutes(context)
     filters = _alert_filters(deps, context)
@@ -389,7 +329,7 @@ async def _silence(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
             # These alerts carry no namespace: a namespace matcher would silence none of them.
             filters.pop(namespace_label)
     if "alertname" not in filters and len(filters) < 2:
-        raise _Refusal(
+        raise Refusal(
             "which alert? name it and its service, e.g. 'silence HighErrorRate for checkout in "
             "production for 2h' (or list them first: 'which alerts are firing for checkout')"
         )
@@ -409,18 +349,18 @@ async def _silence(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
 
 async def _expire_silence(
     deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState
-) -> _Answer:
+) -> Answer:
     alertmanager = _require(deps, "alertmanager")
     silence_id = context.get("silence_id")
     if not silence_id:
-        raise _Refusal("which silence? e.g. 'expire silence 8f4b1c2e-…' (ids are in the list)")
+        raise Refusal("which silence? e.g. 'expire silence 8f4b1c2e-…' (ids are in the list)")
     plan = await alertmanager.plan_expire(silence_id, environment=context.get("environment"))
     return _planned(plan)
 
 
-def _planned(plan: Any) -> _Answer:
+def _planned(plan: Any) -> Answer:
     data = plan.model_dump(mode="json")
-    return _Answer(
+    return Answer(
         "planned",
         f"planned {plan.action} of {plan.target}; nothing has changed yet",
         output={"plan": data},
@@ -428,7 +368,7 @@ def _planned(plan: Any) -> _Answer:
     )
 
 
-_HANDLERS: dict[str, Callable[..., Awaitable[_Answer]]] = {
+_HANDLERS: dict[str, Handler] = {
     "metrics": _metrics,
     "logs": _logs,
     "alerts": _alerts,
@@ -436,3 +376,8 @@ _HANDLERS: dict[str, Callable[..., Awaitable[_Answer]]] = {
     "silence": _silence,
     "expire_silence": _expire_silence,
 }
+
+monitoring_agent = handler_agent(
+    NAME, resolve_action, _HANDLERS, failures=(BackendError,), kind_in_output=True
+)
+monitoring_agent.__doc__ = "Answer a metrics, logs or alerts question, or plan a silence."
