@@ -23,7 +23,7 @@ import contextlib
 import json
 import os
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,8 +40,10 @@ from bot import blocks, messages, results
 from bot.cards import CardIndex, CardRef, Origin, Origins, TtlCache
 from bot.inflight import InFlight
 from bot.looplag import LoopLag
+from bot.metrics import Metrics
 from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
+from bot.threads import SlackRequest, parse_thread_id, thread_id_for
 from workflow.apply import NODE as APPLY_NODE
 from workflow.apply import ROLLOUT_NODE
 from workflow.approval.store import LockTimeoutError
@@ -78,59 +80,6 @@ REMEDIATION_CLAIM_TTL = 300
 
 # Context a follow-up in a thread inherits when it does not say otherwise.
 _INHERITED = ("service", "environment", "namespace", "incident_id")
-
-
-def thread_id_for(team: str, channel: str, thread_ts: str) -> str:
-    return f"slack:{team}:{channel}:{thread_ts}"
-
-
-def parse_thread_id(thread_id: str) -> tuple[str, str, str] | None:
-    """(team, channel, thread_ts) of a Slack thread id, or None for another kind of id."""
-    parts = thread_id.split(":")
-    if len(parts) != 4 or parts[0] != "slack":
-        return None
-    return parts[1], parts[2], parts[3]
-
-
-# -- metrics ----------------------------------------------------------------------------------
-
-
-class Metrics:
-    """A few process-local counters, rendered in the Prometheus text format."""
-
-    HELP = {
-        "devops_bot_slack_requests_total": "HTTP requests received on the Slack endpoint.",
-        "devops_bot_slack_retries_ignored_total": "Slack event retries acked and ignored.",
-        "devops_bot_runs_started_total": "Graph runs started from Slack.",
-        "devops_bot_approval_decisions_total": "Approval requests closed from Slack, by outcome.",
-        "devops_bot_votes_refused_total": "Approval clicks refused (policy, stale, late).",
-        "devops_bot_clicks_foreign_total": "Clicks from a message or modal not of their request.",
-    }
-
-    def __init__(self) -> None:
-        self._values: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
-
-    def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        series = self._values[name]
-        series[key] = series.get(key, 0.0) + amount
-
-    def value(self, name: str, **labels: str) -> float:
-        return self._values.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for name, help_text in self.HELP.items():
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-            series = self._values.get(name) or {(): 0.0}
-            for labels, value in sorted(series.items()):
-                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                lines.append(f"{name}{{{label_text}}} {value:g}" if labels else f"{name} {value:g}")
-        return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 # -- retry de-duplication --------------------------------------------------------------------
@@ -181,19 +130,6 @@ class RetryDeduper:
 
 
 # -- the runtime -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlackRequest:
-    """Who asked what, where. `thread_ts` None: start a new thread with a root message."""
-
-    team: str
-    channel: str
-    user: str
-    text: str
-    thread_ts: str | None = None
-    # A plain reply in a bot thread (no mention): stay quiet when it is not a request.
-    quiet_if_unclear: bool = False
 
 
 @dataclass(frozen=True)
