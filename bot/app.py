@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,12 +36,19 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages, results
-from bot.cards import CardIndex, CardRef, Origin, Origins, TtlCache
-from bot.inflight import InFlight
+from bot.cards import Origin, Origins, TtlCache
 from bot.looplag import LoopLag
 from bot.metrics import Metrics
-from bot.results import HeaderRef, IncidentHeaders
 from bot.settings import Settings
+from bot.stores import (
+    CardIndex,
+    CardRef,
+    HeaderRef,
+    IncidentHeaders,
+    InFlight,
+    RetryDeduper,
+    redis_client,
+)
 from bot.threads import SlackRequest, parse_thread_id, thread_id_for
 from workflow.apply import NODE as APPLY_NODE
 from workflow.apply import ROLLOUT_NODE
@@ -80,53 +86,6 @@ REMEDIATION_CLAIM_TTL = 300
 
 # Context a follow-up in a thread inherits when it does not say otherwise.
 _INHERITED = ("service", "environment", "namespace", "incident_id")
-
-
-# -- retry de-duplication --------------------------------------------------------------------
-
-
-class RetryDeduper:
-    """Remembers ids for `ttl` seconds: Redis SET NX (shared by replicas) or in this process.
-
-    Events API event ids (retries), and short claims on clicks (`namespace="claim"`).
-    """
-
-    def __init__(
-        self,
-        redis_url: str | None = None,
-        *,
-        prefix: str = "devops-bot",
-        ttl: int = 3600,
-        namespace: str = "event",
-    ) -> None:
-        self._ttl = ttl
-        self._prefix = f"{prefix}:slack:{namespace}"
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._redis = None
-        if redis_url:
-            from redis.asyncio import Redis
-
-            self._redis = Redis.from_url(redis_url)
-
-    async def first_time(self, event_id: str) -> bool:
-        """True the first time `event_id` is seen (within the TTL), False afterwards."""
-        if self._redis is not None:
-            key = f"{self._prefix}:{event_id}"
-            return bool(await self._redis.set(key, "1", nx=True, ex=self._ttl))
-        now = time.monotonic()
-        while self._seen:  # entries are in expiry order: the TTL is the same for all
-            oldest, expires = next(iter(self._seen.items()))
-            if expires > now:
-                break
-            del self._seen[oldest]
-        if event_id in self._seen:
-            return False
-        self._seen[event_id] = now + self._ttl
-        return True
-
-    async def aclose(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
 
 
 # -- the runtime -------------------------------------------------------------------------------
@@ -168,7 +127,9 @@ class BotRuntime:
         queue_grace: float = 1.0,
         claims: RetryDeduper | None = None,
         incident_headers: IncidentHeaders | None = None,
+        redis: Any = None,
     ) -> None:
+        """`redis`: the Redis client the stores share; closed by `aclose`, after them."""
         if max_runs < 1:
             raise ValueError("max_runs must be at least 1")
         self._service = service
@@ -199,6 +160,7 @@ class BotRuntime:
         self._run_slots = asyncio.Semaphore(max_runs)
         self._queued = 0
         self._session: Any = None  # the aiohttp session this runtime opened for `client`
+        self._redis = redis
 
     @property
     def service(self) -> DevOpsService:
@@ -269,6 +231,8 @@ class BotRuntime:
         await self.incident_headers.aclose()
         await self.cards.aclose()
         await self.inflight.aclose()
+        if self._redis is not None:
+            await self._redis.aclose()
         await self.close_session()
 
     # -- expiry sweeper ------------------------------------------------------------------
@@ -541,7 +505,7 @@ class BotRuntime:
 
     @contextlib.asynccontextmanager
     async def _driving(self, thread_id: str, **info: Any) -> AsyncIterator[None]:
-        """Mark the thread in flight while this replica drives it (see bot.inflight)."""
+        """Mark the thread in flight while this replica drives it (see bot.stores.InFlight)."""
         await self.inflight.begin(thread_id, **info)
         try:
             yield
@@ -1379,10 +1343,11 @@ def build_app(
         llm = build_openai_model(
             settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
         )
+    redis = redis_client(settings.redis_url)  # one client for every store, closed by the runtime
     if deduper is None:
-        deduper = RetryDeduper(settings.redis_url, prefix=key_prefix)
+        deduper = RetryDeduper(redis, prefix=key_prefix)
     if card_index is None:
-        card_index = CardIndex(settings.redis_url, prefix=key_prefix)
+        card_index = CardIndex(redis, prefix=key_prefix)
     if sweep_interval is None:
         sweep_interval = float(os.environ.get("DEVOPS_BOT_SWEEP_INTERVAL") or 30.0)
     if max_runs is None:
@@ -1399,14 +1364,11 @@ def build_app(
         card_index=card_index,
         sweep_interval=sweep_interval,
         group_cache_ttl=group_cache_ttl,
-        inflight=InFlight(
-            settings.redis_url, prefix=key_prefix, lease=max(3 * sweep_interval, 10.0)
-        ),
+        inflight=InFlight(redis, prefix=key_prefix, lease=max(3 * sweep_interval, 10.0)),
         max_runs=max_runs,
-        claims=RetryDeduper(
-            settings.redis_url, prefix=key_prefix, ttl=REMEDIATION_CLAIM_TTL, namespace="claim"
-        ),
-        incident_headers=IncidentHeaders(settings.redis_url, prefix=key_prefix),
+        claims=RetryDeduper(redis, prefix=key_prefix, ttl=REMEDIATION_CLAIM_TTL, namespace="claim"),
+        incident_headers=IncidentHeaders(redis, prefix=key_prefix),
+        redis=redis,
     )
     secret = settings.slack_signing_secret
     app = AsyncApp(

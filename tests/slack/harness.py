@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bot.app import BotRuntime, RetryDeduper, build_app, runtime_of
+from bot.app import BotRuntime, build_app, runtime_of
 from bot.server import create_web_app
 from bot.settings import Settings
 from workflow.assembly import ServiceOptions, open_service
@@ -485,7 +485,6 @@ async def running_bot(
             app = build_app(
                 handle.service,
                 settings,
-                deduper=RetryDeduper(redis_url, prefix=key_prefix),
                 key_prefix=key_prefix,
                 sweep_interval=sweep_interval,
                 max_runs=max_runs,
