@@ -29,7 +29,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bot.app import BotRuntime, build_app, runtime_of
+from bot.app import build_app, runtime_of
+from bot.runtime import BotRuntime
 from bot.server import create_web_app
 from bot.settings import Settings
 from workflow.assembly import ServiceOptions, open_service
