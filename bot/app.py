@@ -10,7 +10,6 @@ One Slack thread is one graph thread: `slack:{team}:{channel}:{thread_ts}` (bot.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -48,10 +47,10 @@ def build_app(
 
     `service` is a DevOpsService or a zero-argument callable returning one (resolved per
     request, so a server can open the service after building the app). The expiry sweeper
-    runs every `sweep_interval` seconds (default `DEVOPS_BOT_SWEEP_INTERVAL`, else 30) once
+    runs every `sweep_interval` seconds (default: the setting `DEVOPS_BOT_SWEEP_INTERVAL`) once
     the server calls `runtime_of(app).start_sweeper()`.
 
-    At most `max_runs` request runs (default `DEVOPS_BOT_MAX_RUNS`, else 8) drive the graph
+    At most `max_runs` request runs (default: the setting `DEVOPS_BOT_MAX_RUNS`) drive the graph
     at once; later ones are acked at once and wait, their status message saying "queued".
 
     `request_verification=False` turns off bolt's own signature check. Only for a server
@@ -64,21 +63,17 @@ def build_app(
             token=settings.require("slack_bot_token"),
             base_url=base_url if base_url.endswith("/") else base_url + "/",
         )
-    if llm is None and settings.openai_api_key is not None:
-        from workflow.classify import build_openai_model
-
-        llm = build_openai_model(
-            settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
-        )
+    if llm is None:
+        llm = settings.llm()
     redis = redis_client(settings.redis_url)  # one client for every store, closed by the runtime
     if deduper is None:
         deduper = RetryDeduper(redis, prefix=key_prefix)
     if card_index is None:
         card_index = CardIndex(redis, prefix=key_prefix)
     if sweep_interval is None:
-        sweep_interval = float(os.environ.get("DEVOPS_BOT_SWEEP_INTERVAL") or 30.0)
+        sweep_interval = settings.devops_bot_sweep_interval
     if max_runs is None:
-        max_runs = int(os.environ.get("DEVOPS_BOT_MAX_RUNS") or 8)
+        max_runs = settings.devops_bot_max_runs
     runtime = BotRuntime(
         service,
         settings,
