@@ -31,7 +31,7 @@ from workflow.classify import classify
 from workflow.service import InputError, RunReport
 
 if TYPE_CHECKING:
-    from bot.runtime import BotRuntime, _Slot
+    from bot.runtime import BotRuntime, RunSlot
 
 __all__ = ["RequestFlow"]
 
@@ -75,7 +75,7 @@ class RequestFlow:
                 await say_private(messages.failed(short(exc)))
 
     async def _handle_request(
-        self, client: AsyncWebClient, req: SlackRequest, say_private: Say, slot: _Slot
+        self, client: AsyncWebClient, req: SlackRequest, say_private: Say, slot: RunSlot
     ) -> None:
         structlog.contextvars.bind_contextvars(team=req.team, channel=req.channel, user=req.user)
         request = await classify(req.text, llm=self.rt.llm)
@@ -119,7 +119,7 @@ class RequestFlow:
         await self._launch(client, req, job, say_private, slot)
 
     async def _launch(
-        self, client: AsyncWebClient, req: SlackRequest, job: _Job, say_private: Say, slot: _Slot
+        self, client: AsyncWebClient, req: SlackRequest, job: _Job, say_private: Say, slot: RunSlot
     ) -> None:
         """Post the status message (the thread root for a new conversation), wait for the
         slot if need be, then drive the run while the thread is marked in flight."""

@@ -34,7 +34,7 @@ from bot.threads import SlackRequest
 from bot.voting import Voting
 from workflow.service import DevOpsService
 
-__all__ = ["REMEDIATION_CLAIM_TTL", "BotRuntime", "ServiceSource"]
+__all__ = ["REMEDIATION_CLAIM_TTL", "BotRuntime", "RunSlot", "ServiceSource"]
 
 log = structlog.get_logger("devops-bot.slack")
 
@@ -190,14 +190,14 @@ class BotRuntime:
 
     # -- run slots, runs in flight ---------------------------------------------------------
 
-    async def in_a_slot(self, work: Callable[[_Slot], Awaitable[None]]) -> None:
+    async def in_a_slot(self, work: Callable[[RunSlot], Awaitable[None]]) -> None:
         """Do `work` with a place in line for one of the `max_runs` run slots.
 
         A run first waits up to `queue_grace` seconds for a slot without doing anything
         else, so a burst costs the loop nothing while it is being acked. One that is still
         waiting then posts its status message as "queued" and keeps its place in line.
         """
-        slot = _Slot(self._run_slots, on_held=self._dequeued)
+        slot = RunSlot(self._run_slots, on_held=self._dequeued)
         self._queued += 1
         try:
             await slot.wait(self.queue_grace)
@@ -224,6 +224,7 @@ class BotRuntime:
         await self.inflight.end(thread_id)
 
     # -- the flows (bot.requests, bot.voting, bot.recovery) ---------------------------------
+    # What the listeners call; each passes its keyword arguments on to the flow's method.
 
     async def handle_request(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
@@ -262,7 +263,7 @@ class BotRuntime:
         return await self.recovery.sweep_once()
 
 
-class _Slot:
+class RunSlot:
     """A place in line for one of the runtime's run slots; keeps its place across waits."""
 
     def __init__(self, semaphore: asyncio.Semaphore, on_held: Callable[[], None]) -> None:
