@@ -1,7 +1,5 @@
-"""Where each open approval card is, and what every message with our buttons belongs to.
-
-`CardIndex`: thread id -> channel, card ts, status message ts of its open approval card. The
-expiry sweeper needs it to close a card nobody clicked.
+"""What every message with our buttons belongs to (where each open approval card is: the
+`CardIndex` in bot.stores).
 
 `Origins`: the message (channel, ts) the bot posted with buttons -> the thread and approval
 request those buttons act on; a reject modal's view id -> the user it was opened for and
@@ -9,75 +7,17 @@ its request. A click is honoured only when its message (or modal) is one the bot
 for that exact thread and request: a button value copied onto another card, a message
 that does not exist, or a modal nobody opened changes nothing.
 
-The card index: with Redis (REDIS_URL) shared by every replica and surviving restarts;
-without Redis it lives in this process (a restarted bot then closes an expired request with
-a note in its thread instead of editing the old card). Origins live in the approval store.
-Group membership lookups are cached here too.
+Origins live in the approval store. Group membership lookups are cached here too.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CardIndex", "CardRef", "Origin", "Origins", "TtlCache"]
-
-
-@dataclass(frozen=True)
-class CardRef:
-    channel: str
-    card_ts: str
-    status_ts: str = ""
-
-
-class CardIndex:
-    """thread_id -> CardRef: a Redis hash `{prefix}:slack:cards`, or a dict in this process."""
-
-    def __init__(self, redis_url: str | None = None, *, prefix: str = "devops-bot") -> None:
-        self._local: dict[str, CardRef] = {}
-        self._key = f"{prefix}:slack:cards"
-        self._redis = None
-        if redis_url:
-            from redis.asyncio import Redis
-
-            self._redis = Redis.from_url(redis_url)
-
-    @property
-    def shared(self) -> bool:
-        return self._redis is not None
-
-    async def put(self, thread_id: str, ref: CardRef) -> None:
-        if self._redis is not None:
-            await self._redis.hset(self._key, thread_id, json.dumps(asdict(ref)))
-        else:
-            self._local[thread_id] = ref
-
-    async def get(self, thread_id: str) -> CardRef | None:
-        if self._redis is None:
-            return self._local.get(thread_id)
-        raw = await self._redis.hget(self._key, thread_id)
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-            return CardRef(
-                str(data["channel"]), str(data["card_ts"]), str(data.get("status_ts", ""))
-            )
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    async def remove(self, thread_id: str) -> None:
-        if self._redis is not None:
-            await self._redis.hdel(self._key, thread_id)
-        else:
-            self._local.pop(thread_id, None)
-
-    async def aclose(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
+__all__ = ["Origin", "Origins", "TtlCache"]
 
 
 @dataclass(frozen=True)

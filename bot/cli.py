@@ -221,14 +221,7 @@ async def _classify_text(text: str, settings: Settings):
 
     if not text.strip():
         raise CliError("empty request: say what to do, e.g. 'deploy api-server:v1.2.3 staging'")
-    llm = None
-    if settings.openai_api_key:
-        from workflow.classify.llm import build_openai_model
-
-        llm = build_openai_model(
-            settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
-        )
-    request = await classify(text, llm=llm)
+    request = await classify(text, llm=settings.llm())
     if request.task_type is None:
         return request, None
     catalog = (

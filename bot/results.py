@@ -10,16 +10,15 @@ An upload that fails (no `files:write` scope, a network error) is logged and rep
 in the thread: it never fails the run, and the run's result line is already posted.
 
 An investigation's status message carries the incident's header line (`incident_seed` until
-the record exists). `IncidentHeaders` remembers which message is an incident thread's header
-(the first investigation's status message), so a remediation applied later can update it.
+the record exists). `bot.stores.IncidentHeaders` remembers which message is an incident
+thread's header (the first investigation's status message), so a remediation applied later
+can update it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,12 +27,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages
+from bot.stores import HeaderRef
 from workflow.incident import new_incident_id
 from workflow.routing import route_for
 
 __all__ = [
-    "HeaderRef",
-    "IncidentHeaders",
     "incident_seed",
     "post_findings",
     "publish",
@@ -249,50 +247,6 @@ def incident_seed(
         "severity": context.get("severity") or record.get("severity"),
         "state": "investigating",
     }
-
-
-@dataclass(frozen=True)
-class HeaderRef:
-    """An incident status message: where it is, and its lines under the header line."""
-
-    channel: str
-    ts: str
-    body: str
-
-
-class IncidentHeaders:
-    """thread id -> HeaderRef: a Redis key per thread (shared by replicas), or a dict here."""
-
-    TTL = 14 * 24 * 3600  # incidents older than this keep their last header text
-
-    def __init__(self, redis_url: str | None = None, *, prefix: str = "devops-bot") -> None:
-        self._prefix = f"{prefix}:slack:incident-header:"
-        self._local: dict[str, HeaderRef] = {}
-        self._redis = None
-        if redis_url:
-            from redis.asyncio import Redis
-
-            self._redis = Redis.from_url(redis_url)
-
-    async def put(self, thread_id: str, ref: HeaderRef) -> None:
-        if self._redis is None:
-            self._local[thread_id] = ref
-        else:
-            await self._redis.set(self._prefix + thread_id, json.dumps(asdict(ref)), ex=self.TTL)
-
-    async def get(self, thread_id: str) -> HeaderRef | None:
-        if self._redis is None:
-            return self._local.get(thread_id)
-        raw = await self._redis.get(self._prefix + thread_id)
-        try:
-            data = json.loads(raw) if raw is not None else None
-            return HeaderRef(str(data["channel"]), str(data["ts"]), str(data["body"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    async def aclose(self) -> None:
-        if self._redis is not None:
-            await self._redis.aclose()
 
 
 async def update_header(client: AsyncWebClient, ref: HeaderRef, record: dict[str, Any]) -> None:

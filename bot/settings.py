@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # Metric/alert label names, "field=value,...", e.g. "service_label=app" (MetricLabels).
     prometheus_labels: str | None = None
     devops_bot_runbooks: str | None = None  # folder of Markdown runbooks to search
+    # Seconds between rounds of the expiry sweeper (expired approvals closed, runs left by a
+    # replica that died reported).
+    devops_bot_sweep_interval: float = Field(default=30.0, gt=0)
+    # Graph runs one bot process drives at once; later requests are acked and wait, "queued".
+    devops_bot_max_runs: int = Field(default=8, ge=1)
     harness_api_url: str | None = None
     harness_account_id: str | None = None
     harness_api_key: SecretStr | None = None
@@ -56,6 +61,7 @@ class Settings(BaseSettings):
         "redis_url",
         "devops_bot_policy",
         "devops_bot_catalog",
+        "openai_api_key",
         "openai_base_url",
         "prometheus_url",
         "alertmanager_url",
@@ -67,6 +73,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("devops_bot_sweep_interval", "devops_bot_max_runs", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[info.field_name].default
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -85,13 +98,6 @@ class Settings(BaseSettings):
             labels = MetricLabels.parse(self.prometheus_labels)
         except InvalidRequestError as exc:
             raise SettingsError(f"PROMETHEUS_LABELS: {exc}") from None
-        llm = None
-        if self.openai_api_key is not None:
-            from workflow.classify.llm import build_openai_model
-
-            llm = build_openai_model(
-                self.openai_api_key.get_secret_value(), base_url=self.openai_base_url, timeout=30
-            )
         return ServiceOptions(
             data_dir=self.devops_bot_data_dir,
             redis_url=self.redis_url,
@@ -104,7 +110,23 @@ class Settings(BaseSettings):
             loki_service_label=self.loki_service_label,
             labels=labels,
             runbooks_dir=self.devops_bot_runbooks,
-            llm=llm,
+            llm=self.llm(timeout=30),  # incident summaries: a longer answer than a request's
+        )
+
+    def llm(self, *, timeout: float = 10) -> Any:
+        """The OpenAI chat model (OPENAI_API_KEY, OPENAI_BASE_URL), or None without a key (a
+        blank one is none): requests are then classified by the rules alone, and incidents
+        summarised without it.
+
+        The one place the model is built: the app and the CLI classify requests with it
+        (default timeout), `service_options` gives it to the graph for incident summaries.
+        """
+        if self.openai_api_key is None:
+            return None
+        from workflow.classify.llm import build_openai_model
+
+        return build_openai_model(
+            self.openai_api_key.get_secret_value(), base_url=self.openai_base_url, timeout=timeout
         )
 
     def require(self, name: str) -> str:

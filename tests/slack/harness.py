@@ -29,7 +29,8 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bot.app import BotRuntime, RetryDeduper, build_app, runtime_of
+from bot.app import build_app, runtime_of
+from bot.runtime import BotRuntime
 from bot.server import create_web_app
 from bot.settings import Settings
 from workflow.assembly import ServiceOptions, open_service
@@ -513,7 +514,6 @@ async def running_bot(
             app = build_app(
                 handle.service,
                 settings,
-                deduper=RetryDeduper(redis_url, prefix=key_prefix),
                 key_prefix=key_prefix,
                 sweep_interval=sweep_interval,
                 max_runs=max_runs,

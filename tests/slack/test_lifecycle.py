@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.inflight import InFlight
+from bot.stores import InFlight
 from tests.slack.harness import CHANNEL, TEAM, running_bot, text_of
 
 OLD = "registry.example.com/api-server:v1.2.2"

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks import parse_button_value
 
 if TYPE_CHECKING:
-    from bot.app import BotRuntime
+    from bot.runtime import BotRuntime
 
 __all__ = ["Click", "click_listener", "click_origin", "parse_click"]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import BotRuntime
 from bot.listeners.actions._card import Click, click_listener
+from bot.runtime import BotRuntime
 
 __all__ = ["full_preview_clicked"]
 

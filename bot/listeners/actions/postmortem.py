@@ -7,9 +7,9 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import BotRuntime
 from bot.blocks import parse_incident_value
 from bot.listeners.actions._card import Click, click_listener
+from bot.runtime import BotRuntime
 
 __all__ = ["postmortem_clicked"]
 

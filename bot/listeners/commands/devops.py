@@ -9,7 +9,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.app import BotRuntime, SlackRequest
+from bot.runtime import BotRuntime
+from bot.threads import SlackRequest
 
 __all__ = ["devops_command"]
 

@@ -9,7 +9,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
-from bot.app import BotRuntime, SlackRequest
+from bot.runtime import BotRuntime
+from bot.threads import SlackRequest
 
 __all__ = ["app_mention"]
 

@@ -13,7 +13,8 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import BotRuntime, SlackRequest
+from bot.runtime import BotRuntime
+from bot.threads import SlackRequest
 
 __all__ = ["thread_reply"]
 

@@ -11,8 +11,8 @@ import structlog
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import BotRuntime
 from bot.blocks import REJECT_REASON_ACTION, REJECT_REASON_BLOCK, parse_button_value
+from bot.runtime import BotRuntime
 
 __all__ = ["reject_reason_submitted"]
 
