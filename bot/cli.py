@@ -410,14 +410,14 @@ async def _examples(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from workflow.sandbox.files import cluster_state_file, reset_sandbox
     from workflow.sandbox.kube_api import KubeApiServer
 
-    state = settings.devops_bot_data_dir / "sandbox-cluster.json"
+    state = cluster_state_file(settings.devops_bot_data_dir)
     if args.action == "reset":
-        state.unlink(missing_ok=True)
-        settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
-        KubeApiServer(state)  # re-seeds and saves
-        print(f"sandbox cluster reset to its seed state ({state})")
+        print(f"sandbox reset in {settings.devops_bot_data_dir}:")
+        for item in await reset_sandbox(settings.devops_bot_data_dir):
+            print(f"  {item.what}: {item.detail} ({item.path.name})")
         return EXIT["ok"]
     settings.devops_bot_data_dir.mkdir(parents=True, exist_ok=True)
     if args.action == "serve":

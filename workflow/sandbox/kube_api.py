@@ -54,7 +54,14 @@ from workflow.sandbox.kube.selectors import (
 from workflow.sandbox.kube.store import _STATE_FORMAT
 from workflow.sandbox.seed import seed_objects
 
-__all__ = ["KubeApiServer", "PodRecord", "Rollout", "image_fault", "write_kubeconfig"]
+__all__ = [
+    "KubeApiServer",
+    "PodRecord",
+    "Rollout",
+    "image_fault",
+    "reset_cluster",
+    "write_kubeconfig",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -659,3 +666,22 @@ def write_kubeconfig(path: Path, url: str) -> None:
         "current-context": name,
     }
     path.write_text(json.dumps(config, indent=2) + "\n")  # JSON is YAML
+
+
+def reset_cluster(state_file: Path) -> dict[str, int]:
+    """Replace the cluster kept in `state_file` with a freshly seeded one, whatever it held
+    (even something unreadable); a server serving it reloads it at its next request.
+    Returns what the new cluster has: {"namespaces": n, "deployments": m}."""
+    seeded = KubeApiServer(None)
+    SharedStateFile(
+        Path(state_file), format=_STATE_FORMAT, what="sandbox cluster", on_reload=_ignore
+    ).overwrite(seeded._cluster.data, separators=(",", ":"))
+    snapshot = seeded.snapshot()
+    return {
+        "namespaces": len(snapshot),
+        "deployments": sum(len(deployments) for deployments in snapshot.values()),
+    }
+
+
+def _ignore(_data: dict[str, Any]) -> None:
+    pass
