@@ -268,16 +268,19 @@ async def test_follow_up_run_in_a_thread_gets_its_own_retries(deps):
     )
 
 
-def test_langgraph_json_points_at_a_graph_factory():
+async def test_langgraph_json_points_at_a_graph_factory():
     import importlib
     import json
     from pathlib import Path
+    from types import SimpleNamespace
 
     config = json.loads((Path(__file__).parents[1] / "langgraph.json").read_text())
     path, _, attr = config["graphs"]["devops"].partition(":")
     module = importlib.import_module(path.removeprefix("./").removesuffix(".py").replace("/", "."))
-    graph = getattr(module, attr)()
-    assert "human_approval" in graph.get_graph().nodes
+    # As the LangGraph server calls it to read a thread or draw the graph (bot.studio).
+    read = SimpleNamespace(access_context="assistants.read", execution_runtime=None)
+    async with getattr(module, attr)(read) as graph:
+        assert "human_approval" in graph.get_graph().nodes
 
 
 async def test_the_gate_refuses_what_is_not_a_vote_and_times_a_vote_itself(deps):
