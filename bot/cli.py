@@ -404,19 +404,23 @@ async def _examples(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from workflow.agents.registry import REGISTRY
+    from workflow.sandbox.files import cluster_state_file, reset_sandbox
 
     data_dir = settings.devops_bot_data_dir
+    if args.action == "reset":  # every piece of sandbox state, whichever agent uses it
+        print(f"sandbox reset in {data_dir}:")
+        for item in await reset_sandbox(data_dir):
+            print(f"  {item.what}: {item.detail} ({item.path.name})")
+        return EXIT["ok"]
     if args.action == "serve":
         from workflow.sandbox.kube_api import KubeApiServer
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        state = data_dir / "sandbox-cluster.json"
+        state = cluster_state_file(data_dir)
         return await _serve_sandbox(KubeApiServer(state, port=args.port), args.kubeconfig)
-    for spec in REGISTRY:  # every agent with a sandbox backend: show or reset it
+    for spec in REGISTRY:  # every agent with a sandbox backend shows it
         if spec.sandbox is not None:
-            hook = spec.sandbox.load()
-            lines = hook.reset(data_dir) if args.action == "reset" else hook.show(data_dir)
-            print("\n".join(lines))
+            print("\n".join(spec.sandbox.load().show(data_dir)))
     return EXIT["ok"]
 
 

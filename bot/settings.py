@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     devops_bot_catalog: str | None = None
     devops_bot_sandbox: bool = False
     kubeconfig: str | None = None
+    kubernetes_service_host: str | None = None  # set in a pod: the bot runs in-cluster
     prometheus_url: str | None = None
     alertmanager_url: str | None = None
     loki_url: str | None = None

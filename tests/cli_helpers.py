@@ -14,13 +14,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BOT", "REPO", "Cli", "Deployment", "Result", "no_traceback", "one_error_line"]
+__all__ = [
+    "BOT",
+    "DROPPED_ENV",
+    "REPO",
+    "Cli",
+    "Deployment",
+    "Result",
+    "no_traceback",
+    "one_error_line",
+]
 
 BOT = Path(sys.executable).parent / "devops-bot"
 REPO = Path(__file__).resolve().parent.parent
 
 # Variables the product reads (bot/settings.py) that must not leak from the caller's shell.
-_DROP = (
+DROPPED_ENV = (
     "REDIS_URL",
     "DEVOPS_BOT_POLICY",
     "DEVOPS_BOT_CATALOG",
@@ -37,6 +46,7 @@ _DROP = (
     "LOKI_URL",
     "LOKI_SERVICE_LABEL",
     "DEVOPS_BOT_RUNBOOKS",
+    "KUBERNETES_SERVICE_HOST",
 )
 TIMEOUT = 60
 
@@ -86,7 +96,7 @@ class Cli:
     def __init__(self, data_dir: Path, *, mode: str = "sqlite", **env: str) -> None:
         self.data_dir = data_dir
         self.mode = mode  # persistence the test expects: "sqlite" or "redis" (REDIS_URL)
-        base = {k: v for k, v in os.environ.items() if k not in _DROP}
+        base = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
         base["DEVOPS_BOT_DATA_DIR"] = str(data_dir)
         base.update(env)
         self.env = base

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -266,13 +268,46 @@ async def test_follow_up_run_in_a_thread_gets_its_own_retries(deps):
     )
 
 
-def test_langgraph_json_points_at_a_graph_factory():
+async def test_langgraph_json_points_at_a_graph_factory():
     import importlib
     import json
     from pathlib import Path
+    from types import SimpleNamespace
 
     config = json.loads((Path(__file__).parents[1] / "langgraph.json").read_text())
     path, _, attr = config["graphs"]["devops"].partition(":")
     module = importlib.import_module(path.removeprefix("./").removesuffix(".py").replace("/", "."))
-    graph = getattr(module, attr)()
-    assert "human_approval" in graph.get_graph().nodes
+    # As the LangGraph server calls it to read a thread or draw the graph (bot.studio).
+    read = SimpleNamespace(access_context="assistants.read", execution_runtime=None)
+    async with getattr(module, attr)(read) as graph:
+        assert "human_approval" in graph.get_graph().nodes
+
+
+async def test_the_gate_refuses_what_is_not_a_vote_and_times_a_vote_itself(deps):
+    """A resume that reaches the gate without the service (LangGraph Studio) is still judged:
+    a value that is not a vote is refused and the request waits on; a vote without "at" is
+    cast now."""
+    from dataclasses import replace
+
+    from langgraph.types import Command
+
+    from workflow.approval.policy import load_policy
+    from workflow.assembly import SANDBOX_POLICY
+
+    deps = replace(deps, policy=load_policy(SANDBOX_POLICY))
+    graph = create_devops_workflow(InMemorySaver())
+    config = {"configurable": {"thread_id": "gate"}, "recursion_limit": RECURSION_LIMIT}
+    context = {"service": "web", "environment": "production", "image": "web:v9.1"}
+    context["requester"] = "U1"
+    await graph.ainvoke(initial_state("deploy", context, "deploy"), config, context=deps)
+    for resume in ("approve", ["U2"], {"decision": "maybe", "user": "U2"}):
+        out = await graph.ainvoke(Command(resume=resume), config, context=deps)
+        assert out["approval"]["status"] == "pending", resume
+        assert out["approval"]["refusals"][-1]["reason"].startswith('a vote is {"decision"')
+    before = deps.clock()
+    out = await graph.ainvoke(
+        Command(resume={"decision": "approve", "user": "U2"}), config, context=deps
+    )
+    assert out["approval"]["status"] == "approved", out["approval"]
+    assert datetime.fromisoformat(out["approval"]["decided_at"]) >= before
+    assert out["outcome"]["status"] == "applied", out["outcome"]

@@ -22,6 +22,7 @@ from workflow.deps import NO_KUBERNETES, OpsTuning, WorkflowDeps
 from workflow.graph import create_devops_workflow
 from workflow.memory import MemoryBus
 from workflow.persistence import open_persistence
+from workflow.sandbox.files import alertmanager_state_file, cluster_state_file
 from workflow.service import DevOpsService
 from workflow.tools.alertmanager import AlertmanagerClient
 from workflow.tools.docs import RediSearchDocs, SqliteFtsDocs, index_catalog
@@ -110,9 +111,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
         if options.sandbox:
             from workflow.sandbox.kube_api import KubeApiServer
 
-            state_file = (
-                options.data_dir / "sandbox-cluster.json" if options.sandbox_state else None
-            )
+            state_file = cluster_state_file(options.data_dir) if options.sandbox_state else None
             if state_file:
                 options.data_dir.mkdir(parents=True, exist_ok=True)
             server = KubeApiServer(state_file)
@@ -178,7 +177,7 @@ async def _ops_backends(
             from workflow.sandbox.alertmanager_api import SandboxAlertmanager
 
             state_file = (
-                options.data_dir / "sandbox-alertmanager.json" if options.sandbox_state else None
+                alertmanager_state_file(options.data_dir) if options.sandbox_state else None
             )
             am = SandboxAlertmanager(sandbox_cluster, state_file=state_file)
             alertmanager_url = am.start()

@@ -9,10 +9,11 @@ update per key use `merge_dicts`. A node returns only the keys it changes.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # pydantic (Studio's input form) needs it on 3.11
 
 __all__ = ["DevOpsAgentState", "current_failures", "initial_state", "merge_dicts"]
 

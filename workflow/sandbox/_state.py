@@ -51,11 +51,33 @@ class SharedStateFile:
         if self.path is None:
             yield
             return
+        with self._flock():
+            self.refresh()
+            yield
+
+    def overwrite(
+        self, data: dict[str, Any], *, separators: tuple[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """Replace the file with `data` under the lock, whatever it held (even something
+        unreadable); a process serving it reloads it at its next request. Returns what it
+        held: None when there was no file or it was not readable as this state."""
+        if self.path is None:
+            return None
+        with self._flock():
+            try:
+                previous = self._read() if self.path.exists() else None
+            except ValueError:
+                previous = None
+            self.save(data, separators=separators)
+        return previous
+
+    @contextlib.contextmanager
+    def _flock(self) -> Iterator[None]:
+        assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            self.refresh()
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

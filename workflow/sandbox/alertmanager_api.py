@@ -39,7 +39,7 @@ from workflow.sandbox.model import ModelAlert, SandboxModel
 if TYPE_CHECKING:
     from workflow.sandbox.kube_api import KubeApiServer
 
-__all__ = ["RECEIVER", "SandboxAlertmanager", "fingerprint"]
+__all__ = ["RECEIVER", "SandboxAlertmanager", "clear_silences", "fingerprint"]
 
 VERSION = "0.27.0-devops-bot-sandbox"
 RECEIVER = "devops-bot-sandbox"
@@ -644,3 +644,20 @@ class SandboxAlertmanager(ThreadedServer):
         return self._run(
             lambda now: [self._render_silence(s, now) for s in self._silences.values()]
         )
+
+
+def clear_silences(state_file: Path) -> int | None:
+    """Drop every silence kept in `state_file`, whatever it held (even something
+    unreadable); an Alertmanager serving it sees none from its next request on. Returns
+    how many there were (expired ones included), None if the file was missing or unreadable.
+    """
+    previous = SharedStateFile(
+        Path(state_file), format=_STATE_FORMAT, what="sandbox Alertmanager", on_reload=_ignore
+    ).overwrite({"format": _STATE_FORMAT, "silences": {}})
+    if previous is None:
+        return None
+    return len(previous.get("silences") or {})
+
+
+def _ignore(_data: dict[str, Any]) -> None:
+    pass

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import sqlite3
 import threading
@@ -388,6 +389,20 @@ class SqliteFtsDocs:
             await asyncio.to_thread(self._replace_sync, str(file), sections)
             count += len(sections)
         return count
+
+    async def forget_directory(self, path: str | Path) -> int:
+        """Drop what was indexed from the Markdown files under `path` (gone or not since);
+        how many files' entries were dropped."""
+        return await asyncio.to_thread(self._forget_sync, str(Path(path)) + os.sep)
+
+    def _forget_sync(self, prefix: str) -> int:
+        under = "substr(source, 1, ?) = ?"
+        with self._lock, self._conn:
+            (files,) = self._conn.execute(
+                f"SELECT COUNT(DISTINCT source) FROM docs WHERE {under}", (len(prefix), prefix)
+            ).fetchone()
+            self._conn.execute(f"DELETE FROM docs WHERE {under}", (len(prefix), prefix))
+        return files
 
     async def add_links(self, service: str | None, urls: Iterable[str]) -> int:
         count = 0

@@ -6,23 +6,22 @@ from pathlib import Path
 
 __all__ = ["SANDBOX"]
 
-STATE_FILE = "sandbox-cluster.json"
-
 
 class _SandboxCluster:
     title = "cluster"
 
     def state_file(self, data_dir: Path) -> Path:
-        return data_dir / STATE_FILE
+        from workflow.sandbox.files import cluster_state_file
+
+        return cluster_state_file(data_dir)
 
     def reset(self, data_dir: Path) -> list[str]:
-        from workflow.sandbox.kube_api import KubeApiServer
+        from workflow.sandbox.kube_api import reset_cluster
 
         state = self.state_file(data_dir)
-        state.unlink(missing_ok=True)
         data_dir.mkdir(parents=True, exist_ok=True)
-        KubeApiServer(state)  # re-seeds and saves
-        return [f"sandbox cluster reset to its seed state ({state})"]
+        seeded = reset_cluster(state)
+        return [f"sandbox cluster reset to its seed state, {seeded['deployments']} deployments"]
 
     def show(self, data_dir: Path) -> list[str]:
         from workflow.sandbox.kube_api import KubeApiServer
