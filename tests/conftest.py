@@ -9,6 +9,9 @@ import redis
 from tests.cli_helpers import Cli
 from tests.redis_server import RedisStackServer
 
+# Prometheus / Alertmanager session servers (lazy), for tests/ops and tests/agents.
+pytest_plugins = ("tests.fixtures_ops",)
+
 
 @pytest.fixture(scope="session")
 def redis_server():

@@ -6,7 +6,7 @@
 - `bot` modules form no import cycle at run time (imports under `if TYPE_CHECKING:` never run;
   a module importing its own parent packages is Python's import order, not a cycle).
 - Adding an agent is one folder plus one registry line: a toy agent added that way to a copy
-  of `workflow` is picked up by the graph, routing, classifier, plans and apply.
+  of `workflow` is picked up by the graph, routing, classifier, plans, apply and the tools.
 """
 
 from __future__ import annotations
@@ -206,6 +206,7 @@ SPEC = AgentSpec(
     backends={"toybox": "widgets are not available: TOYBOX_URL is not set"},
     appliers={"toybox": lazy("workflow.agents.toy_agent.node:apply_toybox")},
     node=lazy("workflow.agents.toy_agent.node:toy_agent"),
+    tools=lazy("workflow.agents.toy_agent.node:TOOLS"),
 )
 '''
 
@@ -224,6 +225,14 @@ async def toy_agent(state, config, runtime):
 
 async def apply_toybox(plan, deps):
     return Applied({"frobnicated": plan.name}, where=" in the toy box")
+
+
+async def widget_count(deps, colour: str = "blue") -> int:
+    'How many widgets of a colour there are.'
+    return len(colour)
+
+
+TOOLS = (widget_count,)
 """
 
 TOY_CHECK = """
@@ -238,6 +247,7 @@ from workflow.graph import create_devops_workflow
 from workflow.plan import WRITE_ACTIONS, Plan
 from workflow.routing import OPS, SUPERVISOR_AGENTS, route_for
 from workflow.state import initial_state
+from workflow.tools.langchain import TOOL_NAMES, operations_tools
 
 assert "toy_agent" in SUPERVISOR_AGENTS[OPS], SUPERVISOR_AGENTS
 assert route_for("toy").agent == "toy_agent"
@@ -246,6 +256,7 @@ assert request.task_type == "toy", request
 assert request.context["action"] == "frobnicate", request
 assert classify_text("widgets of checkout").context["action"] == "status"
 assert "frobnicate" in WRITE_ACTIONS
+assert TOOL_NAMES[-1] == "widget_count", TOOL_NAMES
 deps = WorkflowDeps.embedded()
 assert deps.why_missing("toybox") == "widgets are not available: TOYBOX_URL is not set"
 
@@ -263,6 +274,9 @@ async def main():
     outcome = await _apply({"plan": plan.model_dump(), "approval": approval}, deps)
     assert outcome["summary"] == "applied frobnicate of widget/w1 in the toy box", outcome
     assert outcome["result"] == {"frobnicated": "w1"}
+    tool = operations_tools(deps)[-1]
+    assert tool.name == "widget_count" and set(tool.args) == {"colour"}, tool.args
+    assert await tool.ainvoke({"colour": "red"}) == 3
 
 
 asyncio.run(main())

@@ -114,7 +114,8 @@ class AgentSpec:
     appliers        plan backend -> `Lazy` applier `async (plan, deps) -> Applied`
     vocabulary      its classifier vocabulary
     node            `Lazy` node, or None: an agent not built yet ("not available yet")
-    tools           `Lazy` `(deps) -> list[BaseTool]`, or None
+    tools           `Lazy` tuple of `async (deps, **arguments)` tool functions, or None
+                    (bound as LangChain tools by `workflow.tools.langchain`)
     sandbox         `Lazy` object with `show(data_dir) -> list[str]` and `reset(data_dir)`
     public          modules of the package other agents may import (besides `__init__`)
     """

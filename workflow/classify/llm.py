@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from workflow.agents.registry import REGISTRY
+from workflow.classify.context import _SILENCE_ID
 from workflow.classify.model import ACTIONS, METRICS, OPS_TASK_TYPES, TASK_TYPES, TaskRequest
-from workflow.classify.rules import (
+from workflow.classify.normalise import (
     _DNS,
-    _SILENCE_ID,
     duration_minutes,
     is_service_name,
     normalise_image,

@@ -1,6 +1,7 @@
 """incident_agent: investigate an incident, say what changed, draft the postmortem.
 
 node.py       the node: investigate / changes / postmortem
+tools.py      documentation_search, web_search, kubernetes_query for a tool-calling model
 vocabulary.py how incident_response / incident / debug requests are recognised
 
 It only reads; its domain code (evidence, analysis, report) is in `workflow.incident`.
@@ -29,4 +30,5 @@ SPEC = AgentSpec(
         "Markdown runbooks, or list runbook links in the service catalog",
     },
     node=lazy("workflow.agents.incident_agent.node:incident_agent"),
+    tools=lazy("workflow.agents.incident_agent.tools:TOOLS"),
 )

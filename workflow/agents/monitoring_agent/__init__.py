@@ -2,6 +2,7 @@
 
 node.py       the node: one handler per action (metrics, logs, alerts, health, silences)
 applier.py    applies an approved `alertmanager` plan (a silence, or its expiry)
+tools.py      metrics_query, log_search, alert_manager for a tool-calling model
 vocabulary.py how monitor / metrics / logs / alert requests are recognised, and the metrics
 
 Its domain code (Prometheus, Alertmanager and log clients) is shared with the incident agent
@@ -38,4 +39,5 @@ SPEC = AgentSpec(
     },
     appliers={"alertmanager": lazy("workflow.agents.monitoring_agent.applier:apply_alertmanager")},
     node=lazy("workflow.agents.monitoring_agent.node:monitoring_agent"),
+    tools=lazy("workflow.agents.monitoring_agent.tools:TOOLS"),
 )

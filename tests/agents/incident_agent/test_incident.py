@@ -23,7 +23,7 @@ from workflow.incident import postmortem_markdown
 from workflow.incident.analysis import fmt_value
 from workflow.tools.alertmanager import AlertmanagerClient
 
-RUNBOOKS = Path(__file__).parent.parent / "fixtures" / "runbooks"
+RUNBOOKS = Path(__file__).parents[2] / "fixtures" / "runbooks"
 FAST = OpsTuning(
     incident_window_minutes=0.25,
     rate_window="5s",

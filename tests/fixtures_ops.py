@@ -1,6 +1,10 @@
 """Session servers for the operations tests: a test exporter scraped every second by a real
 Prometheus, and a real Alertmanager. Skipped with a reason when the binaries are missing
-(`.ci/run` installs the Debian packages `prometheus` and `prometheus-alertmanager`)."""
+(`.ci/run` installs the Debian packages `prometheus` and `prometheus-alertmanager`).
+
+A plugin of the root conftest (`pytest_plugins`), so that tests/ops and the agents' tests in
+tests/agents/<name>/ share one set of servers. The fixtures are lazy: a server starts only
+when a test of the session first asks for it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The incident analysis on hand-made evidence: change points, ranking, remediations, records.
 
 The end-to-end investigation against real Prometheus and Alertmanager is in
-tests/ops/test_incident.py; here each rule is pinned down on its own.
+tests/agents/incident_agent/test_incident.py; here each rule is pinned down on its own.
 """
 
 from __future__ import annotations
