@@ -8,6 +8,10 @@ policy check (`may_vote`), per-thread lock, confirm the interrupt is still pendi
 
 Every run, approval request, vote (accepted or refused), decision, apply and failure is
 appended to the audit log; an audit backend that fails is logged and never stops a run.
+
+The streaming driver is in `workflow.driving`, the audit records of each step in
+`workflow.audit_steps` and the reports in `workflow.reports`; this module keeps the public
+facade and the exactly-once voting (`_vote`, `_resume_once`, `_vote_lock`) together.
 """
 
 from __future__ import annotations
@@ -15,23 +19,21 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import structlog
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from workflow.apply import NODE as APPLY_NODE
 from workflow.apply import ROLLOUT_NODE
-from workflow.approval.gate import NODE as GATE_NODE
 from workflow.approval.store import ApprovalStore, LockTimeoutError
 from workflow.audit import AuditLog, InMemoryAuditLog
 from workflow.deps import WorkflowDeps
-from workflow.graph import RECURSION_LIMIT
+from workflow.driving import PROGRESS_NODE, ProgressCallback, _Driver
+from workflow.reports import RunReport, _not_pending, _report, _summary
 from workflow.state import initial_state
 
 __all__ = [
@@ -46,11 +48,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("devops-bot.service")
-
-ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
-# The "node" of progress a node reports while it runs (LangGraph custom stream events),
-# e.g. {"evidence": "alerts", "summary": "1 alert firing"} from incident_agent.
-PROGRESS_NODE = "__progress__"
 
 
 class InputError(ValueError):
@@ -87,24 +84,6 @@ LOCK_WAIT = 30.0
 LOCK_SLICE = 0.25
 
 
-@dataclass
-class RunReport:
-    thread_id: str
-    status: str  # done | applied | awaiting_approval | failed | rejected | expired
-    summary: str
-    routing_trace: list[dict[str, Any]] = field(default_factory=list)
-    approval: dict[str, Any] | None = None
-    interrupt_id: str | None = None
-    result: dict[str, Any] | None = None
-    outcome: dict[str, Any] | None = None
-    note: str | None = None
-    # The thread's checkpointed values this report was made from (not part of as_dict).
-    values: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "values"}
-
-
 @dataclass(frozen=True)
 class VoteCheck:
     """The policy's verdict on a vote that has not been cast (shaped like `Verdict`)."""
@@ -116,7 +95,7 @@ class VoteCheck:
     interrupt_id: str | None = None
 
 
-class DevOpsService:
+class DevOpsService(_Driver):
     def __init__(
         self,
         graph: CompiledStateGraph,
@@ -128,10 +107,6 @@ class DevOpsService:
         self.deps = deps
         self.approvals = approvals
         self.audit: AuditLog = audit if audit is not None else InMemoryAuditLog()
-
-    @staticmethod
-    def _config(thread_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": thread_id}, "recursion_limit": RECURSION_LIMIT}
 
     async def state_of(self, thread_id: str) -> dict[str, Any] | None:
         """The thread's checkpointed values, or None for an unknown thread."""
@@ -482,281 +457,3 @@ class DevOpsService:
                     if time.monotonic() >= deadline:
                         raise
             yield
-
-    async def _drive(
-        self,
-        thread_id: str,
-        graph_input: Any,
-        on_progress: ProgressCallback | None,
-        pending: dict[str, Any] | None = None,
-        *,
-        requester: str | None = None,
-    ) -> RunReport:
-        """Run the graph until it ends or pauses; `pending` is the request being resumed.
-
-        Checkpoints cost more than anything else a run does, so they are written where they
-        matter. A new request (no `pending`) runs up to its first side effect with one
-        checkpoint at the end of that stretch: classifying, routing, planning and the dry
-        run only read, so a run cut short there is reported and asked again, not resumed.
-        The stretch stops before `apply`; from there on (and in every resume after a vote)
-        each step is checkpointed before the next one starts.
-        """
-        config = self._config(thread_id)
-        requester = requester or (pending or {}).get("requester")
-        try:
-            if pending is None:
-                end = await self._stream(
-                    thread_id,
-                    graph_input,
-                    on_progress,
-                    pending,
-                    requester,
-                    durability="exit",
-                    interrupt_before=[APPLY_NODE],
-                )
-                if not end.before_apply:
-                    return await self._finish(thread_id, await end.snapshot(config), pending)
-                graph_input = None  # continue into the apply, durably
-            end = await self._stream(
-                thread_id, graph_input, on_progress, pending, requester, durability="sync"
-            )
-        except Exception as exc:
-            await self._record_request(
-                "failure",
-                thread_id,
-                pending or {},
-                user=requester,
-                detail=f"run crashed: {type(exc).__name__}",
-            )
-            raise
-        return await self._finish(thread_id, await end.snapshot(config), pending)
-
-    async def _stream(
-        self,
-        thread_id: str,
-        graph_input: Any,
-        on_progress: ProgressCallback | None,
-        pending: dict[str, Any] | None,
-        requester: str | None,
-        **options: Any,
-    ) -> _StretchEnd:
-        """One stretch of the run: audit each step's result, pass progress to the caller;
-        returns how the stretch ended, as the stream said it."""
-        end = _StretchEnd(self.graph)
-        async for mode, chunk in self.graph.astream(
-            graph_input,
-            self._config(thread_id),
-            context=self.deps,
-            stream_mode=["updates", "custom", "values"],
-            **options,
-        ):
-            if mode == "values":
-                end.values = chunk
-                continue
-            # "custom": what a node reports while it works (e.g. evidence as it arrives).
-            items = chunk.items() if mode == "updates" else [(PROGRESS_NODE, chunk)]
-            for node, update in items:
-                if node == "__interrupt__":
-                    end.paused(update)
-                    continue
-                update = update if isinstance(update, dict) else {}
-                if mode == "updates":
-                    await self._audit_step(thread_id, node, update, pending, requester)
-                if on_progress is None:
-                    continue
-                try:
-                    maybe = on_progress(node, update)
-                    if maybe is not None:
-                        await maybe
-                except Exception:  # a broken display must never abort a run half-way
-                    log.warning("progress callback failed", thread_id=thread_id, exc_info=True)
-        return end
-
-    async def _finish(
-        self, thread_id: str, snapshot: Any, pending: dict[str, Any] | None
-    ) -> RunReport:
-        """Index a new pause (or drop the old one), log, audit a new request; the report."""
-        if snapshot.interrupts:
-            await self.approvals.add_pending(
-                thread_id, _summary(thread_id, snapshot.interrupts[0].value)
-            )
-        else:
-            await self.approvals.remove_pending(thread_id)
-        report = _report(thread_id, snapshot)
-        log.info(
-            "run paused" if snapshot.interrupts else "run ended",
-            thread_id=thread_id,
-            status=report.status,
-        )
-        if snapshot.interrupts:
-            request = snapshot.interrupts[0].value
-            if pending is None or request.get("id") != pending.get("id"):
-                needed = request.get("min_approvals", 1)
-                await self._record_request(
-                    "request",
-                    thread_id,
-                    request,
-                    user=request.get("requester"),
-                    detail=f"needs {needed} approval(s) by {request.get('expires_at')}; "
-                    f"risk: {', '.join(request.get('risk_tags') or []) or 'none'}",
-                )
-        return report
-
-    # -- audit -------------------------------------------------------------------------
-
-    async def _audit_step(
-        self,
-        thread_id: str,
-        node: str,
-        update: dict[str, Any],
-        pending: dict[str, Any] | None,
-        requester: str | None,
-    ) -> None:
-        """Audit a step as it happens: a decision, an apply, a rollout's end, a failure."""
-        if node == GATE_NODE:
-            approval = update.get("approval") or {}
-            status = approval.get("status")
-            if pending is None or status not in {"approved", "rejected", "expired"}:
-                return
-            by = approval.get("decided_by") or "system"
-            detail = status if status == "expired" else f"{status} by {by}"
-            if status == "rejected" and approval.get("reason"):
-                detail += f": {approval['reason']}"
-            await self._record_request("decision", thread_id, approval, user=by, detail=detail)
-            return
-        if node not in {APPLY_NODE, ROLLOUT_NODE}:
-            return
-        outcome = update.get("outcome") or {}
-        if outcome.get("status") == "applied":
-            event = "apply" if node == APPLY_NODE else "rollout"
-        else:
-            event = "failure"
-        voters = outcome.get("approved_by") or []
-        await self._record(
-            event,
-            thread_id,
-            user=voters[-1] if voters else requester,
-            action=outcome.get("action"),
-            target=outcome.get("target"),
-            environment=outcome.get("environment"),
-            plan_hash=outcome.get("plan_hash"),
-            approval_id=(pending or {}).get("id"),
-            detail=outcome.get("summary", ""),
-        )
-
-    async def _record_request(
-        self, event: str, thread_id: str, request: dict[str, Any], **fields: Any
-    ) -> None:
-        await self._record(
-            event,
-            thread_id,
-            **{
-                "action": request.get("action"),
-                "target": request.get("target"),
-                "environment": request.get("environment"),
-                "plan_hash": request.get("plan_hash"),
-                "approval_id": request.get("id"),
-                **fields,
-            },
-        )
-
-    async def _record(self, event: str, thread_id: str, **fields: Any) -> None:
-        """Append to the audit log; a failing backend is logged, never raised."""
-        try:
-            await self.audit.append({"event": event, "thread_id": thread_id, **fields})
-        except Exception:
-            log.warning("audit write failed", thread_id=thread_id, audit_event=event, exc_info=True)
-
-
-@dataclass
-class _StretchEnd:
-    """How a stretch of a run ended, as its stream said it: the last values (what the
-    checkpoint holds), the interrupt it paused on, or a pause before `apply`. Reading the
-    checkpoint back instead costs a few milliseconds of CPU each time (Redis, decoding)."""
-
-    graph: Any
-    values: dict[str, Any] | None = None
-    interrupts: tuple[Any, ...] = ()
-    before_apply: bool = False
-
-    def paused(self, interrupts: Any) -> None:
-        if interrupts:  # interrupt(): the approval gate is waiting for a vote
-            self.interrupts = tuple(interrupts)
-        else:  # interrupt_before=["apply"]: the planning stretch is over
-            self.before_apply = True
-
-    async def snapshot(self, config: dict[str, Any]) -> Any:
-        """What `_finish` and `_report` read: the stream's own account, or the checkpoint
-        when the stream said nothing (a resume that found nothing to run)."""
-        if self.values is None:
-            return await self.graph.aget_state(config)
-        values = {k: v for k, v in self.values.items() if k != "__interrupt__"}
-        return SimpleNamespace(values=values, interrupts=self.interrupts)
-
-
-def _not_pending(thread_id: str, values: dict[str, Any]) -> str:
-    approval = values.get("approval") or {}
-    if approval.get("status") in {"approved", "rejected", "expired"}:
-        by = f" by {approval['decided_by']}" if approval.get("decided_by") else ""
-        return f"thread {thread_id} was already decided ({approval['status']}{by}): nothing changed"
-    status = (values.get("outcome") or {}).get("status", "running")
-    return f"thread {thread_id} is not awaiting approval (it is {status})"
-
-
-def _summary(thread_id: str, request: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "id",
-        "action",
-        "target",
-        "environment",
-        "requester",
-        "plan_hash",
-        "expires_at",
-        "min_approvals",
-        "sandbox",
-    )
-    votes = [v["user"] for v in request.get("votes", []) if v.get("decision") == "approve"]
-    return {"thread_id": thread_id, **{k: request.get(k) for k in keys}, "approvals": votes}
-
-
-def _report(thread_id: str, snapshot: Any) -> RunReport:
-    values = snapshot.values
-    agent = values.get("last_agent")
-    result = (values.get("subagent_results") or {}).get(agent) if agent else None
-    if snapshot.interrupts:
-        request = snapshot.interrupts[0].value
-        got = len([v for v in request.get("votes", []) if v.get("decision") == "approve"])
-        return RunReport(
-            thread_id=thread_id,
-            status="awaiting_approval",
-            summary=f"{request['action']} {request['target']} is waiting for approval "
-            f"({got}/{request.get('min_approvals', 1)} approvals)",
-            routing_trace=values.get("routing_trace", []),
-            approval=request,
-            interrupt_id=snapshot.interrupts[0].id,
-            result=result,
-            values=dict(values),
-        )
-    approval = values.get("approval") or {}
-    if not values.get("outcome") and approval.get("status") == "approved":
-        return RunReport(  # decided; its apply is running (or was cut short: see `next`)
-            thread_id=thread_id,
-            status="approved",
-            summary=f"{approval.get('action')} {approval.get('target')} was approved by "
-            f"{approval.get('decided_by')} and is being applied",
-            routing_trace=values.get("routing_trace", []),
-            approval=approval,
-            result=result,
-            values=dict(values),
-        )
-    outcome = values.get("outcome") or {"status": "failed", "summary": "the run did not finish"}
-    return RunReport(
-        thread_id=thread_id,
-        status=outcome.get("status", "failed"),
-        summary=outcome.get("summary", ""),
-        routing_trace=values.get("routing_trace", []),
-        approval=values.get("approval"),
-        result=result,
-        outcome=outcome,
-        values=dict(values),
-    )
