@@ -105,16 +105,18 @@ def parse_incident_value(value: str | None) -> dict[str, str] | None:
     return {k: str(v) for k, v in data.items() if k in {"thread_id", "step", "sig"} and v}
 
 
-def truncate_preview(preview: str, limit: int = _PREVIEW_MAX) -> str:
-    """Cut at a line boundary and say how much was left out."""
+def truncate_preview(
+    preview: str, limit: int = _PREVIEW_MAX, *, max_lines: int | None = None
+) -> str:
+    """Cut at a line boundary (and after `max_lines` lines) and say how much was left out."""
     text = messages.escape((preview or "(no preview)").rstrip()).replace("```", "'''")
-    if len(text) <= limit:
+    lines = text.splitlines()
+    if len(text) <= limit and (max_lines is None or len(lines) <= max_lines):
         return text
     kept: list[str] = []
     size = 0
-    lines = text.splitlines()
     for line in lines:
-        if size + len(line) + 1 > limit:
+        if size + len(line) + 1 > limit or (max_lines is not None and len(kept) >= max_lines):
             break
         kept.append(line)
         size += len(line) + 1
@@ -172,6 +174,7 @@ def approval_card(
         )
     return [
         *_facts(request, title="Approval required", preview_limit=preview_limit),
+        *_plan_files(request),
         {
             "type": "actions",
             "block_id": "approval_actions",
@@ -340,6 +343,28 @@ def _facts(
             "text": {"type": "mrkdwn", "text": f"*Dry-run preview*\n```{preview}```"},
         },
     ]
+
+
+_FILES_SHOWN = 5  # files of a plan shown on its card (all of them are uploaded in the thread)
+_FILE_LINES = 20  # lines of each shown on the card
+_FILE_CHARS = 1500
+
+
+def _plan_files(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files the plan carries, each cut to its first lines ("… N more line(s)"): the
+    exact text that will be approved; the whole files are uploaded into the thread."""
+    files = [f for f in request.get("files") or [] if isinstance(f, dict)]
+    shown = []
+    for f in files[:_FILES_SHOWN]:
+        content = str(f.get("content", ""))
+        path = messages.escape(str(f.get("path", "?"))).replace("`", "'")
+        lines = len(content.splitlines())
+        head = f"*File* `{path}` ({lines} lines; the whole file is in the thread)"
+        body = truncate_preview(content or "(empty)", _FILE_CHARS, max_lines=_FILE_LINES)
+        shown.append(_section(f"{head}\n```{body}```"))
+    if len(files) > _FILES_SHOWN:
+        shown.append(_context(f"… and {len(files) - _FILES_SHOWN} more file(s), in the thread"))
+    return shown
 
 
 def _footer(request: dict[str, Any], thread_id: str) -> dict[str, Any]:

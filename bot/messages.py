@@ -427,6 +427,17 @@ def chart_not_uploaded(title: str, error: str) -> str:
     return f":warning: I couldn't upload the chart of {title} ({_upload_hint(error)})."
 
 
+def file_not_uploaded(path: str, error: str) -> str:
+    return (
+        f":warning: I couldn't upload `{_one_line(escape(path), 200)}` as a file "
+        f"({_upload_hint(error)}); here it is as text."
+    )
+
+
+def file_part(path: str, chunk: str, part: int, parts: int) -> str:
+    return _code_part(f"*{_one_line(escape(path), 200)}*", escape(chunk), part, parts)
+
+
 def postmortem_not_uploaded(error: str) -> str:
     return (
         f":warning: I couldn't upload the postmortem draft as a file ({_upload_hint(error)}); "

@@ -1,10 +1,18 @@
-"""What a finished run leaves in its Slack thread besides its status message, by kind of result.
+"""What a finished run leaves in its Slack thread besides its status message: its result parts.
 
-- metric results (a metrics question, a health overview): one PNG chart each, drawn off the
-  event loop and uploaded into the thread with `files_upload_v2`;
-- an incident investigation: the findings message, with one button per remediation step
-  and a "Postmortem draft" button;
-- a postmortem draft (Markdown): uploaded into the thread as `<incident id>-postmortem.md`.
+An agent result carries parts (`workflow.parts`); each kind is rendered here once, by a table
+on `kind` (no agent is named here):
+
+- text: a message, escaped (a `<!channel>` in it pings nobody);
+- table: a titled code block, columns aligned, cut to Slack's message size;
+- file: uploaded into the thread with `files_upload_v2` (its `note` as the comment);
+- chart: a PNG drawn from the metric's series off the event loop, uploaded likewise;
+- findings: the incident's findings message, with one button per remediation step and a
+  "Postmortem draft" button (its ts is what `publish` returns);
+- preview: a plan's dry-run preview as code blocks.
+
+A run waiting for approval has its card (posted by the caller); the files of its plan are
+uploaded here into the thread, in full (the card shows them cut).
 
 An upload that fails (no `files:write` scope, a network error) is logged and replaced by text
 in the thread: it never fails the run, and the run's result line is already posted.
@@ -19,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,12 +38,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages
 from bot.stores import HeaderRef
+from workflow import parts
 from workflow.incident import new_incident_id
 from workflow.routing import route_for
 
 __all__ = [
+    "RENDERERS",
     "incident_seed",
     "post_findings",
+    "post_parts",
     "publish",
     "say",
     "status_text",
@@ -47,9 +60,9 @@ log = structlog.get_logger("devops-bot.slack")
 STATUS_TEXT_MAX = 3900  # chat.update text; Slack truncates past 40k, we stay readable
 
 
-def status_text(*parts: str | None) -> str:
+def status_text(*pieces: str | None) -> str:
     """A status message from its pieces (title, body, footer), empty ones left out."""
-    return "\n".join(p for p in parts if p)[:STATUS_TEXT_MAX]
+    return "\n".join(p for p in pieces if p)[:STATUS_TEXT_MAX]
 
 
 async def publish(
@@ -62,35 +75,129 @@ async def publish(
     incident: dict[str, Any] | None,
     sandbox: bool = False,
 ) -> str | None:
-    """Show what a finished run found, by kind of result (nothing for other kinds).
+    """Show what a finished run found: its result parts (a run that is done), or the files of
+    the plan waiting for approval.
 
-    The ts of the message with buttons (an incident's findings), if one was posted."""
+    The ts of the message with buttons (an incident's findings), if one was posted.
+    `incident` is the thread's record (kept for the callers; parts carry what they show)."""
+    where = _Where(client, channel, thread_ts, thread_id, sandbox)
+    if report.status == "awaiting_approval":
+        for part in _plan_files(report.approval):
+            await _post_file(where, part)
+        return None
     if report.status != "done":
         return None
-    findings_ts = None
-    output = (report.result or {}).get("output") or {}
-    metrics = output.get("metrics")  # metric results: a metrics question, a health overview
-    for data in metrics if isinstance(metrics, list) else []:
-        if isinstance(data, dict) and "series" in data:
-            await _post_chart(client, channel=channel, thread_ts=thread_ts, data=data)
-    if isinstance(output.get("incident"), dict):
-        findings_ts = await post_findings(
-            client,
-            channel=channel,
-            thread_ts=thread_ts,
-            thread_id=thread_id,
-            record=output["incident"],
-            sandbox=sandbox,
-        )
-    if output.get("markdown"):
-        await upload_postmortem(
-            client,
-            channel=channel,
-            thread_ts=thread_ts,
-            incident_id=str((incident or {}).get("id") or "incident"),
-            markdown=str(output["markdown"]),
-        )
-    return findings_ts
+    return await post_parts(where, parts.parts_of(report.result))
+
+
+@dataclass(frozen=True)
+class _Where:
+    client: AsyncWebClient
+    channel: str
+    thread_ts: str
+    thread_id: str
+    sandbox: bool = False
+
+
+async def post_parts(where: _Where, shown: list[dict[str, Any]]) -> str | None:
+    """Each part by its kind's renderer; the last ts a renderer returned (the findings')."""
+    button_ts = None
+    for part in shown:
+        ts = await RENDERERS[part["kind"]](where, part)
+        button_ts = ts or button_ts
+    return button_ts
+
+
+def _plan_files(approval: dict[str, Any] | None) -> list[dict[str, Any]]:
+    try:
+        return list(parts.plan_files((approval or {}).get("files")))
+    except parts.PartError as exc:  # checked when planned; a stored request edited since
+        log.warning("slack.plan_file_refused", error=str(exc))
+        return []
+
+
+async def _post_text(where: _Where, part: dict[str, Any]) -> None:
+    for chunk in blocks.preview_chunks(messages.escape(part.get("body", ""))):
+        await say(where.client, where.channel, where.thread_ts, chunk)
+
+
+async def _post_table(where: _Where, part: dict[str, Any]) -> None:
+    title = f"*{messages.escape(part.get('title', ''))}*"
+    chunks = blocks.preview_chunks(messages.escape("\n".join(parts.table_lines(part))))
+    for n, chunk in enumerate(chunks, 1):
+        more = f" (part {n} of {len(chunks)})" if len(chunks) > 1 else ""
+        await say(where.client, where.channel, where.thread_ts, f"{title}{more}\n```{chunk}```")
+
+
+async def _post_preview(where: _Where, part: dict[str, Any]) -> None:
+    title = f"*{messages.escape(part.get('title') or 'Dry-run preview')}*"
+    chunks = blocks.preview_chunks(messages.escape(part.get("body", "")))
+    for n, chunk in enumerate(chunks, 1):
+        more = f" (part {n} of {len(chunks)})" if len(chunks) > 1 else ""
+        await say(where.client, where.channel, where.thread_ts, f"{title}{more}\n```{chunk}```")
+
+
+async def _post_findings(where: _Where, part: dict[str, Any]) -> str | None:
+    record = part.get("incident")
+    if not isinstance(record, dict):
+        return None
+    return await post_findings(
+        where.client,
+        channel=where.channel,
+        thread_ts=where.thread_ts,
+        thread_id=where.thread_id,
+        record=record,
+        sandbox=where.sandbox,
+    )
+
+
+async def _post_file(
+    where: _Where,
+    part: dict[str, Any],
+    *,
+    comment: str | None = None,
+    not_uploaded: Callable[[str], str] | None = None,
+    piece: Callable[[str, int, int], str] | None = None,
+) -> None:
+    """The file in the thread, or (the upload failed) a note and its text as code blocks."""
+    path = str(part.get("path") or "file")
+    title = str(part.get("title") or path)
+    if comment is None and part.get("note"):
+        comment = f":memo: {messages.escape(part['note'])}"
+    error = await upload(
+        where.client,
+        channel=where.channel,
+        thread_ts=where.thread_ts,
+        filename=_safe(path),
+        title=title,
+        content=str(part.get("content", "")),
+        **({"initial_comment": comment} if comment else {}),
+    )
+    if error is None:
+        return
+    note = not_uploaded(error) if not_uploaded else messages.file_not_uploaded(path, error)
+    await say(where.client, where.channel, where.thread_ts, note)
+    chunks = blocks.preview_chunks(str(part.get("content", "")))
+    shown = piece or (lambda c, i, k: messages.file_part(path, c, i, k))
+    for n, chunk in enumerate(chunks, 1):
+        await say(where.client, where.channel, where.thread_ts, shown(chunk, n, len(chunks)))
+
+
+async def _post_chart_part(where: _Where, part: dict[str, Any]) -> None:
+    data = {**(part.get("metric") or {}), "title": part.get("title"), "name": part.get("name")}
+    await _post_chart(where.client, channel=where.channel, thread_ts=where.thread_ts, data=data)
+
+
+# kind -> renderer `(where, part) -> ts of a message with buttons, or None`: every kind once.
+RENDERERS: dict[str, Callable[[_Where, dict[str, Any]], Awaitable[str | None]]] = {
+    "text": _post_text,
+    "table": _post_table,
+    "file": _post_file,
+    "chart": _post_chart_part,
+    "findings": _post_findings,
+    "preview": _post_preview,
+}
+assert set(RENDERERS) == set(parts.KINDS), "a part kind without its Slack renderer"
 
 
 async def post_findings(
@@ -131,23 +238,15 @@ async def upload_postmortem(
     user: str | None = None,
 ) -> None:
     """The draft as a .md file in the thread, or as code blocks if the upload fails."""
-    error = await upload(
-        client,
-        channel=channel,
-        thread_ts=thread_ts,
-        filename=f"{_safe(incident_id)}-postmortem.md",
-        title=f"Postmortem draft {incident_id}",
-        content=markdown,
-        initial_comment=messages.postmortem_comment(incident_id, user),
+    await _post_file(
+        _Where(client, channel, thread_ts, ""),
+        parts.file(
+            f"{_safe(incident_id)}-postmortem.md", markdown, title=f"Postmortem draft {incident_id}"
+        ),
+        comment=messages.postmortem_comment(incident_id, user),
+        not_uploaded=messages.postmortem_not_uploaded,
+        piece=lambda chunk, n, count: messages.postmortem_part(incident_id, chunk, n, count),
     )
-    if error is None:
-        return
-    await say(client, channel, thread_ts, messages.postmortem_not_uploaded(error))
-    chunks = blocks.preview_chunks(markdown)
-    for n, chunk in enumerate(chunks, 1):
-        await say(
-            client, channel, thread_ts, messages.postmortem_part(incident_id, chunk, n, len(chunks))
-        )
 
 
 async def _post_chart(

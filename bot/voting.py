@@ -247,9 +247,9 @@ class Voting:
             blocks=self._card(report, status_ts),
         )
         approval_id = str((report.approval or {}).get("id") or "")
+        await self.rt.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
         origin = Origin("approval", thread_id, approval_id, status_ts=status_ts)
         await self.rt.origins.message_posted(channel, card["ts"], origin)
-        await self.rt.cards.put(thread_id, CardRef(channel, card["ts"], status_ts))
 
     async def groups_of(
         self, client: AsyncWebClient, user: str, request: dict[str, Any]

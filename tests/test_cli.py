@@ -427,7 +427,9 @@ def test_status_read_prints_pods(production_status: tuple[Result, int]) -> None:
     assert res.code == EXIT_OK, f"a status read needs no approval and exits 0\n{res}"
     no_traceback(res)
     assert "DONE" in res.out, res
-    pods = re.findall(r"^\s+pod api-server-\S+: Running ready=True", res.out, re.M)
+    assert re.search(r"^\s+Pods of deployment/api-server -n production$", res.out, re.M), res
+    assert re.search(r"^\s+pod\s+phase\s+ready\s+restarts\s+reason$", res.out, re.M), res
+    pods = re.findall(r"^\s+api-server-\S+\s+Running\s+True\s+\d+", res.out, re.M)
     assert len(pods) == replicas, f"expected {replicas} running api-server pods\n{res}"
 
 

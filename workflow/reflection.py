@@ -41,7 +41,7 @@ def evaluate(result: dict[str, Any] | None) -> dict[str, Any]:
         plan = output.get("plan") or {}
         complete = bool(plan.get("plan_hash") and plan.get("preview"))
     else:
-        complete = status == "completed" and bool(output)
+        complete = status == "completed" and bool(output or result.get("parts"))
     if not complete:
         risks.append("missing_output")
     if result.get("warnings"):
@@ -63,7 +63,9 @@ def build_approval_request(
     environment = plan.get("environment") or context.get("environment")
     env_policy = deps.policy.for_environment(environment)
     now = deps.clock()
+    files = plan.get("files") or []  # the exact artifacts approved with it (card, uploads)
     return {
+        **({"files": files} if files else {}),
         "id": f"apr-{uuid.uuid4().hex[:12]}",
         "status": "pending",
         "action": plan["action"],

@@ -433,8 +433,16 @@ class BotUnderTest:
         return self._posted()
 
     async def wait_card(self, count: int = 1) -> dict[str, Any]:
+        """The `count`th approval card, once the bot has recorded it (as a person sees it
+        only then: Slack shows a message after answering chat.postMessage)."""
         cards = await self.slack.wait_for(lambda: len(self.cards()) >= count and self.cards())
-        return cards[count - 1]
+        card = cards[count - 1]
+        deadline = asyncio.get_running_loop().time() + 10
+        while await self.runtime.origins.of_message(card["channel"], card["ts"]) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"card {card['ts']} was posted but never recorded")
+            await asyncio.sleep(0.005)
+        return card
 
     def updates_of(self, ts: str) -> list[dict[str, Any]]:
         return [a for a in self.slack.of("chat.update") if a.get("ts") == ts]

@@ -1,11 +1,13 @@
 """What every agent node shares: the result shape, memory writes, honest unavailability.
 
 An agent result is plain data:
-`{"agent", "status", "summary", "output", "warnings", "errors", "retryable", "at"}`
+`{"agent", "status", "summary", "output", "parts", "warnings", "errors", "retryable", "at"}`
 with status one of `completed` (read work done), `planned` (a write was planned and
 previewed; nothing changed), `failed` (it could not do the work) or `unavailable`
-(this agent is not built yet). Reflection judges these; nothing here claims success
-for work it did not do.
+(this agent is not built yet). `output` is the machine-readable answer (what `--json`
+shows); `parts` is what a person is shown (see `workflow.parts`: tables, charts, files,
+findings, previews), rendered by the edges for Slack and the terminal. Reflection judges
+these; nothing here claims success for work it did not do.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def make_result(
     *,
     deps: WorkflowDeps,
     output: dict[str, Any] | None = None,
+    parts: list[dict[str, Any]] | None = None,
     warnings: list[str] | None = None,
     errors: list[str] | None = None,
     retryable: bool = False,
@@ -54,6 +57,7 @@ def make_result(
         "status": status,
         "summary": summary,
         "output": output or {},
+        "parts": list(parts or []),
         "warnings": list(warnings or []),
         "errors": list(errors or []),
         "retryable": retryable,
@@ -119,6 +123,7 @@ class Answer:
     status: Status
     summary: str
     output: dict[str, Any] = field(default_factory=dict)
+    parts: list[dict[str, Any]] = field(default_factory=list)  # workflow.parts constructors
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)  # extra state keys (declared ones)
@@ -181,6 +186,7 @@ def handler_agent(
             answer.summary,
             deps=deps,
             output=output,
+            parts=answer.parts,
             warnings=answer.warnings,
             errors=answer.errors,
             retryable=answer.retryable,

@@ -21,6 +21,7 @@ import pytest
 from workflow.deps import OpsTuning
 from workflow.incident import postmortem_markdown
 from workflow.incident.analysis import fmt_value
+from workflow.parts import of_kind
 from workflow.tools.alertmanager import AlertmanagerClient
 
 RUNBOOKS = Path(__file__).parents[2] / "fixtures" / "runbooks"
@@ -97,7 +98,8 @@ async def test_a_rollout_that_breaks_web_is_found_and_rolled_back_after_approval
             requester="U1",
         )
         assert report.status == "done", report.summary
-        record = report.result["output"]["incident"]
+        (findings,) = of_kind(report.result, "findings")  # the record, with its remediations
+        record = findings["incident"]
         top = record["hypotheses"][0]
         assert top["kind"] == "rollout", record["hypotheses"]
         assert "web:v1.8.1" in top["title"]

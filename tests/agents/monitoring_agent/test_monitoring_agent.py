@@ -14,6 +14,7 @@ import pytest
 
 from workflow.assembly import ServiceOptions, open_service
 from workflow.deps import OpsTuning
+from workflow.parts import of_kind
 from workflow.tools.alertmanager import AlertmanagerClient
 from workflow.tools.prometheus import PrometheusClient, summarize_points
 
@@ -45,7 +46,8 @@ async def test_metric_numbers_are_prometheus_numbers(service, prometheus_url, ex
         metrics=["latency_p99", "error_ratio"],
     )
     assert report.status == "done", report.summary
-    results = report.result["output"]["metrics"]
+    results = [chart["metric"] for chart in of_kind(report.result, "chart")]
+    assert [r["name"] for r in report.result["output"]["metrics"]] == [r["name"] for r in results]
     assert [r["name"] for r in results] == ["latency_p99", "error_ratio"]
     async with PrometheusClient(prometheus_url) as prom:
         for r in results:

@@ -13,10 +13,12 @@ same thread, whose plan goes through reflection and the approval gate.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langgraph.config import get_config, get_stream_writer
 
+from workflow import parts
 from workflow.agents.base import Answer, Refusal, handler_agent
 from workflow.agents.incident_agent import NAME, SPEC
 from workflow.deps import WorkflowDeps, thread_id_of
@@ -55,8 +57,21 @@ async def _postmortem(
             "'investigate checkout in production'"
         )
     markdown = postmortem_markdown(previous)
-    summary = f"postmortem draft for {previous['id']} ({len(markdown.splitlines())} lines)"
-    return Answer("completed", summary, output={"markdown": markdown})
+    lines = len(markdown.splitlines())
+    summary = f"postmortem draft for {previous['id']} ({lines} lines)"
+    draft = parts.file(
+        f"{_file_safe(str(previous['id']))}-postmortem.md",
+        markdown,
+        title=f"Postmortem draft {previous['id']}",
+        note=f"Postmortem draft for {previous['id']}. Review and complete it before publishing.",
+    )
+    return Answer(
+        "completed", summary, output={"incident_id": previous["id"], "lines": lines}, parts=[draft]
+    )
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "incident"
 
 
 async def _changes(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
@@ -113,7 +128,8 @@ async def _investigate(
     return Answer(
         "completed",
         findings_text(record),
-        output={"incident": record},
+        output={"incident_id": record["id"], "state": record.get("state")},
+        parts=[parts.findings(record)],
         warnings=warnings,
         state={
             "incident": fold_related(previous, record) if related else record,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workflow import parts
 from workflow.agents.base import Answer, handler_agent
 from workflow.agents.kubernetes_agent import NAME, SPEC
 from workflow.deps import WorkflowDeps
@@ -87,6 +88,7 @@ async def _run(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
                 "completed",
                 summary,
                 output={"status": status},
+                parts=_status_tables(status, namespace, name),
                 warnings=warnings,
                 state={"infrastructure_state": {f"{namespace}/{name}": status}},
             )
@@ -109,6 +111,7 @@ async def _run(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         f"planned {action} of {plan.target} on {cluster} (server-side dry-run accepted); "
         "nothing has changed yet",
         output={"plan": plan_data},
+        parts=[parts.preview(plan.preview)] if plan.preview else [],
         warnings=warnings,
         plan=plan_data,
     )
@@ -124,6 +127,31 @@ kubernetes_agent = handler_agent(
     ),
 )
 kubernetes_agent.__doc__ = "Plan a Kubernetes write, or read the state of a deployment."
+
+
+def _status_tables(status: dict[str, Any], namespace: str, name: str) -> list[dict[str, Any]]:
+    """Its pods (the first 10) and its last 5 events, as tables."""
+    pods = [
+        (
+            p["name"],
+            p.get("phase"),
+            p.get("ready"),
+            p.get("restart_count", p.get("restarts", 0)),
+            p.get("reason") or "",
+        )
+        for p in status.get("pods", [])[:10]
+    ]
+    events = [
+        (e.get("type"), e.get("reason"), e.get("message")) for e in status.get("events", [])[-5:]
+    ]
+    where = f"deployment/{name} -n {namespace}"
+    tables = []
+    if pods:
+        columns = ("pod", "phase", "ready", "restarts", "reason")
+        tables.append(parts.table(f"Pods of {where}", columns, pods))
+    if events:
+        tables.append(parts.table(f"Events of {where}", ("type", "reason", "message"), events))
+    return tables
 
 
 def _status_summary(status: dict[str, Any], namespace: str, name: str, cluster: str) -> str:

@@ -15,6 +15,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from workflow import parts
 from workflow.agents.base import Answer, Handler, Refusal, handler_agent
 from workflow.agents.monitoring_agent import NAME, SPEC
 from workflow.deps import WorkflowDeps
@@ -142,12 +143,13 @@ async def _metrics(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
     return Answer(
         "completed",
         summary,
-        output={
+        output={  # the numbers; the points are in the chart parts
             "service": service,
             "namespace": namespace,
             "range_minutes": range_minutes,
-            "metrics": dumped,
+            "metrics": [{k: v for k, v in d.items() if k != "series"} for d in dumped],
         },
+        parts=[parts.chart(d) for d in dumped],
         warnings=warnings,
         state={"metrics": {key: {d["name"]: d["summary"] for d in dumped}}},
     )
@@ -197,10 +199,16 @@ async def _logs(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentS
         {"service": service, "namespace": namespace, "ts": line["ts"], "message": line["message"]}
         for line in data["lines"][-20:]
     ]
+    shown = parts.table(
+        f"Log lines of {where} ({result.source})",
+        ["time", "message"],
+        [(line.get("ts"), str(line.get("message", ""))[:300]) for line in data["lines"][-20:]],
+    )
     return Answer(
         "completed",
         summary,
         output={"service": service, "namespace": namespace, "logs": data},
+        parts=[shown] if data["lines"] else [],
         warnings=warnings,
         state={"logs": entries},
     )
@@ -236,6 +244,26 @@ def alert_line(alert: dict[str, Any], now: datetime) -> str:
     return f"{name} [{rest}]{since}{silenced}" + (f": {summary}" if summary else "")
 
 
+_ALERT_COLUMNS = ("alert", "labels", "state", "since", "summary")
+
+
+def _alert_row(alert: dict[str, Any], now: datetime) -> tuple[str, ...]:
+    labels = alert.get("labels") or {}
+    rest = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+    state = (alert.get("status") or {}).get("state")
+    since = ""
+    if alert.get("startsAt"):
+        started = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00"))
+        since = human_minutes(max((now - started).total_seconds(), 0) / 60)
+    return (
+        labels.get("alertname", "alert"),
+        rest,
+        "silenced" if state == "suppressed" else "firing",
+        since,
+        str((alert.get("annotations") or {}).get("summary") or ""),
+    )
+
+
 async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     alertmanager = _require(deps, "alertmanager")
     filters = _alert_filters(deps, context)
@@ -255,10 +283,12 @@ async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         {k: a.get(k) for k in ("labels", "annotations", "startsAt", "status", "fingerprint")}
         for a in alerts[:50]
     ]
+    rows = [_alert_row(a, now) for a in alerts[:50]]
     return Answer(
         "completed",
         summary,
         output={"filters": filters, "alerts": kept, "firing": len(firing)},
+        parts=[parts.table(f"Alerts ({scope})", _ALERT_COLUMNS, rows)] if rows else [],
         state={"alerts": kept},
     )
 
@@ -268,25 +298,26 @@ async def _alerts(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
 
 async def _health(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     """Golden signals and firing alerts, from whichever of the two backends is configured."""
-    parts: list[Answer] = []
+    answers: list[Answer] = []
     missing = []
     for backend, handler in (("prometheus", _metrics), ("alertmanager", _alerts)):
         if getattr(deps, backend) is None:
             missing.append(deps.why_missing(backend))
             continue
-        parts.append(await handler(deps, {**context, "metric": None, "metrics": None}, state))
-    if not parts:
+        answers.append(await handler(deps, {**context, "metric": None, "metrics": None}, state))
+    if not answers:
         raise Refusal("; ".join(missing))
     output: dict[str, Any] = {}
     merged_state: dict[str, Any] = {}
-    for part in parts:
-        output.update(part.output)
-        merged_state.update(part.state)
+    for answer in answers:
+        output.update(answer.output)
+        merged_state.update(answer.state)
     return Answer(
         "completed",
-        "\n".join(p.summary for p in parts),
+        "\n".join(a.summary for a in answers),
         output=output,
-        warnings=[w for p in parts for w in p.warnings] + missing,
+        parts=[p for a in answers for p in a.parts],
+        warnings=[w for a in answers for w in a.warnings] + missing,
         state=merged_state,
     )
 
@@ -364,6 +395,7 @@ def _planned(plan: Any) -> Answer:
         "planned",
         f"planned {plan.action} of {plan.target}; nothing has changed yet",
         output={"plan": data},
+        parts=[parts.preview(plan.preview)] if plan.preview else [],
         plan=data,
     )
 
