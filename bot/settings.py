@@ -6,6 +6,7 @@ Secrets are `SecretStr`, so they never show up in a repr or a log line.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,6 +113,8 @@ class Settings(BaseSettings):
             labels=labels,
             runbooks_dir=self.devops_bot_runbooks,
             llm=self.llm(timeout=30),  # incident summaries: a longer answer than a request's
+            # Agents read their own settings (e.g. HARNESS_*) from it: see AgentSpec.connect.
+            environ=dict(os.environ),
         )
 
     def llm(self, *, timeout: float = 10) -> Any:

@@ -6,7 +6,7 @@ The CLI and the Slack bot read settings at the edge and call `open_service()`;
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from langgraph.checkpoint.memory import InMemorySaver
 
+from workflow.agents.registry import REGISTRY
+from workflow.agents.spec import BackendContext, Connected
 from workflow.approval.policy import ApprovalPolicy, load_policy
 from workflow.approval.store import InMemoryApprovalStore
 from workflow.audit import InMemoryAuditLog
@@ -59,6 +61,8 @@ class ServiceOptions:
     runbooks_dir: str | None = None
     llm: Any = None  # chat model for incident summaries (never for decisions)
     ops: OpsTuning = field(default_factory=OpsTuning)
+    # The environment the edge read, for the agents' own settings models (`connect`).
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # secrets: no repr
 
 
 @dataclass
@@ -135,6 +139,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
             if options.operations
             else {}
         )
+        own = await _agent_backends(options, stack, catalog)
         deps = WorkflowDeps(
             memory=memory,
             policy=policy,
@@ -145,11 +150,33 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
             labels=options.labels,
             llm=options.llm,
             ops=options.ops,
+            extras=own.backends,
             **ops,
         )
+        deps.unavailable.update(own.unavailable)
         graph = create_devops_workflow(checkpointer)
         service = DevOpsService(graph, deps, approvals, audit=audit)
         yield ServiceHandle(service, mode, where, policy.source, sandbox_url, server)
+
+
+async def _agent_backends(
+    options: ServiceOptions, stack: AsyncExitStack, catalog: ServiceCatalog
+) -> Connected:
+    """Open every backend an agent owns (`AgentSpec.connect`), in registry order."""
+    context = BackendContext(
+        environ=dict(options.environ),
+        sandbox=options.sandbox,
+        data_dir=options.data_dir,
+        catalog=catalog,
+    )
+    opened = Connected()
+    for spec in REGISTRY:
+        if spec.connect is None:
+            continue
+        got = await stack.enter_async_context(spec.connect.load()(context))
+        opened.backends.update(got.backends)
+        opened.unavailable.update(got.unavailable)
+    return opened
 
 
 async def _ops_backends(

@@ -87,7 +87,12 @@ class WorkflowDeps:
     clock: Callable[[], datetime] = utcnow
     max_retries: int = 2
     sandbox: bool = False
+    # Backends the agents open themselves (`AgentSpec.connect`): backend -> client.
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def backend(self, name: str) -> Any | None:
+        """An agent-owned backend's client, or None (`why_missing(name)` says why)."""
+        return self.extras.get(name)
 
     def why_missing(self, backend: str) -> str:
         """The sentence that tells a user why `backend` cannot be used here."""

@@ -25,7 +25,9 @@ __all__ = [
     "AgentSpec",
     "Applied",
     "ApplyError",
+    "BackendContext",
     "BackendMissing",
+    "Connected",
     "Lazy",
     "TaskRoute",
     "Vocabulary",
@@ -117,6 +119,11 @@ class AgentSpec:
     tools           `Lazy` tuple of `async (deps, **arguments)` tool functions, or None
                     (bound as LangChain tools by `workflow.tools.langchain`)
     sandbox         `Lazy` object with `show(data_dir) -> list[str]` and `reset(data_dir)`
+    connect         `Lazy` async context manager `(BackendContext) -> Connected`: opens the
+                    clients of the backends this agent owns (reading its own settings model
+                    from `BackendContext.environ`), closes them on exit; nodes and appliers
+                    find them with `deps.backend(name)`, a missing one's sentence with
+                    `deps.why_missing(name)`
     public          modules of the package other agents may import (besides `__init__`)
     """
 
@@ -132,6 +139,7 @@ class AgentSpec:
     node: Lazy | None = None
     tools: Lazy | None = None
     sandbox: Lazy | None = None
+    connect: Lazy | None = None
     public: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -159,6 +167,27 @@ class AgentSpec:
         from workflow.agents.base import unavailable_agent
 
         return unavailable_agent(self.name, self.capability)
+
+
+@dataclass(frozen=True, repr=False)  # the environment holds secrets: never in a repr
+class BackendContext:
+    """What an agent's `connect` gets: the environment the edge read (never `os.environ`
+    itself: the assembly reads no environment), whether this is the sandbox, the data
+    directory, and the service catalog."""
+
+    environ: Mapping[str, str]
+    sandbox: bool
+    data_dir: Any
+    catalog: Any = None
+
+
+@dataclass
+class Connected:
+    """What an agent's `connect` opened: backend -> client, and backend -> the sentence
+    saying why one could not be opened (a setting missing, a URL refused)."""
+
+    backends: dict[str, Any] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
