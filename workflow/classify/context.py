@@ -8,6 +8,7 @@ each cut out of a working copy (`_Work`) so that the softer heuristics that foll
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from workflow.classify.model import ACTIONS, TASK_TYPES
@@ -166,26 +167,54 @@ def _set(ctx: dict[str, Any], certain: set[str], key: str, value: Any, sure: boo
         certain.add(key)
 
 
+def _name(value: str) -> str | None:
+    v = value.lower()
+    return v if _DNS.match(v) or _BAD_NAME.match(v) else None
+
+
+def _service(value: str) -> str | None:
+    v = value.lower().rsplit("/", 1)[-1]
+    ok = bool(_DNS.match(v) or _BAD_NAME.match(v)) and any(c.isalpha() for c in v)
+    return v if ok else None
+
+
+def _matching(pattern: str) -> Callable[[str], str | None]:
+    compiled = re.compile(pattern)
+    return lambda value: value if compiled.fullmatch(value) else None
+
+
+def _one_of(allowed: Iterable[str]) -> Callable[[str], str | None]:
+    return lambda value: value.lower() if value.lower() in allowed else None
+
+
+# An explicit key's normaliser: the value to keep, or None when it is not understood.
+_NORMALISE: dict[str, Callable[[str], Any]] = {
+    "service": _service,
+    "environment": canonical_environment,
+    "namespace": _name,
+    "image_tag": _matching(r"[\w][\w.-]{0,127}"),
+    "replicas": _to_int,
+    "incident_id": normalise_incident_id,
+    "severity": normalise_severity,
+    "pipeline_name": _matching(r"[\w][\w.-]{0,127}"),
+    "repository": normalise_repository,
+    "environments": _environment_list,
+    "time_range": normalise_time_range,
+    "duration": normalise_time_range,
+    "alert_name": _matching(r"[A-Za-z][\w.:-]{0,127}"),
+    "level": normalise_level,
+    "silence_id": lambda value: value if _SILENCE_ID.fullmatch(value) else None,
+    "action": _one_of(ACTIONS),
+}
+
+
 def _apply_kv(ctx: dict[str, Any], certain: set[str], key: str, raw: str, explicit: dict) -> bool:
     """Normalise one explicit key/value; returns whether it was understood."""
     value = raw.strip().strip("\"'").rstrip(".,;")
-    if key == "service":
+    if key == "task_type":
         v = value.lower()
-        if "/" in v:
-            v = v.rsplit("/", 1)[-1]
-        ok = bool(_DNS.match(v) or _BAD_NAME.match(v)) and any(c.isalpha() for c in v)
-        if ok:
-            _set(ctx, certain, "service", v, True)
-        return ok
-    if key == "environment":
-        env = canonical_environment(value)
-        if env:
-            _set(ctx, certain, "environment", env, True)
-        return env is not None
-    if key == "namespace":
-        v = value.lower()
-        if _DNS.match(v) or _BAD_NAME.match(v):
-            _set(ctx, certain, "namespace", v, True)
+        if v in TASK_TYPES:
+            explicit["task_type"] = v
             return True
         return False
     if key == "image":
@@ -198,74 +227,15 @@ def _apply_kv(ctx: dict[str, Any], certain: set[str], key: str, raw: str, explic
             if svc:
                 _set(ctx, certain, "service", svc, True)
         return img is not None
-    if key == "image_tag":
-        if re.fullmatch(r"[\w][\w.-]{0,127}", value):
-            _set(ctx, certain, "image_tag", value, True)
-            return True
+    normalise = _NORMALISE.get(key)
+    if normalise is None:
         return False
-    if key == "replicas":
-        n = _to_int(value)
-        if n is not None:
-            _set(ctx, certain, "replicas", n, True)
-        return n is not None
-    if key == "incident_id":
-        inc = normalise_incident_id(value)
-        if inc:
-            _set(ctx, certain, "incident_id", inc, True)
-        return inc is not None
-    if key == "severity":
-        sev = normalise_severity(value)
-        if sev:
-            _set(ctx, certain, "severity", sev, True)
-        return sev is not None
-    if key == "pipeline_name":
-        if re.fullmatch(r"[\w][\w.-]{0,127}", value):
-            _set(ctx, certain, "pipeline_name", value, True)
-            return True
+    normalised = normalise(value)
+    if normalised is None:
         return False
-    if key == "repository":
-        repo = normalise_repository(value)
-        if repo:
-            _set(ctx, certain, "repository", repo, True)
-        return repo is not None
-    if key == "environments":
-        envs = _environment_list(value)
-        if envs:
-            _set(ctx, certain, "environments", envs, True)
-        return envs is not None
-    if key in ("time_range", "duration"):
-        tr = normalise_time_range(value)
-        if tr:
-            _set(ctx, certain, key, tr, True)
-        return tr is not None
-    if key == "alert_name":
-        if re.fullmatch(r"[A-Za-z][\w.:-]{0,127}", value):
-            _set(ctx, certain, "alert_name", value, True)
-            return True
-        return False
-    if key == "level":
-        level = normalise_level(value)
-        if level:
-            _set(ctx, certain, "level", level, True)
-        return level is not None
-    if key == "silence_id":
-        if _SILENCE_ID.fullmatch(value):
-            _set(ctx, certain, "silence_id", value, True)
-            return True
-        return False
-    if key == "action":
-        v = value.lower()
-        if v in ACTIONS:
-            _set(ctx, certain, "action", v, True)
-            return True
-        return False
-    if key == "task_type":
-        v = value.lower()
-        if v in TASK_TYPES:
-            explicit["task_type"] = v
-            return True
-        return False
-    return False
+    if normalised != "":
+        _set(ctx, certain, key, normalised, True)
+    return True
 
 
 def _extract_explicit(
