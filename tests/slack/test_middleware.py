@@ -70,3 +70,26 @@ async def test_url_verification_is_still_answered_by_bolt(app):
     body = {"type": "url_verification", "challenge": "abc", "token": "t"}
     response = await app.async_dispatch(AsyncBoltRequest(body=json.dumps(body)))
     assert response.status == 200 and json.loads(response.body) == {"challenge": "abc"}
+
+
+async def test_build_app_registers_the_check_for_socket_mode(slack, tmp_path):
+    """The app the server and Socket Mode run is the one with the check in front."""
+    from bot.app import build_app
+    from bot.settings import Settings
+
+    settings = Settings(
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret="s",
+        slack_api_url=slack.url + "/api/",
+        devops_bot_data_dir=tmp_path,
+        openai_api_key=None,
+    )
+
+    def no_service():
+        raise AssertionError("a malformed payload must not reach the service")
+
+    app = build_app(no_service, settings, request_verification=False)
+    click_without_actions = {**CLICK, "actions": []}
+    response = await app.async_dispatch(_socket_request(click_without_actions))
+    assert response.status == 400
+    assert json.loads(response.body)["error"].startswith("malformed request body: ")
