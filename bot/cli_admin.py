@@ -84,7 +84,7 @@ async def _sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from workflow.sandbox.files import cluster_state_file, reset_sandbox
 
     data_dir = settings.devops_bot_data_dir
-    if args.action == "reset":  # every piece of sandbox state, whichever agent uses it
+    if args.action == "reset":  # every agent's sandbox state, then the sandbox runbooks
         print(f"sandbox reset in {data_dir}:")
         for item in await reset_sandbox(data_dir):
             print(f"  {item.what}: {item.detail} ({item.path.name})")

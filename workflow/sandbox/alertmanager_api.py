@@ -659,5 +659,21 @@ def clear_silences(state_file: Path) -> int | None:
     return len(previous.get("silences") or {})
 
 
+def silences_in(state_file: Path) -> list[str]:
+    """One line per silence kept in `state_file` (id, matchers, comment); [] when there is
+    no file or it cannot be read."""
+    try:
+        data = json.loads(Path(state_file).read_text())
+    except (OSError, ValueError):
+        return []
+    lines = []
+    for sid, silence in sorted(((data or {}).get("silences") or {}).items()):
+        matchers = ", ".join(
+            f"{m.get('name')}={m.get('value')}" for m in silence.get("matchers") or []
+        )
+        lines.append(f"{sid}  {matchers}  {silence.get('comment') or ''}".rstrip())
+    return lines
+
+
 def _ignore(_data: dict[str, Any]) -> None:
     pass

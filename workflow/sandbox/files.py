@@ -12,8 +12,9 @@ The sandbox Prometheus keeps none (its series are computed from the cluster's ro
 history), nor do pushed alerts (in memory, as in Alertmanager). Next to each file lives a
 `.lock` file that serialises the processes sharing it; it holds no state and stays.
 
-A new piece of persisted sandbox state gets its file here and its reset in
-`reset_sandbox`, which `devops-bot sandbox reset` calls.
+An agent whose sandbox backend keeps state resets it in its own sandbox hook
+(`AgentSpec.sandbox`: `show` and `reset`); `reset_sandbox`, which `devops-bot sandbox reset`
+calls, runs every agent's hook, then forgets the sandbox runbooks.
 """
 
 from __future__ import annotations
@@ -60,26 +61,13 @@ async def reset_sandbox(data_dir: Path) -> list[ResetItem]:
     seeded cluster, no silences. Files that are unreadable are replaced. A process serving
     the sandbox from `data_dir` at the time (a bot, `sandbox serve`) sees the reset from its
     next request on: each file is rewritten under its lock, never just deleted."""
-    from workflow.sandbox.alertmanager_api import clear_silences
-    from workflow.sandbox.kube_api import reset_cluster
+    from workflow.agents.registry import REGISTRY
 
-    cluster = cluster_state_file(data_dir)
-    seeded = reset_cluster(cluster)
-    silences = alertmanager_state_file(data_dir)
-    dropped = clear_silences(silences)
-    items = [
-        ResetItem(
-            "cluster",
-            cluster,
-            f"back to its seed state, {seeded['namespaces']} namespaces and "
-            f"{seeded['deployments']} deployments",
-        ),
-        ResetItem(
-            "Alertmanager silences",
-            silences,
-            f"{dropped} removed" if dropped else "none to remove",
-        ),
-    ]
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    items: list[ResetItem] = []
+    for spec in REGISTRY:  # each agent resets the sandbox backend it keeps state in
+        if spec.sandbox is not None:
+            items += spec.sandbox.load().reset(Path(data_dir))
     index = Path(data_dir) / RUNBOOK_INDEX_FILE
     if index.exists():
         from workflow.tools.docs import SqliteFtsDocs

@@ -1,8 +1,10 @@
-"""The built-in sandbox cluster, for `devops-bot sandbox show|reset`."""
+"""The built-in sandbox cluster: `devops-bot sandbox show`, and its part of `reset`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from workflow.sandbox.files import ResetItem
 
 __all__ = ["SANDBOX"]
 
@@ -15,13 +17,16 @@ class _SandboxCluster:
 
         return cluster_state_file(data_dir)
 
-    def reset(self, data_dir: Path) -> list[str]:
+    def reset(self, data_dir: Path) -> list[ResetItem]:
         from workflow.sandbox.kube_api import reset_cluster
 
         state = self.state_file(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
         seeded = reset_cluster(state)
-        return [f"sandbox cluster reset to its seed state, {seeded['deployments']} deployments"]
+        detail = (
+            f"back to its seed state, {seeded['namespaces']} namespaces and "
+            f"{seeded['deployments']} deployments"
+        )
+        return [ResetItem("cluster", state, detail)]
 
     def show(self, data_dir: Path) -> list[str]:
         from workflow.sandbox.kube_api import KubeApiServer

@@ -40,4 +40,5 @@ SPEC = AgentSpec(
     appliers={"alertmanager": lazy("workflow.agents.monitoring_agent.applier:apply_alertmanager")},
     node=lazy("workflow.agents.monitoring_agent.node:monitoring_agent"),
     tools=lazy("workflow.agents.monitoring_agent.tools:TOOLS"),
+    sandbox=lazy("workflow.agents.monitoring_agent.sandbox:SANDBOX"),
 )
