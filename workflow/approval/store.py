@@ -93,26 +93,49 @@ class InMemoryApprovalStore:
 
 
 class RedisApprovalStore:
-    """Shared by every replica: SET NX claims, redis-py locks, a hash of pending threads."""
+    """Shared by every replica: SET NX claims, redis-py locks, a hash of pending threads.
 
-    def __init__(self, client: Redis, *, prefix: str = "devops-bot") -> None:
+    A thread lock is a lease of `lease` seconds that its holder renews every third of it
+    while it works (an apply, a rollout followed for minutes): a replica killed while it
+    holds one frees the thread within `lease` seconds instead of blocking it for as long as
+    the longest step could take.
+    """
+
+    def __init__(self, client: Redis, *, prefix: str = "devops-bot", lease: float = 30.0) -> None:
         self._r = client
         self._prefix = prefix
+        self.lease = lease
 
     @contextlib.asynccontextmanager
     async def thread_lock(
         self, thread_id: str, *, timeout: float = 30.0, hold: float = 600.0
     ) -> AsyncIterator[None]:
+        # `hold` is kept for the protocol; here the lease is renewed instead.
         lock = self._r.lock(
-            f"{self._prefix}:lock:{thread_id}", timeout=hold, blocking_timeout=timeout
+            f"{self._prefix}:lock:{thread_id}", timeout=self.lease, blocking_timeout=timeout
         )
         if not await lock.acquire():
             raise LockTimeoutError(f"thread {thread_id} is busy")
+        renewal = asyncio.create_task(self._renew(lock), name=f"lock-renewal:{thread_id}")
         try:
             yield
         finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
             with contextlib.suppress(LockError):
                 await lock.release()
+
+    async def _renew(self, lock: Any) -> None:
+        """Reset the lease to its full length every third of it, for as long as it is held."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await lock.reacquire()
+            except LockError:  # lost (expired while this process was stalled): stop renewing
+                return
+            except Exception:  # Redis unreachable for a moment: the next round tries again
+                continue
 
     async def claim(self, key: str, value: dict[str, Any]) -> bool:
         return bool(
