@@ -33,7 +33,7 @@ async def _classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def classify_text(text: str, settings: Settings):
-    from workflow.catalog import ServiceCatalog, load_catalog
+    from workflow.assembly import service_catalog
     from workflow.classify import classify
     from workflow.routing import route_for
 
@@ -42,11 +42,7 @@ async def classify_text(text: str, settings: Settings):
     request = await classify(text, llm=settings.llm())
     if request.task_type is None:
         return request, None
-    catalog = (
-        load_catalog(settings.devops_bot_catalog)
-        if settings.devops_bot_catalog
-        else ServiceCatalog(services={})
-    )
+    catalog = service_catalog(settings.devops_bot_catalog, sandbox=settings.devops_bot_sandbox)
     service = catalog.canonical_name(request.context.get("service"))
     if service:
         request.context["service"] = service

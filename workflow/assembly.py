@@ -33,10 +33,11 @@ from workflow.tools.logs import KubernetesLogSearch, LokiLogSearch
 from workflow.tools.prometheus import MetricLabels, PrometheusClient
 from workflow.tools.web import DisabledWebSearch
 
-__all__ = ["SANDBOX_POLICY", "ServiceOptions", "open_service"]
+__all__ = ["SANDBOX_CATALOG", "SANDBOX_POLICY", "ServiceOptions", "open_service", "service_catalog"]
 
 SANDBOX_POLICY = Path(__file__).parent / "sandbox" / "policy.yml"
 SANDBOX_RUNBOOKS = Path(__file__).parent / "sandbox" / "runbooks"
+SANDBOX_CATALOG = Path(__file__).parent / "sandbox" / "catalog.yml"
 
 
 @dataclass
@@ -104,11 +105,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
         stack.push_async_callback(memory.aclose)
 
         policy = _policy(options)
-        catalog = (
-            load_catalog(options.catalog_path)
-            if options.catalog_path
-            else ServiceCatalog(services={})
-        )
+        catalog = service_catalog(options.catalog_path, sandbox=options.sandbox)
         await load_into_bus(catalog, memory)
 
         kubernetes, unavailable, sandbox_url, server = None, NO_KUBERNETES, None, None
@@ -265,6 +262,16 @@ async def _runbooks(
         await docs.index_directory(folder)
     await index_catalog(docs, catalog)
     return docs, None
+
+
+def service_catalog(path: str | None, *, sandbox: bool) -> ServiceCatalog:
+    """The catalog file named by the settings; with the sandbox and none named, the
+    sandbox's own (its services, and a Harness pipeline for payment-service)."""
+    if path:
+        return load_catalog(path)
+    if sandbox:
+        return load_catalog(SANDBOX_CATALOG)
+    return ServiceCatalog(services={})
 
 
 def _policy(options: ServiceOptions) -> ApprovalPolicy:

@@ -1,4 +1,5 @@
-"""The service catalog: which namespace, owners, pipeline and runbooks a service has.
+"""The service catalog: where a service runs, who owns it, where its code, image and
+pipeline are, and its runbooks.
 
 Loaded from the YAML file the settings name (`DEVOPS_BOT_CATALOG`) and published in
 the memory bus's `org` namespace, so every node on every replica reads the same data.
@@ -28,6 +29,8 @@ from workflow.memory import AccessContext, MemoryBus, Namespace
 __all__ = [
     "CATALOG_KEY",
     "CatalogError",
+    "HarnessEnvironment",
+    "HarnessSettings",
     "ServiceCatalog",
     "ServiceEntry",
     "catalog_from_bus",
@@ -39,6 +42,14 @@ CATALOG_KEY = "catalog.services"
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _HARNESS_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,127}")
+# A Harness reference may name an identifier at the account or org scope.
+_HARNESS_REF = re.compile(r"(?:(?:account|org)\.)?[A-Za-z_][A-Za-z0-9_$]{0,127}")
+# owner/name on the forge (GitHub, GitLab groups may nest), or an https URL of the repository.
+_REPOSITORY = re.compile(
+    r"(?:https://[A-Za-z0-9.-]+(?::\d+)?/)?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+?(?:\.git)?"
+)
+# An image repository without tag or digest: registry/path/name, lowercase.
+_IMAGE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 _BUS_SOURCE = f"memory bus org/{CATALOG_KEY}"
 
 
@@ -82,6 +93,32 @@ def _harness_pipeline(value: str) -> str:
     return value
 
 
+def _harness_ref(value: str) -> str:
+    if not _HARNESS_REF.fullmatch(value):
+        raise ValueError(
+            f"invalid Harness reference {value!r}: an identifier (letters, digits, '_' and "
+            "'$', starting with a letter or '_'), optionally prefixed 'account.' or 'org.'"
+        )
+    return value
+
+
+def _repository(value: str) -> str:
+    if not _REPOSITORY.fullmatch(value) or "//" in value.removeprefix("https://"):
+        raise ValueError(
+            f"invalid repository {value!r}: owner/name (e.g. acme/ledger) or its https URL"
+        )
+    return value
+
+
+def _image(value: str) -> str:
+    if not _IMAGE.fullmatch(value):
+        raise ValueError(
+            f"invalid image repository {value!r}: registry/path/name in lowercase, without a "
+            "tag (e.g. registry.example.com/acme/ledger)"
+        )
+    return value
+
+
 def _non_empty(value: str) -> str:
     value = value.strip()
     if not value:
@@ -96,6 +133,37 @@ def _runbook(value: str) -> str:
 
 
 _Text = Annotated[str, AfterValidator(_non_empty)]
+_HarnessRef = Annotated[str, AfterValidator(_harness_ref)]
+
+
+class HarnessEnvironment(BaseModel):
+    """Where a service's pipeline deploys in one environment: Harness's own references."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: _HarnessRef  # environmentRef
+    infrastructure: _HarnessRef  # infrastructure definition identifier
+
+
+class HarnessSettings(BaseModel):
+    """What a pipeline for the service is built from, as Harness names it.
+
+    connector           the Git connector the CI stage clones the repository with
+    registry_connector  the Docker registry connector images are pushed with
+    service             the Harness service (defaults to the catalog name, '-' as '_')
+    approvers           user groups that approve a production stage (HarnessApproval)
+    environments        per environment: Harness environment and infrastructure refs
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connector: _HarnessRef | None = None
+    registry_connector: _HarnessRef | None = None
+    service: _HarnessRef | None = None
+    approvers: list[_HarnessRef] = Field(default_factory=list)
+    environments: dict[Annotated[str, AfterValidator(_environment_key)], HarnessEnvironment] = (
+        Field(default_factory=dict)
+    )
 
 
 class ServiceEntry(BaseModel):
@@ -110,6 +178,10 @@ class ServiceEntry(BaseModel):
     ] = Field(default_factory=dict)
     owners: list[_Text] = Field(default_factory=list)
     harness_pipeline: Annotated[str, AfterValidator(_harness_pipeline)] | None = None
+    harness: HarnessSettings | None = None
+    repository: Annotated[str, AfterValidator(_repository)] | None = None
+    image: Annotated[str, AfterValidator(_image)] | None = None  # image repository, no tag
+    language: _Text | None = None
     runbooks: list[Annotated[str, AfterValidator(_runbook)]] = Field(default_factory=list)
     aliases: list[_Text] = Field(default_factory=list)
 
@@ -132,7 +204,7 @@ class ServiceEntry(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML shape of this entry (without its name, which is the mapping key)."""
-        return self.model_dump(mode="json", exclude={"name"})
+        return self.model_dump(mode="json", exclude={"name"}, exclude_none=True)
 
 
 class ServiceCatalog(BaseModel):

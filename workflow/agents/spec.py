@@ -87,6 +87,9 @@ class Vocabulary:
     default_action task type -> the action when the text names none
     context_keys  context keys beyond the common ones that this agent reads
     help          task type -> one line for the LLM classifier's prompt
+    reader        `(task type, text, context) -> more context`: what only this agent reads
+                  from a request (e.g. a pipeline's shape), run by the rules classifier for
+                  its task types after the shared passes; pure and cheap (no I/O)
     """
 
     signals: tuple[tuple[str, float, str], ...] = ()
@@ -96,6 +99,7 @@ class Vocabulary:
     default_action: Mapping[str, str] = field(default_factory=dict)
     context_keys: tuple[str, ...] = ()
     help: Mapping[str, str] = field(default_factory=dict)
+    reader: Callable[[str, str, dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         for name in ("task_actions", "default_action", "help"):

@@ -148,6 +148,19 @@ CONTEXT_KEYS: tuple[str, ...] = (
     "search_term",
     "silence_id",
 )
+# ... and the keys agents read themselves (`Vocabulary.context_keys`).
+CONTEXT_KEYS += tuple(
+    dict.fromkeys(
+        key for spec in REGISTRY for key in spec.vocabulary.context_keys if key not in CONTEXT_KEYS
+    )
+)
+
+# task type -> the readers of the agents that own it (`Vocabulary.reader`).
+READERS: dict[str, tuple[Any, ...]] = {}
+for _spec in REGISTRY:
+    if _spec.vocabulary.reader is not None:
+        for _task in _spec.task_types:
+            READERS[_task] = (*READERS.get(_task, ()), _spec.vocabulary.reader)
 
 
 class TaskRequest(BaseModel):

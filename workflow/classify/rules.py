@@ -43,7 +43,7 @@ from typing import Any
 
 from workflow.classify.clean import MAX_ANALYSED_CHARS, ascii_digits, clean_text
 from workflow.classify.context import _extract_explicit, _set, _Work
-from workflow.classify.model import OPS_TASK_TYPES, TaskRequest
+from workflow.classify.model import OPS_TASK_TYPES, READERS, TaskRequest
 from workflow.classify.normalise import (
     duration_minutes,
     is_service_name,
@@ -214,6 +214,9 @@ def analyse(text: str) -> Analysis:
         # "roll it back": a follow-up in a thread that names the service; rolling back
         # the running deployment is kubernetes_agent's job.
         task = "kubernetes"
+    for reader in READERS.get(task, ()):  # what only the agents of this task type read
+        for key, value in reader(task, clean, dict(ctx)).items():
+            ctx.setdefault(key, value)
     result.task_type = task
     result.confidence = conf
     result.context = ctx
