@@ -173,7 +173,11 @@ def approval_card(
             }
         )
     return [
-        *_facts(request, title="Approval required", preview_limit=preview_limit),
+        *_facts(
+            request,
+            title="Confirmation required" if request.get("confirm") else "Approval required",
+            preview_limit=preview_limit,
+        ),
         *_plan_files(request),
         {
             "type": "actions",
@@ -182,7 +186,10 @@ def approval_card(
                 {
                     "type": "button",
                     "action_id": APPROVE_ACTION,
-                    "text": {"type": "plain_text", "text": "Approve"},
+                    "text": {
+                        "type": "plain_text",
+                        "text": "Confirm" if request.get("confirm") else "Approve",
+                    },
                     "style": "primary",
                     "value": value,
                 },

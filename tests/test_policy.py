@@ -122,3 +122,56 @@ def test_bad_policy_files_name_the_problem(tmp_path, text, message):
 def test_missing_policy_file(tmp_path):
     with pytest.raises(PolicyError, match="cannot read policy file"):
         load_policy(tmp_path / "nope.yml")
+
+
+# -- actions that wait for a click (`actions:`) --------------------------------------------
+
+
+def confirm_request(requester="U1", votes=()):
+    return {**request(env=None, requester=requester, votes=votes), "confirm": True}
+
+
+def test_shared_config_actions_wait_for_the_requesters_click_by_default(monkeypatch):
+    from workflow.approval import policy as module
+
+    monkeypatch.setattr(module, "WRITE_ACTIONS", module.WRITE_ACTIONS | {"create_pipeline"})
+    policy = ApprovalPolicy.builtin()
+    need = policy.needs_approval("create_pipeline", None)
+    assert need.required and need.confirm, need
+    verdict = policy.may_vote("U1", confirm_request(), decision="approve", now=NOW)
+    assert verdict.allowed, verdict
+    assert policy.closes(confirm_request(), {"user": "U1", "decision": "approve"})
+    # someone else who is no approver may not confirm for the requester
+    other = policy.may_vote("U7", confirm_request(), decision="approve", now=NOW)
+    assert not other.allowed and "no approvers" in other.reason
+
+
+def test_production_keeps_its_approval_for_a_confirm_action(monkeypatch):
+    from workflow.approval import policy as module
+
+    monkeypatch.setattr(module, "WRITE_ACTIONS", module.WRITE_ACTIONS | {"update_pipeline"})
+    need = ApprovalPolicy.builtin().needs_approval("update_pipeline", "production")
+    assert need.required and not need.confirm, need
+
+
+def test_a_file_can_make_a_confirm_action_need_approval(tmp_path, monkeypatch):
+    from workflow.approval import policy as module
+
+    monkeypatch.setattr(
+        module, "WRITE_ACTIONS", module.WRITE_ACTIONS | {"create_repository", "open_pull_request"}
+    )
+    path = tmp_path / "policy.yml"
+    path.write_text("actions:\n  create_repository: {require_approval: approval}\n")
+    policy = load_policy(path)
+    need = policy.needs_approval("create_repository", None)
+    assert need.required and not need.confirm
+    assert "actions.create_repository" in need.reasons[-1]
+    # the others keep their default
+    assert policy.needs_approval("open_pull_request", None).confirm
+
+
+def test_an_unknown_action_rule_is_refused(tmp_path):
+    path = tmp_path / "policy.yml"
+    path.write_text("actions:\n  create_pipeline: {require_approval: sometimes}\n")
+    with pytest.raises(PolicyError, match=r"actions\.create_pipeline\.require_approval"):
+        load_policy(path)

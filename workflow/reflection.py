@@ -57,7 +57,12 @@ def evaluate(result: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def build_approval_request(
-    state: DevOpsAgentState, plan: dict[str, Any], deps: WorkflowDeps, reasons: list[str]
+    state: DevOpsAgentState,
+    plan: dict[str, Any],
+    deps: WorkflowDeps,
+    reasons: list[str],
+    *,
+    confirm: bool = False,
 ) -> dict[str, Any]:
     context = state.get("context", {})
     environment = plan.get("environment") or context.get("environment")
@@ -78,8 +83,9 @@ def build_approval_request(
         "preview": plan.get("preview", ""),
         "plan_hash": plan["plan_hash"],
         "required_approvers": env_policy.approvers.model_dump(),
-        "min_approvals": env_policy.min_approvals,
-        "allow_self_approval": env_policy.allow_self_approval,
+        "min_approvals": 1 if confirm else env_policy.min_approvals,
+        "allow_self_approval": confirm or env_policy.allow_self_approval,
+        **({"confirm": True} if confirm else {}),
         "requested_at": now.isoformat(),
         "expires_at": (now + timedelta(minutes=env_policy.ttl_minutes)).isoformat(),
         "votes": [],
@@ -166,7 +172,9 @@ async def reflection(
         update["next_action"] = "end"
         return Command(goto=END, update=update)
     if plan and need and need.required:
-        update["approval"] = build_approval_request(state, plan, deps, need.reasons)
+        update["approval"] = build_approval_request(
+            state, plan, deps, need.reasons, confirm=need.confirm
+        )
         update["next_action"] = "human_approval"
         return Command(goto="human_approval", update=update)
     if plan:

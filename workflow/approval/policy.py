@@ -5,6 +5,13 @@
 The file is named by DEVOPS_BOT_POLICY (the caller passes the path); without it the
 built-in defaults hold: every write in production and delete/destroy everywhere need
 approval, and nobody is an approver until the file names them.
+
+Some actions change shared configuration rather than an environment (a pipeline, a new
+repository, a pull request). The `actions:` section names them with their own rule:
+`confirm` (the default for those below): nothing happens before a click, and the requester's
+own click is enough (an approver of the environment may click too); `approval`: like any
+write that needs approval in the environment. An environment that needs approval for every
+write (production), a destructive action or a high-risk plan still needs a real approval.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from workflow.environments import canonical_environment
 from workflow.plan import WRITE_ACTIONS
 
 __all__ = [
+    "ActionPolicy",
     "ApprovalNeed",
     "ApprovalPolicy",
     "Approvers",
@@ -58,14 +66,41 @@ class EnvironmentPolicy(BaseModel):
     ttl_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
 
+class ActionPolicy(BaseModel):
+    # confirm: a click by the requester (or an approver) applies it; approval: the
+    # environment's approvers must approve, as for a write in an environment that needs it.
+    require_approval: Literal["confirm", "approval"] = "confirm"
+
+
+# Actions that wait for a click even where writes need no approval, and how by default.
+DEFAULT_ACTIONS: dict[str, ActionPolicy] = {
+    action: ActionPolicy(require_approval="confirm")
+    for action in (
+        "create_pipeline",
+        "update_pipeline",
+        "create_repository",
+        "open_pull_request",
+    )
+}
+
+
 class ApprovalPolicy(BaseModel):
     environments: dict[str, EnvironmentPolicy] = Field(default_factory=dict)
     default: EnvironmentPolicy = Field(default_factory=EnvironmentPolicy)
+    actions: dict[str, ActionPolicy] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     # Plan risk tags that make any write need approval, whatever the environment.
     high_risk_tags: list[str] = Field(
         default_factory=lambda: ["destructive", "scale_to_zero", "high_risk"]
     )
     source: str = "built-in defaults"
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        # A file names the actions it changes; the others keep their defaults.
+        if not isinstance(value, dict):
+            return value
+        return {**{k: v.model_dump() for k, v in DEFAULT_ACTIONS.items()}, **value}
 
     @field_validator("environments", mode="before")
     @classmethod
@@ -109,6 +144,12 @@ class ApprovalPolicy(BaseModel):
         risky = sorted(set(risk_tags) & set(self.high_risk_tags))
         if risky:
             reasons.append("high risk: " + ", ".join(risky))
+        rule = self.actions.get(action)
+        if rule is not None and rule.require_approval == "approval":
+            reasons.append(f"{action} needs approval (policy actions.{action})")
+        if not reasons and rule is not None:  # confirm: the requester's own click will do
+            why = f"{action} waits for a click: the requester may confirm it"
+            return ApprovalNeed(True, [why], confirm=True)
         return ApprovalNeed(bool(reasons), reasons)
 
     def may_vote(
@@ -129,6 +170,9 @@ class ApprovalPolicy(BaseModel):
         requester = request.get("requester")
         if decision == "reject" and user == requester:
             return Verdict(True, "the requester may withdraw their own request")
+        voters = {v["user"] for v in request.get("votes", [])}
+        if request.get("confirm") and user == requester and user not in voters:
+            return Verdict(True, "the requester confirms their own request")
         if env.approvers.is_empty():
             return Verdict(
                 False,
@@ -156,7 +200,10 @@ class ApprovalPolicy(BaseModel):
 
     def approvals_needed(self, request: dict[str, Any]) -> int:
         """How many distinct approvals close `request`: its own count or its environment's,
-        whichever is higher (a policy tightened while a request waits still applies)."""
+        whichever is higher (a policy tightened while a request waits still applies).
+        A request that only waits for a confirmation closes on one click."""
+        if request.get("confirm"):
+            return 1
         return max(
             int(request.get("min_approvals", 1)),
             self.for_environment(request.get("environment")).min_approvals,
@@ -180,6 +227,7 @@ class ApprovalPolicy(BaseModel):
 class ApprovalNeed:
     required: bool
     reasons: list[str]
+    confirm: bool = False  # a click by the requester is enough (`actions:` rule `confirm`)
 
 
 @dataclass(frozen=True)
