@@ -95,12 +95,12 @@ async def _apply(state: DevOpsAgentState, deps: WorkflowDeps) -> dict[str, Any]:
     except (ApplyError, BackendError) as exc:
         summary = f"{plan.action} {plan.target} failed: {exc}"
         return {"status": "failed", "summary": summary, **which}
-    summary = f"applied {plan.action} of {plan.target}{done.where}{by}"
+    summary = done.said or f"applied {plan.action} of {plan.target}{done.where}{by}"
     if done.rolling_out:
         return {
             "status": "applied",
             "stage": "rolling_out",
-            "summary": f"{summary}; rolling out",
+            "summary": summary if done.said else f"{summary}; rolling out",
             "result": done.result,
             **which,
         }

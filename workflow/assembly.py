@@ -136,7 +136,7 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
             if options.operations
             else {}
         )
-        own = await _agent_backends(options, stack, catalog)
+        own = await _agent_backends(options, stack, catalog, sandbox_url)
         deps = WorkflowDeps(
             memory=memory,
             policy=policy,
@@ -157,7 +157,10 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
 
 
 async def _agent_backends(
-    options: ServiceOptions, stack: AsyncExitStack, catalog: ServiceCatalog
+    options: ServiceOptions,
+    stack: AsyncExitStack,
+    catalog: ServiceCatalog,
+    sandbox_cluster_url: str | None = None,
 ) -> Connected:
     """Open every backend an agent owns (`AgentSpec.connect`), in registry order."""
     context = BackendContext(
@@ -165,6 +168,7 @@ async def _agent_backends(
         sandbox=options.sandbox,
         data_dir=options.data_dir,
         catalog=catalog,
+        sandbox_cluster_url=sandbox_cluster_url,
     )
     opened = Connected()
     for spec in REGISTRY:

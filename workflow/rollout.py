@@ -7,6 +7,10 @@ out, and replaces the outcome with one of stage "rolled_out":
 - complete: status "applied", "... (rollout complete)";
 - failed (the Deployment reports ProgressDeadlineExceeded) or timed out: status "failed",
   saying that the change was applied but did not roll out, so someone looks at it.
+
+A change of another backend (a Harness pipeline execution) is followed by the follower its
+agent declares for the plan's backend (`AgentSpec.followers`), which gives the final word
+the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from workflow.agents.registry import REGISTRY
+from workflow.agents.spec import Lazy
 from workflow.apply import ROLLOUT_NODE, outcome_update
 from workflow.deps import WorkflowDeps, deps_of
 from workflow.memory import AccessContext
@@ -26,12 +32,17 @@ __all__ = ["NODE", "rollout"]
 
 NODE = ROLLOUT_NODE
 
+# plan backend -> the follower of the agent that owns it (Kubernetes: `_follow` below)
+FOLLOWERS: dict[str, Lazy] = {b: f for spec in REGISTRY for b, f in spec.followers.items()}
+
 
 async def rollout(
     state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
 ) -> dict[str, Any]:
     deps = deps_of(runtime)
-    outcome = await _follow(state.get("outcome") or {}, deps)
+    applied = state.get("outcome") or {}
+    follower = FOLLOWERS.get((state.get("plan") or {}).get("backend", "kubernetes"))
+    outcome = await (follower.load()(applied, deps) if follower else _follow(applied, deps))
     await deps.remember(config, AccessContext.for_workflow(NODE), "rollout.result", outcome)
     return outcome_update(state, deps, outcome)
 

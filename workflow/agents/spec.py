@@ -123,6 +123,9 @@ class AgentSpec:
     tools           `Lazy` tuple of `async (deps, **arguments)` tool functions, or None
                     (bound as LangChain tools by `workflow.tools.langchain`)
     sandbox         `Lazy` object with `show(data_dir) -> list[str]` and `reset(data_dir)`
+    followers       plan backend -> `Lazy` `async (applied outcome, deps) -> final outcome`: how
+                    the `rollout` node follows a change of that backend to its end (a
+                    pipeline execution); a Deployment rollout is followed by default
     connect         `Lazy` async context manager `(BackendContext) -> Connected`: opens the
                     clients of the backends this agent owns (reading its own settings model
                     from `BackendContext.environ`), closes them on exit; nodes and appliers
@@ -140,6 +143,7 @@ class AgentSpec:
     writes: frozenset[str] = frozenset()
     backends: Mapping[str, str] = field(default_factory=dict)
     appliers: Mapping[str, Lazy] = field(default_factory=dict)
+    followers: Mapping[str, Lazy] = field(default_factory=dict)
     node: Lazy | None = None
     tools: Lazy | None = None
     sandbox: Lazy | None = None
@@ -149,6 +153,7 @@ class AgentSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "backends", _frozen(self.backends))
         object.__setattr__(self, "appliers", _frozen(self.appliers))
+        object.__setattr__(self, "followers", _frozen(self.followers))
         object.__setattr__(self, "writes", frozenset(self.writes))
         unknown = self.writes - set(self.actions)
         if unknown:
@@ -183,6 +188,8 @@ class BackendContext:
     sandbox: bool
     data_dir: Any
     catalog: Any = None
+    # The sandbox cluster's API URL (with `sandbox`): what a simulated backend deploys to.
+    sandbox_cluster_url: str | None = None
 
 
 @dataclass
@@ -197,11 +204,14 @@ class Connected:
 @dataclass(frozen=True)
 class Applied:
     """What an applier did: the backend's answer, where (for the summary), and whether the
-    change is still rolling out (the `rollout` node follows it)."""
+    change is still rolling out (the `rollout` node follows it, with the agent's follower
+    for the plan's backend when it declares one). `said`, when given, is the whole sentence
+    for the thread (e.g. "started execution #4 of ...: <link>") instead of the usual one."""
 
     result: dict[str, Any]
     where: str = ""
     rolling_out: bool = False
+    said: str = ""
 
 
 class BackendMissing(Exception):
