@@ -129,14 +129,25 @@ def result_line(report: Any) -> str:
     """One line for the status message: what the run came to."""
     word = _STATUS_WORDS.get(report.status, report.status)
     if report.status == "applied" and (report.outcome or {}).get("stage") == "rolled_out":
-        word = "Rolled out"
+        word = "Done" if _is_execution(report.outcome) else "Rolled out"
     if report.status == "awaiting_approval":
         return f"*{word}*: {escape(report.summary)}. The approval card is in this thread."
     return f"*{word}*: {escape(report.summary)}"
 
 
+def _is_execution(outcome: dict[str, Any] | None) -> bool:
+    """Whether the change being followed is a pipeline execution (not a rollout)."""
+    return bool(((outcome or {}).get("result") or {}).get("execution"))
+
+
 def applied_rolling_out(outcome: dict[str, Any]) -> str:
-    """Said in the thread as soon as the API server has accepted a Deployment change."""
+    """Said in the thread as soon as the API server has accepted a Deployment change (or a
+    pipeline execution has started)."""
+    if _is_execution(outcome):
+        return (
+            f"*Started*: {escape(str(outcome.get('summary', '')))}. Following the execution "
+            "stage by stage; its result comes next in this thread."
+        )
     return (
         f"*Applied*: {escape(str(outcome.get('summary', '')))}. Following the rollout; "
         "its result comes next in this thread."
@@ -258,10 +269,11 @@ def interrupted_run(steps: list[str]) -> str:
     )
 
 
-def following_rollout_again() -> str:
+def following_rollout_again(outcome: dict[str, Any] | None = None) -> str:
+    what = "the pipeline execution" if _is_execution(outcome) else "the rollout"
     return (
         ":warning: The bot serving this thread stopped after applying the change, while it "
-        "was following the rollout. Following the rollout again now; its result comes next."
+        f"was following {what}. Following {what} again now; its result comes next."
     )
 
 

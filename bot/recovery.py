@@ -111,7 +111,9 @@ class Recovery:
             return
         if tuple(snapshot.next) == (ROLLOUT_NODE,):  # applied; its rollout was being followed
             await client.chat_postMessage(
-                channel=channel, thread_ts=parsed[2], text=messages.following_rollout_again()
+                channel=channel,
+                thread_ts=parsed[2],
+                text=messages.following_rollout_again(snapshot.values.get("outcome")),
             )
             self.rt.spawn(
                 self._follow_rollout(thread_id, channel, status_ts, entry),

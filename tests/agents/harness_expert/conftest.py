@@ -80,3 +80,20 @@ def assert_schema_valid(pipeline_schema: Any) -> Any:
         assert not errors, errors
 
     return check
+
+
+@pytest.fixture(scope="module")
+def official_problems(pipeline_schema: Any) -> Any:
+    """The sandbox Harness's validate hook for tests: Harness's official schema, then the
+    product's rules (as (fqn, message) pairs, the shape of Harness's schemaErrors)."""
+    from workflow.agents.harness_expert.rules import check_pipeline
+
+    def problems(text: str) -> list[tuple[str, str]]:
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            return [("$", f"not YAML: {exc}")]
+        found = [tuple(m.split(": ", 1)) for m in schema_messages(pipeline_schema, doc)]
+        return found or [(p.fqn, p.message) for p in check_pipeline(text)]
+
+    return problems

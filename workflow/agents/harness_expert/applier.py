@@ -39,7 +39,7 @@ async def apply_harness(plan: Plan, deps: WorkflowDeps) -> Applied:
                 of = str(body["of"])
                 execution = await client.rerun(pipeline, of, str(body.get("inputs") or ""))
             result = {"pipeline": pipeline, "execution": execution.id, "url": execution.url}
-            said = f"started pipeline {pipeline} for {plan.target}{where}: {execution.url}"
+            said = f"started {plan.action} of {plan.target}{where}: {execution.url}"
             return Applied(result, where=where, rolling_out=True, said=said)
         if op == "abort":
             await client.abort(str(body["execution"]))

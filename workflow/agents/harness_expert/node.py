@@ -14,6 +14,7 @@ only planned, with what Harness itself said about it:
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -128,10 +129,17 @@ async def _checked_yaml(client: HarnessClient, text: str) -> list[str]:
     return ["devops-bot's pipeline rules", f"{client.label}'s validate endpoint"]
 
 
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _stage_lines(text: str) -> list[str]:
     lines = []
     for i, stage in enumerate(stages_of(text), 1):
-        where = f" -> {stage['environment']}" if stage.get("environment") else ""
+        env = stage.get("environment")
+        if env and "<+input>" in str(env):
+            env = "the environment given at run time"
+        where = f" -> {env}" if env else ""
         lines.append(f"  {i}. {stage['name']} ({stage['type']}{where})")
     return lines
 
@@ -264,7 +272,8 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         kind="Pipeline",
         name=design.identifier,
         backend=BACKEND,
-        target=f"pipeline {design.identifier} on {client.label}",
+        environment=_environment_of(text, entry),
+        target=f"pipeline {design.identifier}",
         body={"op": "create", "identifier": design.identifier},
         after={"stages": len(stages)},
         preview=preview,
@@ -306,7 +315,7 @@ async def _update(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         name=pipeline,
         environment=_environment_of(text, entry),
         backend=BACKEND,
-        target=f"pipeline {pipeline} on {client.label}",
+        target=f"pipeline {pipeline}",
         body={"op": "update", "identifier": pipeline},
         resource_version=stored.version,
         before={"version": stored.version},
@@ -404,7 +413,7 @@ async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
             "stages:",
             *_stage_lines(stored.yaml),
             "runtime inputs:",
-            *(f"  {k} = {v}" for k, v in used.items()),
+            *(f"  {k} = {_plain(v)}" for k, v in used.items()),
             "last executions:",
             *history,
         ]
@@ -415,7 +424,7 @@ async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         name=pipeline,
         environment=environment,
         backend=BACKEND,
-        target=f"{service} {tag} to {environment} through pipeline {pipeline}",
+        target=f"{service} {tag} to {environment} (pipeline {pipeline})",
         body={"op": "execute", "identifier": pipeline, "inputs": inputs},
         resource_version=stored.version,
         after={"image_tag": str(tag), "environment": environment},
