@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from workflow.agents.harness_expert.client import HarnessClient, HarnessConfig, HarnessError
+from workflow.agents.harness_expert.inputs import fill_template
 from workflow.agents.harness_expert.sandbox_api import (
     SANDBOX_ACCOUNT,
     SANDBOX_KEY,
@@ -192,6 +193,12 @@ def test_settings_say_what_is_missing():
     assert good.url == "https://app.harness.io" and "sekret" not in repr(good)
 
 
+def fill(template: str, **values: str) -> str:
+    filled, missing = fill_template(template, lambda field: values.get(field.key))
+    assert not missing, missing
+    return filled
+
+
 async def _settled(client, execution_id, *, until=("Success", "Failed", "Aborted")):
     for _ in range(200):
         execution = await client.execution(execution_id)
@@ -205,13 +212,7 @@ async def test_input_template_execute_and_follow_to_success(client, cluster):
     template = await client.input_template(SEEDED)
     doc = yaml.safe_load(template)["pipeline"]
     assert doc["variables"][0] == {"name": "image_tag", "type": "String", "value": "<+input>"}
-    inputs = template.replace("value: <+input>", "value: v9.9.9").replace(
-        "environmentRef: <+input>", "environmentRef: staging"
-    )
-    inputs = inputs.replace(
-        "infrastructureDefinitions: <+input>",
-        "infrastructureDefinitions:\n          - identifier: staging_k8s",
-    )
+    inputs = fill(template, image_tag="v9.9.9", environment="staging")
     started = await client.execute(SEEDED, inputs)
     done = await _settled(client, started.id)
     assert done.status == "Success", done
@@ -231,11 +232,12 @@ async def test_a_missing_runtime_input_is_refused_before_anything_runs(client):
 
 async def test_a_failed_stage_reports_its_message(client, harness):
     harness.fail_stages["deploy"] = "K8sRollingDeploy failed: image pull backoff"
-    inputs = (await client.input_template(SEEDED)).replace("<+input>", "dev")
+    inputs = fill(await client.input_template(SEEDED), image_tag="v1", environment="dev")
     started = await client.execute(SEEDED, inputs)
     done = await _settled(client, started.id)
     assert done.status == "Failed"
-    assert done.failed_stage()["failure"] == "K8sRollingDeploy failed: image pull backoff"
+    message = done.failed_stage()["failure"]
+    assert message.startswith("K8sRollingDeploy failed: image pull backoff; rolled back to ")
 
 
 async def test_abort_a_waiting_execution(client, harness):

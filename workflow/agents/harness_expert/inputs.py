@@ -195,7 +195,9 @@ def _merge(target: Any, given: Any, path: tuple[str, ...]) -> Any:
     if isinstance(target, list) and isinstance(given, list):
         by_key = {_item_key(item): item for item in given}
         return [
-            _merge(item, by_key[_item_key(item)], path) if _item_key(item) in by_key else item
+            _merge(item, by_key[key], (*path, str(key)))
+            if (key := _item_key(item)) in by_key
+            else item
             for item in target
         ]
     if is_runtime_input(target):

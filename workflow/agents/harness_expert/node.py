@@ -353,7 +353,7 @@ def _answers(
         elif key in {"infrastructureref", "infrastructure"} and infra:
             value = infra
         elif key in _ENVIRONMENT_INPUTS:
-            value = environment
+            value = env_ref  # what the pipeline passes on as environmentRef
         if value is not None:
             used[field.fqn] = value
         return value

@@ -344,7 +344,7 @@ class SandboxHarness(ThreadedServer):
                 "variables": {
                     str(v.get("name")): v.get("value") for v in doc.get("variables") or []
                 },
-                "stages": [_stage_record(s) for s in _flat_stages(doc)],
+                "stages": [_stage_record(s, doc) for s in _flat_stages(doc)],
             }
             self._save()
         return {"planExecution": {"uuid": eid, "status": "RUNNING"}}
@@ -439,7 +439,8 @@ class SandboxHarness(ThreadedServer):
             if stage["status"] == "Running":
                 if stage["identifier"] in self.fail_stages:
                     if now - stage["started"] >= self.stage_seconds:
-                        self._fail(execution, stage, self.fail_stages[stage["identifier"]])
+                        message = self.fail_stages[stage["identifier"]]
+                        await self._rolled_back(execution, stage, message)
                         return True
                     return False
                 if stage["type"] == "Deployment":
@@ -457,7 +458,7 @@ class SandboxHarness(ThreadedServer):
 
     def _finish(self, execution: dict[str, Any]) -> None:
         stages = execution["stages"]
-        if stages and all(s["status"] == "Success" for s in stages):
+        if stages and all(s["status"] in ("Success", "Skipped") for s in stages):
             execution.update(status="Success", ended=self.clock())
         elif any(s["status"] == "Failed" for s in stages):
             execution["status"] = "Failed"
@@ -508,6 +509,8 @@ class SandboxHarness(ThreadedServer):
         stage["deployment"] = {
             "namespace": namespace,
             "name": name,
+            "container": container["name"],
+            "previous": container["image"],
             "image": image,
             "generation": body["metadata"].get("generation"),
         }
@@ -529,12 +532,11 @@ class SandboxHarness(ThreadedServer):
         status, spec = dep.get("status") or {}, dep.get("spec") or {}
         for condition in status.get("conditions") or []:
             if condition.get("reason") == "ProgressDeadlineExceeded":
-                self._fail(
-                    execution,
-                    stage,
-                    f"K8sRollingDeploy failed: deployment {target['name']} exceeded its progress "
-                    "deadline; rolled back",
+                message = (
+                    f"K8sRollingDeploy failed: deployment {target['name']} exceeded its "
+                    "progress deadline"
                 )
+                await self._rolled_back(execution, stage, message)
                 return True
         wanted = spec.get("replicas", 1)
         if (
@@ -546,9 +548,41 @@ class SandboxHarness(ThreadedServer):
             stage.update(status="Success", ended=now)
             return True
         if now - stage["started"] > stage.get("timeout_seconds", 600):
-            self._fail(execution, stage, "K8sRollingDeploy timed out waiting for the rollout")
+            message = "K8sRollingDeploy timed out waiting for the rollout"
+            await self._rolled_back(execution, stage, message)
             return True
         return False
+
+    async def _rolled_back(
+        self, execution: dict[str, Any], stage: dict[str, Any], message: str
+    ) -> None:
+        """Fail the stage; a Deployment stage first rolls its change back (its failure
+        strategy is StageRollback: K8sRollingRollback puts the previous image back)."""
+        target = stage.get("deployment") or {}
+        if target.get("previous") and self.kube_url:
+            path = f"/apis/apps/v1/namespaces/{target['namespace']}/deployments/{target['name']}"
+            patch = {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {"name": target["container"], "image": target["previous"]}
+                            ]
+                        }
+                    }
+                }
+            }
+            async with httpx.AsyncClient(base_url=self.kube_url, timeout=10) as kube:
+                back = await kube.patch(
+                    path,
+                    json=patch,
+                    headers={"Content-Type": "application/strategic-merge-patch+json"},
+                )
+            if back.status_code == 200:
+                message += f"; rolled back to {target['previous']}"
+            else:
+                message += f"; the rollback failed too ({back.status_code})"
+        self._fail(execution, stage, message)
 
     def _target(
         self, execution: dict[str, Any], stage: dict[str, Any]
@@ -615,20 +649,43 @@ def _timeout_seconds(text: Any) -> float:
     return total or 600.0
 
 
-def _stage_record(stage: dict[str, Any]) -> dict[str, Any]:
+_VARIABLE = re.compile(r"<\+pipeline\.variables\.([A-Za-z_][\w]*)>")
+_CONDITION = re.compile(r'^\s*(?P<left>.+?)\s*(?P<op>==|!=)\s*"(?P<right>[^"]*)"\s*$')
+
+
+def _resolved(value: Any, variables: dict[str, Any]) -> Any:
+    """`<+pipeline.variables.x>` expressions in a string replaced by the variables' values."""
+    if not isinstance(value, str):
+        return value
+    return _VARIABLE.sub(lambda m: str(variables.get(m.group(1), m.group(0))), value)
+
+
+def _runs(condition: Any, variables: dict[str, Any]) -> bool:
+    """A stage's `when.condition`: the sandbox evaluates `<expr> == "x"` and `!=`; any other
+    condition runs the stage (and says nothing about it)."""
+    match = _CONDITION.match(_resolved(condition, variables)) if condition else None
+    if match is None:
+        return True
+    equal = match.group("left").strip().strip('"') == match.group("right")
+    return equal if match.group("op") == "==" else not equal
+
+
+def _stage_record(stage: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    variables = {str(v.get("name")): v.get("value") for v in doc.get("variables") or []}
     spec = stage.get("spec") or {}
     steps = ((spec.get("execution") or {}).get("steps")) or []
     timeouts = [_timeout_seconds((s.get("step") or {}).get("timeout")) for s in steps]
+    skipped = not _runs((stage.get("when") or {}).get("condition"), variables)
     return {
         "identifier": stage.get("identifier"),
         "name": stage.get("name") or stage.get("identifier"),
         "type": stage.get("type"),
-        "status": "NotStarted",
+        "status": "Skipped" if skipped else "NotStarted",
         "started": None,
         "ended": None,
         "failure": "",
-        "service": (spec.get("service") or {}).get("serviceRef"),
-        "environment": (spec.get("environment") or {}).get("environmentRef"),
+        "service": _resolved((spec.get("service") or {}).get("serviceRef"), variables),
+        "environment": _resolved((spec.get("environment") or {}).get("environmentRef"), variables),
         "timeout_seconds": max(timeouts, default=600.0),
     }
 
