@@ -269,6 +269,10 @@ def interrupted_run(steps: list[str]) -> str:
     )
 
 
+def following_footer() -> str:
+    return "_following it; the result comes next in this thread…_"
+
+
 def following_rollout_again(outcome: dict[str, Any] | None = None) -> str:
     what = "the pipeline execution" if _is_execution(outcome) else "the rollout"
     return (

@@ -49,6 +49,8 @@ def classification(request: Any) -> str:
 def progress(node: str, update: dict[str, Any]) -> None:
     if update.get("evidence"):
         print(f"  found  {update['evidence']}: {update.get('summary', '')}")
+    if update.get("progress"):  # a step of long work (a pipeline execution's stages)
+        print(f"  ...    {update['progress']}")
     for step in update.get("routing_trace", []) or []:
         print(f"  route  {step['node']} -> {step['target']}  ({step['reason']})")
     for agent, result in (update.get("subagent_results") or {}).items():

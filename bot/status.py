@@ -50,6 +50,8 @@ class StatusMessage:
             self.lines.append(
                 messages.evidence_line(str(update["evidence"]), str(update.get("summary", "")))
             )
+        if node == PROGRESS_NODE and update.get("progress"):  # long work's steps (stages)
+            self.lines.append(f"• {messages.escape(str(update['progress']))}")
         for step in update.get("routing_trace") or []:
             self.lines.append(messages.routing_line(step))
         for agent, result in (update.get("subagent_results") or {}).items():

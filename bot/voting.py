@@ -21,12 +21,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, messages, results
 from bot.cards import Origin
 from bot.chat import Progress, Say, short, teller, update
+from bot.chat import update as update_message
 from bot.status import status_header_of
 from bot.stores import CardRef
 from bot.threads import parse_thread_id
 from workflow.apply import NODE as APPLY_NODE
 from workflow.approval.store import LockTimeoutError
-from workflow.service import DecidedError, InputError, RefusedError, RunReport
+from workflow.service import PROGRESS_NODE, DecidedError, InputError, RefusedError, RunReport
 
 if TYPE_CHECKING:
     from bot.runtime import BotRuntime
@@ -74,8 +75,16 @@ class Voting:
             return
         status_ts = value.get("status_ts", "")
         groups = await self.groups_of(client, user, current.approval or {})
+        steps: list[str] = []  # long work's steps (a pipeline execution's stages), as they go
 
         async def on_progress(node: str, update: dict[str, Any]) -> None:
+            if node == PROGRESS_NODE and update.get("progress") and status_ts:
+                steps.append(f"• {messages.escape(str(update['progress']))}")
+                requester = (current.approval or {}).get("requester")
+                header = status_header_of(current.values or {}, requester)
+                body = "\n".join([header, *steps[-20:], messages.following_footer()])
+                await update_message(client, channel, status_ts, None, body)
+                return
             outcome = update.get("outcome") or {}
             if node == APPLY_NODE and outcome.get("stage") == "rolling_out":
                 # The change is in: say so now; the rollout's end is said when the run ends.

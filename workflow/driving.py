@@ -25,7 +25,8 @@ log = structlog.get_logger("devops-bot.service")
 
 ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 # The "node" of progress a node reports while it runs (LangGraph custom stream events),
-# e.g. {"evidence": "alerts", "summary": "1 alert firing"} from incident_agent.
+# e.g. {"evidence": "alerts", "summary": "1 alert firing"} from incident_agent, or
+# {"progress": "stage Deploy: Running"} while a pipeline execution is followed.
 PROGRESS_NODE = "__progress__"
 
 

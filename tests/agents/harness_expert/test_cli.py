@@ -35,7 +35,7 @@ def test_deploy_through_the_pipeline_approved_by_another_user(sqlite_cli: Cli) -
     no_traceback(done)
     assert done.code == EXIT_OK, done
     assert "started deploy of payment-service v2.0.0 to production" in done.out
-    assert "Deploy: Success" in done.out, "each stage's status is shown as it changes"
+    assert "stage Deploy: Success" in done.out, "each stage's status is shown as it changes"
     assert "execution #1 succeeded" in done.out and "approved by U2" in done.out
     after = sqlite_cli.cluster()[("production", "payment-service")].image
     assert after == "registry.example.com/payment-service:v2.0.0"

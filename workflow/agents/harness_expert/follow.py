@@ -108,10 +108,10 @@ async def _until_settled(client: HarnessClient, execution_id: str) -> tuple[Exec
             for stage in execution.stages:
                 if seen.get(stage["identifier"]) != stage["status"]:
                     seen[stage["identifier"]] = stage["status"]
-                    line = f"{stage['name']}: {stage['status']}"
+                    line = f"stage {stage['name']}: {stage['status']}"
                     if stage.get("failure"):
                         line += f" ({stage['failure']})"
-                    write({"evidence": "harness", "summary": line})
+                    write({"progress": line})
             if execution.final or execution.waiting or time.monotonic() >= deadline:
                 return execution, ""
         await asyncio.sleep(client.poll_interval)
