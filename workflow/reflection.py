@@ -132,7 +132,9 @@ async def reflection(
             }
         ]
     # A retry is worth it for a transient error, or when an untried alternative exists.
-    retry_possible = bool(
+    # A refusal that asks the user something is final: another agent would only answer
+    # differently (a deploy through a pipeline must not turn into a direct one).
+    retry_possible = not (result or {}).get("final") and bool(
         (result and result.get("retryable"))
         or alternative_for(agent, {**state, "failure_history": failures}, deps)
     )

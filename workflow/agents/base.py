@@ -129,6 +129,7 @@ class Answer:
     state: dict[str, Any] = field(default_factory=dict)  # extra state keys (declared ones)
     plan: dict[str, Any] | None = None
     retryable: bool = False
+    final: bool = False  # the request was answered (e.g. a question back): no alternative
 
     @classmethod
     def failed(cls, why: str, *, retryable: bool = False) -> Answer:
@@ -173,8 +174,9 @@ def handler_agent(
                 answer = Answer("failed", why, errors=[f"unsupported action {action}"])
             else:
                 answer = await handler(deps, context, state)
-        except Refusal as exc:
+        except Refusal as exc:  # an answer to the user, not a failure another agent could fix
             answer = Answer.failed(str(exc))
+            answer.final = True
         except failures as exc:
             answer = Answer.failed(getattr(exc, "message", None) or str(exc))
         output = answer.output
@@ -191,6 +193,8 @@ def handler_agent(
             errors=answer.errors,
             retryable=answer.retryable,
         )
+        if answer.final:
+            result["final"] = True
         return await agent_update(
             result, deps=deps, config=config, state=state, plan=answer.plan, **answer.state
         )

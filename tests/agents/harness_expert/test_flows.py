@@ -112,8 +112,9 @@ async def test_a_missing_image_tag_is_a_question_not_a_guess(opener):
         del request["context"]["image"], request["context"]["image_tag"]
         report = await h.service.start(**request, requester="U1")
         assert report.status == "failed"
-        # harness_expert asks for the tag; its alternative (kubernetes_agent) asks the same
-        assert "needs an image" in report.summary and "tag" in report.summary, report.summary
+        assert "deploy needs an image tag" in report.summary, report.summary
+        # a question back is final: no retry with kubernetes_agent (a direct deploy)
+        assert report.outcome.get("agents_tried") == "harness_expert", report.outcome
         assert server(h).executions == {}
 
 
