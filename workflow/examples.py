@@ -63,8 +63,11 @@ SCENARIOS: list[dict[str, Any]] = [
             "infrastructure_supervisor",
             "harness_expert",
             "reflection",
+            "human_approval",
         ],
-        "status": "failed",  # harness_expert is not available yet, and says so
+        # Planned in the sandbox's simulated Harness (validated there); it deploys to
+        # production, so it waits for approval.
+        "status": "awaiting_approval",
     },
 ]
 

@@ -15,6 +15,7 @@ only planned, with what Harness itself said about it:
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -85,6 +86,11 @@ def _client(deps: WorkflowDeps) -> HarnessClient:
 
 def _service(deps: WorkflowDeps, context: dict[str, Any], action: str) -> tuple[str, Any]:
     service = deps.catalog.canonical_name(context.get("service"))
+    repository = str(context.get("repository") or "")
+    if not service and action == "create" and repository:
+        # "create a pipeline for https://github.com/org/microservice": the repository's name
+        name = repository.rstrip("/").removesuffix(".git").rsplit("/", 1)[-1].lower()
+        service = name if re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name) else None
     if not service:
         raise Refusal(f"which service? say e.g. '{_EXAMPLES[action]}'")
     return service, deps.catalog.resolve(service)
