@@ -1,5 +1,6 @@
-"""How database, schema and migration requests are recognised."""
+"""How database, schema and migration requests are recognised, and what they ask for."""
 
+from workflow.agents.database_agent.reader import CONTEXT_KEYS, read_request
 from workflow.agents.spec import Vocabulary
 
 __all__ = ["VOCABULARY"]
@@ -72,6 +73,8 @@ VOCABULARY = Vocabulary(
         "migration": ("generate", "create", "rollback", "status", "update"),
     },
     default_action={"schema": "create", "migration": "create"},
+    context_keys=CONTEXT_KEYS,
+    reader=read_request,
     help={
         "database": "database operations: queries, backups, restores, tuning",
         "schema": "design a database schema or data model",
