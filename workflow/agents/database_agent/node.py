@@ -84,8 +84,15 @@ def _databases(deps: WorkflowDeps) -> Databases:
 
 
 def _target(deps: WorkflowDeps, context: dict[str, Any]) -> Target:
-    service = context.get("service") or context.get("database")
-    return _databases(deps).target(service, context.get("environment"))
+    """The database named (`database`: "in billing prod"), else the request's service, else
+    the only database the catalog has."""
+    dbs = _databases(deps)
+    have = set(dbs.services())
+    named = [context.get("database"), context.get("service")]
+    service = next((n for n in named if n and (deps.catalog.canonical_name(str(n)) in have)), None)
+    if service is None and len(have) != 1:
+        service = next((n for n in named if n), None)
+    return dbs.target(service, context.get("environment"))
 
 
 async def _read_only(target: Target, statement_timeout_s: float) -> psycopg.AsyncConnection:
@@ -230,6 +237,15 @@ async def _slow(conn: psycopg.AsyncConnection, target: Target) -> Answer:
 # ------------------------------------------------------------------ migrations
 
 
+def _typed_sql(state: DevOpsAgentState) -> str | None:
+    from workflow.agents.database_agent.reader import code_block
+
+    for message in reversed(state.get("messages") or []):
+        if getattr(message, "type", "") == "human":
+            return code_block(str(message.content))
+    return None
+
+
 async def _migrate(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     if context.get("db_op") not in MIGRATION_OPS:
         raise Refusal(
@@ -238,6 +254,10 @@ async def _migrate(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
     dbs = _databases(deps)
     target = _target(deps, context)
     settings = dbs.settings
+    if context.get("db_op") == "raw_sql":  # the code block as typed (the context's is cleaned)
+        typed = _typed_sql(state)
+        if typed:
+            context = {**context, "sql": typed}
     started = time.perf_counter()
     conn = await target.open()
     try:

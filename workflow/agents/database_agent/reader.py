@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["CONTEXT_KEYS", "read_request"]
+__all__ = ["CONTEXT_KEYS", "code_block", "read_request"]
 
 CONTEXT_KEYS = (
     "db_op",
@@ -230,13 +230,31 @@ def _migrations(low: str, text: str) -> dict[str, Any]:
     return _add_column(low)
 
 
+# SQL typed in a request (its code fence may be gone: the classifier reads cleaned text).
+_SQL = re.compile(
+    r"\b(?:alter\s+table|create\s+(?:unique\s+)?index|create\s+table|drop\s+(?:table|index)"
+    r"|update\s+[\w.\"]+\s+set|delete\s+from|insert\s+into|comment\s+on|truncate)\b.*;",
+    re.I | re.S,
+)
+
+
+def code_block(text: str) -> str | None:
+    """The SQL of a request: its ``` code block, else statements ending in `;`."""
+    code = _CODE.search(text)
+    if code:
+        return code.group(1).strip()
+    sql = _SQL.search(text)
+    return sql.group(0).strip() if sql else None
+
+
 def read_request(task_type: str, text: str, context: dict[str, Any]) -> dict[str, Any]:
     """The database keys of `text` (only those found)."""
     out: dict[str, Any] = {}
-    code = _CODE.search(text)
+    code = code_block(text)
     low = re.sub(r"\s+", " ", _CODE.sub(" ", text).lower()).strip()
     if code:
-        out.update({"db_op": "raw_sql", "sql": code.group(1).strip()})
+        out.update({"db_op": "raw_sql", "sql": code})
+        low = low[: low.find(code.lower()[:20])] if code.lower()[:20] in low else low
     else:
         out.update(_migrations(low, _CODE.sub(" ", text)) or _reads(low))
     if out.get("db_op") == "add_column":
@@ -247,7 +265,7 @@ def read_request(task_type: str, text: str, context: dict[str, Any]) -> dict[str
         rows = re.search(r"\b(\d[\d,_]*)\s+rows\b", low)
         if rows:
             out["rows"] = int(re.sub(r"[,_]", "", rows.group(1)))
-    out.update({k: v for k, v in _database(low).items() if not context.get("service")})
+    out.update(_database(low))
     if "table" in out and out["table"] is None:
         del out["table"]
     return out
