@@ -31,9 +31,10 @@ FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2
 def snapshot(url: str) -> list[Any]:
     """Every relation, column, default and constraint outside the system schemas."""
     with psycopg.connect(url) as conn:
-        return conn.execute(CATALOG_SNAPSHOT).fetchall() + conn.execute(
-            CONSTRAINTS_SNAPSHOT
-        ).fetchall()
+        return (
+            conn.execute(CATALOG_SNAPSHOT).fetchall()
+            + conn.execute(CONSTRAINTS_SNAPSHOT).fetchall()
+        )
 
 
 def context_of(text: str, environment: str = "production") -> dict[str, Any]:

@@ -101,9 +101,12 @@ KINDS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "check", "expected", "tags"), KINDS, ids=[k[0][:50] for k in KINDS])
-async def test_each_kind_is_rehearsed_untouched_then_applied(deps, database, text, check,
-                                                              expected, tags):
+@pytest.mark.parametrize(
+    ("text", "check", "expected", "tags"), KINDS, ids=[k[0][:50] for k in KINDS]
+)
+async def test_each_kind_is_rehearsed_untouched_then_applied(
+    deps, database, text, check, expected, tags
+):
     before = snapshot(database)
     answer = await plan_for(deps, text)
     assert answer.status == "planned", answer.summary
@@ -150,7 +153,9 @@ async def test_drop_column_copies_the_data_aside_first(deps, database):
     assert backup["key"] == ["id"]
     await apply(deps, answer.plan)
     with psycopg.connect(database) as conn:
-        rows = conn.execute(f'SELECT count(*), count(email) FROM devops_bot_backup."{backup["name"]}"')
+        rows = conn.execute(
+            f'SELECT count(*), count(email) FROM devops_bot_backup."{backup["name"]}"'
+        )
         assert rows.fetchone() == (200, 200)
 
 
@@ -169,7 +174,7 @@ async def test_a_rehearsal_that_fails_is_reported_and_nothing_changes(deps, data
 
 
 async def test_unknown_table_and_unsupported_ask_say_how_to_ask(deps):
-    with pytest.raises(Refusal, match="no table ledgers .*tables: accounts, invoices, payments"):
+    with pytest.raises(Refusal, match=r"no table ledgers .*tables: accounts, invoices, payments"):
         await plan_for(deps, "add a nullable memo text column to ledgers in billing prod")
     with pytest.raises(Refusal, match="I can plan these migrations") as refused:
         await plan_for(deps, "please partition payments by month in billing prod")
