@@ -387,11 +387,13 @@ async def _plan(
         f"planned {migration.title} on the {target.label}: rehearsed in "
         f"{rehearsal.ms:.0f} ms and rolled back; {len(findings)} lint finding(s)"
     )
+    data = plan.model_dump(mode="json")
     return Answer(
         "planned",
         summary,
-        output={**timing, "findings": len(findings)},
-        plan=plan.model_dump(mode="json"),
+        output={"plan": data, **timing, "findings": len(findings)},
+        parts=[parts.preview(plan.preview, title="Migration plan")],
+        plan=data,
     )
 
 

@@ -106,7 +106,10 @@ def _as_root() -> bool:
 
 def _run(argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     if _as_root():
-        argv = ["runuser", "-u", "postgres", "--", *argv]
+        runuser = shutil.which("runuser") or next(
+            (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if Path(p).exists()), "runuser"
+        )
+        argv = [runuser, "-u", "postgres", "--", *argv]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if check and done.returncode != 0:
         raise PostgresMissing(f"{' '.join(argv)} failed: {done.stderr.strip()[-500:]}")
