@@ -110,7 +110,9 @@ class Databases:
         self._catalog = catalog
         self._environ = dict(environ)
         self.settings = settings
-        self.sandbox = sandbox  # the sandbox's local PostgreSQL, when it provides the URLs
+        # The sandbox's local PostgreSQL (`sandbox.SandboxUse`): it provides the URL of each
+        # variable the environment does not set, started on the first request that needs one.
+        self.sandbox = sandbox
 
     def __repr__(self) -> str:  # the environ holds secrets
         return "Databases(...)"
@@ -153,6 +155,12 @@ class Databases:
                 f"(it has: {', '.join(entry.databases)})"
             )
         url = self._environ.get(db.url_env)
+        if not url and self.sandbox is not None and db.url_env in self.sandbox.variables():
+            try:
+                self._environ = {**self.sandbox.environ(), **self._environ}
+            except Exception as exc:  # the sandbox's PostgreSQL could not start: say why
+                raise Refusal(f"the sandbox PostgreSQL did not start: {scrub(str(exc))}") from None
+            url = self._environ.get(db.url_env)
         if not url:
             raise Refusal(
                 f"the {entry.name} {env} database is not reachable: {db.url_env} is not set"
@@ -170,19 +178,19 @@ async def connect(context: BackendContext) -> AsyncIterator[Connected]:
         yield Connected(unavailable={BACKEND: settings})
         return
     catalog = context.catalog or ServiceCatalog(services={})
-    environ = dict(context.environ)
-    sandbox = None
-    if context.sandbox:
-        from workflow.agents.database_agent.sandbox import sandbox_environ
-
-        try:
-            sandbox, extra = sandbox_environ(context.data_dir, catalog)
-        except Exception as exc:  # the sandbox's PostgreSQL could not start: say why
-            yield Connected(unavailable={BACKEND: f"the sandbox PostgreSQL did not start: {exc}"})
-            return
-        environ = {**extra, **environ}
     if not any(e.databases for e in catalog.services.values()):
         why = "no database in the service catalog: add `databases:` to a service's entry"
         yield Connected(unavailable={BACKEND: why})
         return
-    yield Connected(backends={BACKEND: Databases(catalog, environ, settings, sandbox=sandbox)})
+    sandbox = None
+    if context.sandbox:
+        from workflow.agents.database_agent.sandbox import SandboxUse
+
+        sandbox = SandboxUse(context.data_dir, catalog)
+    try:
+        yield Connected(
+            backends={BACKEND: Databases(catalog, context.environ, settings, sandbox=sandbox)}
+        )
+    finally:
+        if sandbox is not None:
+            sandbox.close()

@@ -1,6 +1,7 @@
 """The sandbox's real PostgreSQL: started by the bot for `--sandbox`, seeded, shown, reset.
 
-One local cluster per data directory (left running between commands, so a plan made by one
+One local cluster per data directory, started on the first database request and stopped when
+the last process using it closes (its data stays in the directory, so a plan made by one
 `devops-bot run` is applied by the next), one database per service and environment named in
 the catalog (`billing_production`, ...). The billing databases are seeded with accounts,
 invoices and payments; production's payments table is large enough for size and lock
@@ -23,7 +24,14 @@ from workflow.agents.database_agent.server import LocalPostgres, start_cluster
 from workflow.catalog import ServiceCatalog
 from workflow.sandbox.files import ResetItem
 
-__all__ = ["SANDBOX", "database_name", "sandbox_environ", "seed_billing", "stop_sandbox"]
+__all__ = [
+    "SANDBOX",
+    "SandboxUse",
+    "database_name",
+    "sandbox_environ",
+    "seed_billing",
+    "stop_sandbox",
+]
 
 STATE = "sandbox-postgres.json"
 PAYMENTS_ROWS = {"production": 200_000}
@@ -143,17 +151,54 @@ def _ensure(server: LocalPostgres, service: str, environment: str) -> None:
         seed_billing(server.url(dbname), payments=PAYMENTS_ROWS.get(environment, SMALL_ROWS))
 
 
+class SandboxUse:
+    """One process's use of the sandbox cluster: started (and seeded) on first use, stopped
+    when the last process using it closes (a shared lock on a file marks each user)."""
+
+    def __init__(self, data_dir: Any, catalog: ServiceCatalog) -> None:
+        self.data_dir = Path(data_dir)
+        self.catalog = catalog
+        self.server: LocalPostgres | None = None
+        self._use: Any = None
+
+    def variables(self) -> list[str]:
+        return [variable for _, _, variable in _databases(self.catalog)]
+
+    def environ(self) -> dict[str, str]:
+        """The URL of each database variable the catalog names (starting the cluster)."""
+        with _locked(self.data_dir):
+            if self._use is None:
+                self._use = open(self.data_dir / f"{STATE}.users", "w")
+                fcntl.flock(self._use, fcntl.LOCK_SH)
+            server = self.server = _server(self.data_dir)
+            environ = {}
+            for service, environment, variable in _databases(self.catalog):
+                _ensure(server, service, environment)
+                environ[variable] = server.url(database_name(service, environment))
+        return environ
+
+    def close(self) -> None:
+        if self._use is None:
+            return
+        with _locked(self.data_dir):
+            fcntl.flock(self._use, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self._use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # another process still uses it
+                pass
+            else:
+                stop_sandbox(self.data_dir)
+            self._use.close()
+            self._use = None
+
+
 def sandbox_environ(data_dir: Any, catalog: ServiceCatalog) -> tuple[LocalPostgres, dict[str, str]]:
     """The sandbox cluster (started, databases created and seeded when missing) and the URL
-    of each database variable the catalog names."""
-    data_dir = Path(data_dir)
-    with _locked(data_dir):
-        server = _server(data_dir)
-        environ = {}
-        for service, environment, variable in _databases(catalog):
-            _ensure(server, service, environment)
-            environ[variable] = server.url(database_name(service, environment))
-    return server, environ
+    of each database variable the catalog names (left running)."""
+    use = SandboxUse(data_dir, catalog)
+    environ = use.environ()
+    assert use.server is not None
+    return use.server, environ
 
 
 def stop_sandbox(data_dir: Any) -> None:
@@ -162,13 +207,30 @@ def stop_sandbox(data_dir: Any) -> None:
         server.stop()
 
 
+@contextlib.contextmanager
+def _briefly(data_dir: Path) -> Iterator[LocalPostgres | None]:
+    """The sandbox cluster while this block runs (None if it was never created)."""
+    if not (Path(data_dir) / STATE).exists():
+        yield None
+        return
+    use = SandboxUse(data_dir, ServiceCatalog(services={}))
+    try:
+        use.environ()
+        yield use.server
+    finally:
+        use.close()
+
+
 class _SandboxPostgres:
     title = "PostgreSQL databases"
 
     def reset(self, data_dir: Path) -> list[ResetItem]:
-        server = _running(data_dir)
-        if server is None:
-            return [ResetItem(self.title, Path(data_dir) / STATE, "not started: nothing to reset")]
+        with _briefly(data_dir) as server:
+            if server is None:  # never started: nothing to reset
+                return []
+            return self._reset(server, data_dir)
+
+    def _reset(self, server: LocalPostgres, data_dir: Path) -> list[ResetItem]:
         with psycopg.connect(server.url(), autocommit=True) as conn:
             names = [
                 r[0]
@@ -183,9 +245,15 @@ class _SandboxPostgres:
         return [ResetItem(self.title, Path(data_dir) / STATE, detail)]
 
     def show(self, data_dir: Path) -> list[str]:
-        server = _running(data_dir)
-        if server is None:
-            return ["SANDBOX PostgreSQL: not started (it starts with the first database request)"]
+        with _briefly(data_dir) as server:
+            if server is None:
+                return [
+                    "SANDBOX PostgreSQL: not created yet (it starts with the first database "
+                    "request)"
+                ]
+            return self._show(server)
+
+    def _show(self, server: LocalPostgres) -> list[str]:
         lines = [f"SANDBOX PostgreSQL on {server.host}:{server.port} (data in {server.directory})"]
         with psycopg.connect(server.url(), autocommit=True) as conn:
             names = [
