@@ -6,12 +6,13 @@ from another process, the ledger tells the story, and no URL is ever printed."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.cli_helpers import Cli, no_traceback
-from workflow.agents.database_agent.sandbox import stop_sandbox
+from workflow.agents.database_agent.sandbox import _cluster_dir, stop_sandbox
 
 EXIT_OK, EXIT_PAUSED, EXIT_REFUSED = 0, 10, 3
 
@@ -26,6 +27,7 @@ def cli(sqlite_cli: Cli) -> Iterator[Cli]:
         yield sqlite_cli
     finally:
         stop_sandbox(sqlite_cli.data_dir)
+        shutil.rmtree(_cluster_dir(sqlite_cli.data_dir), ignore_errors=True)
 
 
 def test_index_on_payments_planned_approved_and_recorded(cli: Cli, tmp_path) -> None:
