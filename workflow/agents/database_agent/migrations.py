@@ -25,7 +25,7 @@ __all__ = [
 BATCH_ROWS = 10_000
 
 EXAMPLES = (
-    "add a nullable memo text column to invoices in billing staging",
+    "add a nullable note text column to payments in billing staging",
     "add column status text not null default 'open' to invoices in billing prod",
     "drop column memo from invoices in billing staging",
     "rename column memo to note on invoices in billing staging",
@@ -36,7 +36,7 @@ EXAMPLES = (
     "drop index payments_account_id_idx in billing prod",
     "add a foreign key from invoices.account_id to accounts.id in billing prod",
     "add a check (amount_cents >= 0) on payments in billing prod",
-    "add a unique constraint on accounts(email) in billing prod",
+    "add a unique constraint on accounts(name) in billing prod",
     "run in billing staging: ```ALTER TABLE invoices ADD COLUMN memo text;```",
 )
 

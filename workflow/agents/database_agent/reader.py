@@ -99,7 +99,9 @@ def _reads(low: str) -> dict[str, Any]:
 
 
 def _add_column(low: str) -> dict[str, Any]:
-    if not re.search(r"\badd\b", low) or re.search(r"\b(?:index|constraint|foreign|check)\b", low):
+    if not re.search(r"\b(?:add|new|need)\b", low) or re.search(
+        r"\b(?:index|constraint|foreign|check)\b", low
+    ):
         return {}
     out: dict[str, Any] = {}
     m = (
@@ -152,11 +154,19 @@ def _migrations(low: str, text: str) -> dict[str, Any]:
     m = re.search(rf"\bdrop\s+(?:the\s+)?(?:unique\s+)?index\s+(?:concurrently\s+)?({_W})", low)
     if m:
         return {"db_op": "drop_index", "index_name": m.group(1)}
-    m = re.search(
-        rf"\b(?:drop|remove|delete)\s+(?:the\s+)?column\s+({_W})\s+(?:from|on|of|in)\s+"
-        rf"(?:the\s+)?({_W})",
-        low,
-    ) or re.search(rf"\b(?:drop|remove)\s+(?:the\s+)?(?:column\s+)?({_W})\.({_W})", low)
+    m = (
+        re.search(
+            rf"\b(?:drop|remove|delete)\s+(?:the\s+)?({_W})\s+column\s+(?:from|on|of|in)\s+"
+            rf"(?:the\s+)?({_W})",
+            low,
+        )
+        or re.search(
+            rf"\b(?:drop|remove|delete)\s+(?:the\s+)?column\s+({_W})\s+(?:from|on|of|in)\s+"
+            rf"(?:the\s+)?({_W})",
+            low,
+        )
+        or re.search(rf"\b(?:drop|remove)\s+(?:the\s+)?(?:column\s+)?({_W})\.({_W})", low)
+    )
     if m:
         col, table = (m.group(1), m.group(2))
         if "." in m.group(0):

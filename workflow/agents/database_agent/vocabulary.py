@@ -36,6 +36,7 @@ SIGNALS: tuple[tuple[str, float, str], ...] = (
     ("schema", 2.5, r"\b(?:design|model)\b[^.]{0,30}?\b(?:tables?|data\s+model|database|db)\b"),
     ("schema", 2, r"\berd\b|\bdata\s+model\b|\bentity\s+relationship\b"),
     ("migration", 4, r"\bmigrations?\b"),
+    ("migration", 4, r"\badd\s+(?:an?\s+)?check\b|\bnot\s+valid\b"),
     ("migration", 4, r"\brename\s+(?:the\s+)?(?:column\s+|table\s+)?[a-z_]\w*\.[a-z_]\w*\s+to\b"),
     ("migration", 4, r"\b(?:unique|check|foreign[\s-]+key)\s+constraint\b|\bforeign\s+key\b"),
     (
