@@ -200,3 +200,53 @@ async def test_fingerprint_reads_the_catalog(database):
         b = {"payments": await describe(conn, "public", "payments")}
         await conn.rollback()
     assert fingerprint(a) != fingerprint(b)
+
+
+async def test_a_dropped_column_is_restored_from_its_copy(deps, database):
+    with psycopg.connect(database) as conn:
+        names = conn.execute("SELECT id, name FROM accounts ORDER BY id").fetchall()
+    dropped = await plan_for(deps, "drop column name from accounts in billing prod")
+    done = await apply(deps, dropped.plan)
+    assert "say 'restore accounts.name in billing production' to put it back" in done.said
+    answer = await plan_for(deps, "restore accounts.name in billing prod")
+    assert answer.status == "planned", answer.summary
+    assert (
+        "UPDATE accounts AS t SET name = b.name FROM devops_bot_backup."
+        in (answer.plan["files"][0]["content"])
+    )
+    await apply(deps, answer.plan)
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT id, name FROM accounts ORDER BY id").fetchall() == names
+    with pytest.raises(Refusal, match=r"no copy of accounts\.email"):
+        await plan_for(deps, "restore accounts.email in billing prod")
+
+
+async def test_seeding_honours_types_not_null_unique_and_foreign_keys(deps, database):
+    answer = await plan_for(
+        deps, "seed the invoices table in billing staging with 500 rows", environment="staging"
+    )
+    assert answer.status == "planned", answer.summary
+    assert answer.plan["action"] == "seed"
+    (sample,) = [p for p in answer.parts if p.get("kind") == "table"]
+    assert len(sample["rows"]) == 5 and "account_id" in sample["columns"]
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM invoices").fetchone() == (400,)
+    await apply(deps, answer.plan)
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM invoices").fetchone() == (900,)
+        orphans = conn.execute(
+            "SELECT count(*) FROM invoices i LEFT JOIN accounts a ON a.id = i.account_id "
+            "WHERE a.id IS NULL"
+        )
+        assert orphans.fetchone() == (0,)
+    accounts = await plan_for(
+        deps, "seed accounts with 50 rows in billing staging", environment="staging"
+    )
+    await apply(deps, accounts.plan)  # email is NOT NULL UNIQUE: generated distinct
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(DISTINCT email) FROM accounts").fetchone() == (250,)
+
+
+async def test_seeding_production_is_refused_by_default(deps):
+    with pytest.raises(Refusal, match="seeding is refused in production"):
+        await plan_for(deps, "seed the invoices table in billing prod with 10 rows")

@@ -31,8 +31,8 @@ SPEC = AgentSpec(
     ),
     capability="schema design and migrations",
     vocabulary=VOCABULARY,
-    actions=("query", "migrate"),
-    writes=frozenset({"migrate"}),
+    actions=("query", "migrate", "seed"),
+    writes=frozenset({"migrate", "seed"}),
     backends={
         "postgres": "no database is configured: name one under `databases:` in the service "
         "catalog and set the variable holding its URL, or use --sandbox",

@@ -144,6 +144,14 @@ async def _apply(plan: Plan, target: Target, dbs: Databases, who: dict[str, Any]
             f"applied {body.get('title') or plan.action}{where} in {ms:.0f} ms "
             f"(ledger #{ledger_id}{', approved by ' + by if by else ''})"
         )
+        backup = body.get("backup")
+        if backup:
+            env = body.get("environment")
+            said += (
+                f"; the dropped data is kept in devops_bot_backup.{backup['name']}: say "
+                f"'restore {backup['table']}.{backup['column']} in {body.get('service')} {env}' "
+                "to put it back"
+            )
         if detail:
             said += f"; note: {detail}"
         return Applied(result, where=where, said=said)

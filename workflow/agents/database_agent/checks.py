@@ -138,6 +138,8 @@ class Rehearsal:
     after: dict[str, dict[str, Any] | None]
     ms: float
     error: str | None = None
+    sample: list[str] = field(default_factory=list)  # columns, then rows (a seed's sample)
+    sample_rows: list[list[Any]] = field(default_factory=list)
 
 
 _LOCKS = """
@@ -160,6 +162,8 @@ async def rehearse(
     start = time.perf_counter()
     after: dict[str, dict[str, Any] | None] = {}
     error = None
+    sample: list[str] = []
+    sample_rows: list[list[Any]] = []
     tables = tables_after(migration)
     await conn.set_autocommit(False)
     try:
@@ -210,9 +214,14 @@ async def rehearse(
             if error is None:
                 for name in tables:
                     after[name] = await describe(conn, schema, name)
+                if migration.sample_sql:
+                    await cur.execute(migration.sample_sql)
+                    sample = [c.name for c in cur.description or []]
+                    sample_rows = [[str(v) for v in row] for row in await cur.fetchall()]
     finally:
         await conn.rollback()
-    return Rehearsal(results, after, (time.perf_counter() - start) * 1000, error)
+    ms = (time.perf_counter() - start) * 1000
+    return Rehearsal(results, after, ms, error, sample, sample_rows)
 
 
 async def _filenodes(cur: Any, schema: str, tables: list[str]) -> dict[str, int]:

@@ -38,6 +38,8 @@ EXAMPLES = (
     "add a check (amount_cents >= 0) on payments in billing prod",
     "add a unique constraint on accounts(name) in billing prod",
     "run in billing staging: ```ALTER TABLE invoices ADD COLUMN memo text;```",
+    "restore accounts.name in billing staging",
+    "seed the invoices table in billing staging with 500 rows",
 )
 
 
@@ -135,6 +137,7 @@ class Migration:
     new_tables: list[str] = field(default_factory=list)  # created: no fingerprint before
     renamed: dict[str, str] = field(default_factory=dict)  # table -> its new name
     backup: dict[str, Any] | None = None  # data copied aside before a drop
+    sample_sql: str | None = None  # what the rehearsal shows of the rows it wrote (a seed)
 
 
 def sql_text(migration: Migration) -> str:
@@ -475,6 +478,83 @@ def _raw(context: dict[str, Any], schema: str, rows: dict[str, int]) -> Migratio
     )
 
 
+def _restore_column(context: dict[str, Any], schema: str, rows: dict[str, int]) -> Migration:
+    """The column put back from its copy in devops_bot_backup (the node finds the copy)."""
+    table, column, ctype, backup = _need(
+        context, "table", "column", "column_type", "backup_table", example=EXAMPLES[13]
+    )
+    key = list(context.get("key") or [])
+    if not key:
+        raise MigrationError(f"{table} has no primary key: its rows cannot be matched to the copy")
+    t, c = _qualified(schema, qident(table)), qident(column)
+    match = " AND ".join(f"t.{qident(k)} = b.{qident(k)}" for k in key)
+    copy = f"devops_bot_backup.{qident(backup)}"
+    steps = [
+        Step(f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {_type(ctype)}", table),
+        Step(f"UPDATE {t} AS t SET {c} = b.{c} FROM {copy} AS b WHERE {match}", table),
+    ]
+    return Migration("restore_column", f"restore {table}.{column} from {copy}", steps, [table])
+
+
+_SEED_TEXT = re.compile(r"text|character|char|citext")
+
+
+def _seed(context: dict[str, Any], schema: str, rows: dict[str, int]) -> Migration:
+    """Rows generated from the table's schema (the node reads it into `seed_columns`)."""
+    table, count = _need(context, "table", "rows", example=EXAMPLES[14])
+    count = int(count)
+    if not 0 < count <= 100_000:
+        raise MigrationError("seed between 1 and 100000 rows at a time")
+    token = str(context.get("seed_token") or "seed")
+    names, values, ctes = [], [], []
+    for col in context.get("seed_columns") or []:
+        name, ctype = col["name"], col["type"].lower()
+        if col.get("default") is not None or col.get("identity"):
+            continue
+        q = qident(name)
+        if col.get("references"):
+            ref_table, ref_column = col["references"]
+            alias = f"ref_{len(ctes)}"
+            ctes.append(
+                f"{alias} AS (SELECT array_agg({qident(ref_column)}) AS ids FROM "
+                f"{_qualified(schema, qident(ref_table))})"
+            )
+            value = f"(SELECT ids[1 + (g % cardinality(ids))] FROM {alias})"
+        elif "int" in ctype or "serial" in ctype:
+            value = "g" if col.get("unique") else "(g % 1000)"
+        elif "numeric" in ctype or "decimal" in ctype or "double" in ctype or "real" in ctype:
+            value = "((g % 1000) + 0.5)"
+        elif "bool" in ctype:
+            value = "(g % 2 = 0)"
+        elif "timestamp" in ctype or ctype == "date":
+            value = f"(now() - g * interval '1 minute')::{ctype}"
+        elif ctype == "uuid":
+            value = "gen_random_uuid()"
+        elif "json" in ctype:
+            value = f"'{{}}'::{ctype}"
+        elif _SEED_TEXT.search(ctype):
+            if "email" in name:
+                value = f"'{token}-' || g || '@example.com'"
+            else:
+                value = f"'{name}-{token}-' || g"
+        else:
+            raise MigrationError(f"I cannot generate values of type {ctype} ({table}.{name})")
+        names.append(q)
+        values.append(value)
+    if not names:
+        raise MigrationError(f"every column of {table} has a default: nothing to generate")
+    t = _qualified(schema, qident(table))
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+    sql = (
+        f"INSERT INTO {t} ({', '.join(names)}) {with_}SELECT {', '.join(values)} "
+        f"FROM generate_series(1, {count}) AS g"
+    )
+    sample = f"SELECT * FROM {t} ORDER BY ctid DESC LIMIT 5"
+    return Migration(
+        "seed", f"seed {table} with {count} rows", [Step(sql, table)], [table], sample_sql=sample
+    )
+
+
 _BUILDERS = {
     "add_column": _add_column,
     "drop_column": _drop_column,
@@ -488,5 +568,7 @@ _BUILDERS = {
     "add_check": _add_check,
     "add_unique": _add_unique,
     "raw_sql": _raw,
+    "restore_column": _restore_column,
+    "seed": _seed,
 }
 MIGRATION_OPS = frozenset(_BUILDERS)

@@ -68,7 +68,7 @@ BIG_ROWS = 1_000_000
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
     op = context.get("db_op")
     if op in MIGRATION_OPS:
-        return "migrate"
+        return "migrate"  # (seeds too: planned the same way, as a `seed` plan)
     if op in READS:
         return "query"
     if task_type in {"migration", "schema"} or context.get("action") in {"create", "update"}:
@@ -292,6 +292,11 @@ async def _plan(
         context["table"] = row[0]
     named = [str(context[k]) for k in ("table", "ref_table") if context.get(k)]
     before = {t: await describe(conn, schema, t) for t in named}
+    op = context.get("db_op")
+    if op == "restore_column":
+        context.update(await _backup_of(conn, target, context, before))
+    if op == "seed":
+        context.update(await _seed_columns(conn, target, context, before))
     rows = {t: d["rows_estimate"] for t, d in before.items() if d}
     migration = build_migration(context, schema=schema, rows=rows)
     before = {t: before.get(t) or await describe(conn, schema, t) for t in migration.tables}
@@ -358,7 +363,7 @@ async def _plan(
         )
     risk = _risk(migration, before, rehearsal, findings)
     plan = Plan(
-        action="migrate",
+        action="seed" if migration.op == "seed" else "migrate",
         kind="Migration",
         name=f"{target.service}-{target.environment}-{migration.op}",
         environment=target.environment,
@@ -392,9 +397,97 @@ async def _plan(
         "planned",
         summary,
         output={"plan": data, **timing, "findings": len(findings)},
-        parts=[parts.preview(plan.preview, title="Migration plan")],
+        parts=[parts.preview(plan.preview, title="Migration plan")]
+        + (
+            [
+                parts.table(
+                    "Sample of the rows (from the rehearsal)",
+                    rehearsal.sample,
+                    rehearsal.sample_rows,
+                )
+            ]
+            if rehearsal.sample
+            else []
+        ),
         plan=data,
     )
+
+
+async def _backup_of(
+    conn: psycopg.AsyncConnection, target: Target, context: dict[str, Any], before: dict[str, Any]
+) -> dict[str, Any]:
+    """The newest copy of `table.column` in devops_bot_backup, its type and the table's key."""
+    table, column = str(context.get("table") or ""), str(context.get("column") or "")
+    prefix = f"{table}__{column}__"
+    row = await (
+        await conn.execute(
+            "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON "
+            "a.attrelid = c.oid AND a.attname = %s WHERE n.nspname = 'devops_bot_backup' "
+            "AND starts_with(c.relname, %s) ORDER BY c.oid DESC LIMIT 1",
+            (column, prefix),
+        )
+    ).fetchone()
+    await conn.rollback()
+    if row is None:
+        raise Refusal(
+            f"no copy of {table}.{column} in devops_bot_backup on the {target.label}: only "
+            "columns dropped by the bot are copied aside"
+        )
+    d = before.get(table) or {}
+    key = next(
+        (
+            k["definition"].split("(", 1)[1].rstrip(")").split(", ")
+            for k in d.get("constraints", [])
+            if k["kind"] == "primary key"
+        ),
+        [],
+    )
+    return {"backup_table": row[0], "column_type": row[1], "key": key}
+
+
+async def _seed_columns(
+    conn: psycopg.AsyncConnection, target: Target, context: dict[str, Any], before: dict[str, Any]
+) -> dict[str, Any]:
+    """The table's columns as the seed generator needs them (types, defaults, identity,
+    unique, foreign keys); production only when the policy asks for approval of seeds."""
+    if target.environment == "production":
+        raise Refusal(
+            "seeding is refused in production: set `actions: {seed: {require_approval: "
+            "approval}}` in the policy file to allow it with approval"
+        )
+    table = str(context.get("table") or "")
+    if before.get(table) is None:
+        raise Refusal(await _no_table(conn, target, table))
+    rows = await (
+        await conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attidentity <> '' OR "
+            "a.attgenerated <> '', pg_get_expr(d.adbin, d.adrelid), "
+            "(SELECT confrelid::regclass::text || ' ' || (SELECT attname FROM pg_attribute "
+            " WHERE attrelid = k.confrelid AND attnum = k.confkey[1]) FROM pg_constraint k "
+            " WHERE k.conrelid = a.attrelid AND k.contype = 'f' AND k.conkey = ARRAY[a.attnum] "
+            " LIMIT 1), EXISTS (SELECT 1 FROM pg_constraint u WHERE u.conrelid = a.attrelid AND "
+            " u.contype IN ('u', 'p') AND u.conkey = ARRAY[a.attnum]) "
+            "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND "
+            "d.adnum = a.attnum WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT "
+            "a.attisdropped ORDER BY a.attnum",
+            (f"{target.schema}.{table}",),
+        )
+    ).fetchall()
+    await conn.rollback()
+    columns = [
+        {
+            "name": name,
+            "type": ctype,
+            "identity": identity,
+            "default": default,
+            "references": ref.split(" ", 1) if ref else None,
+            "unique": unique,
+        }
+        for name, ctype, identity, default, ref, unique in rows
+    ]
+    token = fingerprint(before)[7:13]
+    return {"seed_columns": columns, "seed_token": token}
 
 
 def _file_name(target: Target, migration: Migration) -> str:

@@ -128,6 +128,14 @@ def _add_column(low: str) -> dict[str, Any]:
 
 
 def _migrations(low: str, text: str) -> dict[str, Any]:
+    m = re.search(rf"\brestore\s+(?:the\s+)?(?:dropped\s+)?(?:column\s+)?({_W})\.({_W})", low)
+    if m:
+        return {"db_op": "restore_column", "table": m.group(1), "column": m.group(2)}
+    m = re.search(rf"\bseed\s+(?:the\s+)?(?:[\w-]+\s+)?({_W})\s+table\b", low) or re.search(
+        rf"\bseed\s+(?:the\s+)?(?:table\s+)?({_W})\b", low
+    )
+    if m and _clean(m.group(1)):
+        return {"db_op": "seed", "table": m.group(1)}
     m = re.search(rf"\brename\s+(?:the\s+)?table\s+({_W})\s+to\s+({_W})", low)
     if m:
         return {"db_op": "rename_table", "table": m.group(1), "new_name": m.group(2)}
@@ -271,7 +279,7 @@ def read_request(task_type: str, text: str, context: dict[str, Any]) -> dict[str
         d = _DEFAULT.search(_CODE.sub(" ", text))
         if d:
             out["default"] = d.group(1).strip('"')
-    if out.get("db_op") in {"add_column", "create_table"} or "seed" in low:
+    if out.get("db_op") in {"add_column", "create_table", "seed"}:
         rows = re.search(r"\b(\d[\d,_]*)\s+rows\b", low)
         if rows:
             out["rows"] = int(re.sub(r"[,_]", "", rows.group(1)))
