@@ -250,3 +250,20 @@ async def test_seeding_honours_types_not_null_unique_and_foreign_keys(deps, data
 async def test_seeding_production_is_refused_by_default(deps):
     with pytest.raises(Refusal, match="seeding is refused in production"):
         await plan_for(deps, "seed the invoices table in billing prod with 10 rows")
+
+
+async def test_a_rehearsal_stopped_by_its_timeout_still_plans_and_says_so(database):
+    from tests.agents.database_agent.conftest import make_deps
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO payments (account_id, amount_cents) SELECT 1, g FROM "
+            "generate_series(1, 300000) g"
+        )
+    deps = make_deps(database, rehearsal_timeout_s=0.01)
+    before = snapshot(database)
+    answer = await plan_for(deps, "change type of payments.amount_cents to bigint in billing prod")
+    assert answer.status == "planned", answer.summary
+    assert "STOPPED" in answer.summary and "STOPPED" in answer.plan["preview"]
+    assert {"rehearsal_incomplete", "high_risk"} <= set(answer.plan["risk"])
+    assert snapshot(database) == before

@@ -138,6 +138,7 @@ class Rehearsal:
     after: dict[str, dict[str, Any] | None]
     ms: float
     error: str | None = None
+    timed_out: bool = False  # stopped by statement_timeout: the SQL is valid so far, slow
     sample: list[str] = field(default_factory=list)  # columns, then rows (a seed's sample)
     sample_rows: list[list[Any]] = field(default_factory=list)
 
@@ -162,6 +163,7 @@ async def rehearse(
     start = time.perf_counter()
     after: dict[str, dict[str, Any] | None] = {}
     error = None
+    timed_out = False
     sample: list[str] = []
     sample_rows: list[list[Any]] = []
     tables = tables_after(migration)
@@ -195,6 +197,7 @@ async def rehearse(
                     ms = (time.perf_counter() - t0) * 1000
                     results.append(StepResult(step.sql, ran, ms, [], note))
                     error = _error_text(exc, step.sql)
+                    timed_out = exc.diag.sqlstate == "57014"
                     break
                 ms = (time.perf_counter() - t0) * 1000
                 await cur.execute(_LOCKS)
@@ -221,7 +224,7 @@ async def rehearse(
     finally:
         await conn.rollback()
     ms = (time.perf_counter() - start) * 1000
-    return Rehearsal(results, after, ms, error, sample, sample_rows)
+    return Rehearsal(results, after, ms, error, timed_out, sample, sample_rows)
 
 
 async def _filenodes(cur: Any, schema: str, tables: list[str]) -> dict[str, int]:

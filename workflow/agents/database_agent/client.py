@@ -8,7 +8,10 @@ variable name.
 
 Settings (environment, all optional):
   DATABASE_LOCK_TIMEOUT_S       lock_timeout of rehearsals and applies (default 3)
-  DATABASE_STATEMENT_TIMEOUT_S  statement_timeout of reads and rehearsals (default 60)
+  DATABASE_STATEMENT_TIMEOUT_S  statement_timeout of reads (default 60)
+  DATABASE_REHEARSAL_TIMEOUT_S  statement_timeout of each rehearsed statement (default 15): the
+                                rehearsal takes the real locks on the target database, so this
+                                bounds how long it may hold one
   DATABASE_APPLY_RETRIES        attempts of a statement that timed out on its lock (default 3)
 """
 
@@ -51,6 +54,7 @@ def scrub(text: str) -> str:
 class DatabaseSettings(BaseModel):
     lock_timeout_s: float = Field(default=3.0, gt=0, le=600)
     statement_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    rehearsal_timeout_s: float = Field(default=15.0, gt=0, le=3600)
     apply_retries: int = Field(default=3, ge=1, le=20)
     retry_pause_s: float = Field(default=1.0, ge=0, le=60)
 
@@ -59,6 +63,7 @@ class DatabaseSettings(BaseModel):
         raw = {
             "lock_timeout_s": environ.get("DATABASE_LOCK_TIMEOUT_S"),
             "statement_timeout_s": environ.get("DATABASE_STATEMENT_TIMEOUT_S"),
+            "rehearsal_timeout_s": environ.get("DATABASE_REHEARSAL_TIMEOUT_S"),
             "apply_retries": environ.get("DATABASE_APPLY_RETRIES"),
         }
         try:

@@ -330,13 +330,13 @@ async def _plan(
         migration,
         schema,
         lock_timeout_s=settings.lock_timeout_s,
-        statement_timeout_s=settings.statement_timeout_s,
+        statement_timeout_s=settings.rehearsal_timeout_s,
     )
     after_names = tables_after(migration)
     plan_ms = (time.perf_counter() - started) * 1000
     timing = {"plan_ms": round(plan_ms, 1), "rehearsal_ms": round(rehearsal.ms, 1)}
     preview = _preview(target, migration, before, rehearsal, findings, lint_note, sql)
-    if rehearsal.error:
+    if rehearsal.error and not rehearsal.timed_out:
         summary = (
             f"the rehearsal of {migration.title} failed on the {target.label}: "
             f"{rehearsal.error}; it was rolled back and nothing changed"
@@ -362,6 +362,8 @@ async def _plan(
             parts=[parts.preview(scrub(preview)), parts.file(path, sql)],
         )
     risk = _risk(migration, before, rehearsal, findings)
+    if rehearsal.timed_out:  # valid so far, but slow: holds its lock at least that long
+        risk += [t for t in ("rehearsal_incomplete", "high_risk") if t not in risk]
     plan = Plan(
         action="seed" if migration.op == "seed" else "migrate",
         kind="Migration",
@@ -377,7 +379,7 @@ async def _plan(
             "steps": [s.to_dict() for s in migration.steps],
             "tables": migration.tables,
             "tables_after": after_names,
-            "fingerprint_after": fingerprint(rehearsal.after),
+            "fingerprint_after": None if rehearsal.timed_out else fingerprint(rehearsal.after),
             "backup": migration.backup,
         },
         resource_version=fingerprint(before),
@@ -392,6 +394,11 @@ async def _plan(
         f"planned {migration.title} on the {target.label}: rehearsed in "
         f"{rehearsal.ms:.0f} ms and rolled back; {len(findings)} lint finding(s)"
     )
+    if rehearsal.timed_out:
+        summary += (
+            f"; the rehearsal was STOPPED after {settings.rehearsal_timeout_s:g} s "
+            "(statement_timeout): it is slow on this table"
+        )
     data = plan.model_dump(mode="json")
     return Answer(
         "planned",
@@ -591,7 +598,14 @@ def _preview(
         lines.append(f"  - statement {f.statement}: {f.rule}: {f.message}")
         if f.help:
             lines.append(f"    help: {f.help}")
-    if rehearsal.error:
+    if rehearsal.timed_out:
+        lines += [
+            "",
+            f"Rehearsal STOPPED: {rehearsal.error} (rolled back). Up to there the SQL ran; the "
+            "statement that was stopped holds its lock for at least that long on this table, "
+            "so the schema after is not shown.",
+        ]
+    elif rehearsal.error:
         lines += ["", f"Rehearsal FAILED: {rehearsal.error} (rolled back)"]
     else:
         lines += [
