@@ -46,6 +46,10 @@ async def describe(conn: AsyncConnection, schema: str, table: str) -> dict[str, 
         if row is None:
             return None
         oid, estimate, size = row
+        if estimate < 0 and size < 64 * 1024 * 1024:  # never analyzed: small enough to count
+            await cur.execute(f"SELECT count(*) FROM {_quoted(schema)}.{_quoted(table)}")
+            counted = await cur.fetchone()
+            estimate = counted[0] if counted else 0
         await cur.execute(_COLUMNS, {"oid": oid})
         columns = [
             {"name": n, "type": t, "nullable": bool(null), "default": d}
@@ -67,6 +71,10 @@ async def describe(conn: AsyncConnection, schema: str, table: str) -> dict[str, 
         "rows_estimate": max(int(estimate), 0),
         "size_bytes": int(size),
     }
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def fingerprint(described: dict[str, dict[str, Any] | None]) -> str:

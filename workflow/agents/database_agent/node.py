@@ -141,6 +141,7 @@ async def _query(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgent
 async def _describe(conn: psycopg.AsyncConnection, target: Target, table: str) -> Answer:
     if not table:
         raise Refusal(f"which table? say e.g. '{READ_EXAMPLES[0]}'")
+    table = await _actual_table(conn, target.schema, table)
     d = await describe(conn, target.schema, table)
     if d is None:
         raise Refusal(await _no_table(conn, target, table))
@@ -167,6 +168,19 @@ async def _describe(conn: psycopg.AsyncConnection, target: Target, table: str) -
             )
         )
     return Answer("completed", summary, output={"table": d}, parts=out)
+
+
+async def _actual_table(conn: psycopg.AsyncConnection, schema: str, name: str) -> str:
+    """`name` as the database spells it, when only its case differs."""
+    rows = await (
+        await conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND lower(c.relname) = lower(%s) AND c.relkind IN ('r', 'p')",
+            (schema, name),
+        )
+    ).fetchall()
+    names = [r[0] for r in rows]
+    return name if name in names or len(names) != 1 else names[0]
 
 
 async def _no_table(conn: psycopg.AsyncConnection, target: Target, table: str) -> str:
@@ -290,8 +304,17 @@ async def _plan(
                 f"no index {context.get('index_name')} in schema {schema} of the {target.label}"
             )
         context["table"] = row[0]
+    for key in ("table", "ref_table"):  # requests are read lowercased: "Orders" is meant
+        if context.get(key):
+            context[key] = await _actual_table(conn, schema, str(context[key]))
     named = [str(context[k]) for k in ("table", "ref_table") if context.get(k)]
     before = {t: await describe(conn, schema, t) for t in named}
+    d = before.get(str(context.get("table") or ""))
+    if d and context.get("column"):
+        wanted = str(context["column"])
+        same = [c["name"] for c in d["columns"] if c["name"].lower() == wanted.lower()]
+        if wanted not in [c["name"] for c in d["columns"]] and len(same) == 1:
+            context["column"] = same[0]
     op = context.get("db_op")
     if op == "restore_column":
         context.update(await _backup_of(conn, target, context, before))
