@@ -247,3 +247,60 @@ async def test_harness_unreachable_is_said_plainly(tmp_path):
         assert report.status == "failed"
         assert "is unreachable" in report.summary and "HARNESS_URL" in report.summary
         assert "never-shown" not in report.summary
+
+
+async def test_rerun_the_last_failed_execution_with_its_inputs(opener, tmp_path):
+    """A re-run in production is a production write: it waits for approval, and runs with
+    the failed execution's inputs."""
+    async with opener() as h:
+        server(h).fail_stages["deploy"] = "K8sRollingDeploy failed: registry timeout"
+        failed = await h.service.start(**deploy("v2.3.0", "production"), requester="U1")
+        if failed.status == "awaiting_approval":
+            failed = await h.service.approve(failed.thread_id, "U2")
+        assert failed.status == "failed", failed.summary
+        server(h).fail_stages.clear()
+
+        request = pipeline_request(
+            "re-run the last failed payment-service pipeline",
+            action="trigger",
+            service="payment-service",
+        )
+        report = await h.service.start(**request, requester="U1")
+        assert report.status == "awaiting_approval", report.summary
+        assert report.approval["action"] == "rerun_pipeline"
+        assert "image_tag" in report.approval["preview"] and "v2.3.0" in report.approval["preview"]
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+        assert "execution #2 succeeded" in done.summary
+        assert image(tmp_path, "production") == "registry.example.com/payment-service:v2.3.0"
+
+
+async def test_abort_a_running_execution_in_production_needs_approval(opener):
+    async with opener() as h:
+        started = await h.service.start(**deploy("v2.4.0"), requester="U1")
+        server(h).stage_seconds = 3600  # the execution stays running
+        harness = h.service.deps.backend("harness")
+        pipeline = await harness.get_pipeline(PIPELINE)
+        from workflow.agents.harness_expert.inputs import fill_template
+
+        template = await harness.input_template(PIPELINE)
+        inputs, _ = fill_template(
+            template, lambda f: {"image_tag": "v2.4.0", "environment": "production"}.get(f.key)
+        )
+        server(h).fail_stages["deploy"] = "never reached"  # keeps it Running, no deploy yet
+        running = await harness.execute(PIPELINE, inputs)
+        assert pipeline is not None and started.status == "awaiting_approval"
+
+        request = pipeline_request(
+            "abort the running payment-service pipeline",
+            action="stop",
+            service="payment-service",
+        )
+        report = await h.service.start(**request, requester="U1")
+        assert report.status == "awaiting_approval", report.summary
+        assert report.approval["action"] == "abort_execution"
+        assert report.approval["environment"] == "production"
+        assert (await harness.execution(running.id)).status == "Running", "nothing before approval"
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+        assert (await harness.execution(running.id)).status == "Aborted"
