@@ -304,3 +304,37 @@ async def test_abort_a_running_execution_in_production_needs_approval(opener):
         done = await h.service.approve(report.thread_id, "U2")
         assert done.status == "applied", done.summary
         assert (await harness.execution(running.id)).status == "Aborted"
+
+
+async def test_an_approval_added_from_slack_words_gates_only_production_runs(opener, tmp_path):
+    """The issue's edit, as typed: the classifier reads it, the plan is a diff of the seeded
+    pipeline, and once applied a staging run deploys while a production run waits on
+    Harness's own approval step."""
+    from workflow.classify.rules import classify_rules
+
+    text = "add an approval step before production to payment-service's pipeline"
+    request = classify_rules(text)
+    async with opener() as h:
+        report = await h.service.start(
+            task_type=request.task_type,
+            context={**request.context, "sandbox": True},
+            text=text,
+            requester="U1",
+        )
+        assert report.status == "awaiting_approval", report.summary
+        assert report.approval["action"] == "update_pipeline"
+        assert "+        when:" in report.approval["preview"], report.approval["preview"]
+        assert "Approval" not in server(h).pipelines[PIPELINE]["yaml"], "nothing before approval"
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+
+        staging = await h.service.start(**deploy("v2.6.0", "staging"), requester="U1")
+        if staging.status == "awaiting_approval":
+            staging = await h.service.approve(staging.thread_id, "U2")
+        assert staging.status == "applied", staging.summary
+        assert image(tmp_path, "staging") == "registry.example.com/payment-service:v2.6.0"
+
+        prod = await h.service.start(**deploy("v2.6.0", "production"), requester="U1")
+        prod = await h.service.approve(prod.thread_id, "U2")
+        assert "waiting on Harness's own approval step" in prod.summary, prod.summary
+        assert image(tmp_path, "production") != "registry.example.com/payment-service:v2.6.0"
