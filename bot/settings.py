@@ -50,9 +50,6 @@ class Settings(BaseSettings):
     devops_bot_sweep_interval: float = Field(default=30.0, gt=0)
     # Graph runs one bot process drives at once; later requests are acked and wait, "queued".
     devops_bot_max_runs: int = Field(default=8, ge=1)
-    harness_api_url: str | None = None
-    harness_account_id: str | None = None
-    harness_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     port: int = 3000
