@@ -338,3 +338,19 @@ async def test_an_approval_added_from_slack_words_gates_only_production_runs(ope
         prod = await h.service.approve(prod.thread_id, "U2")
         assert "waiting on Harness's own approval step" in prod.summary, prod.summary
         assert image(tmp_path, "production") != "registry.example.com/payment-service:v2.6.0"
+
+
+async def test_the_services_pipeline_named_by_the_service(opener):
+    """ "status of the payment-service pipeline": the catalog's pipeline of that service."""
+    from workflow.classify.rules import classify_rules
+
+    request = classify_rules("status of the payment-service pipeline")
+    async with opener() as h:
+        report = await h.service.start(
+            task_type=request.task_type,
+            context={**request.context, "sandbox": True},
+            text="x",
+            requester="U1",
+        )
+    assert report.status == "done", report.summary
+    assert "payment_service_deploy" in report.summary

@@ -103,9 +103,13 @@ def _service(deps: WorkflowDeps, context: dict[str, Any], action: str) -> tuple[
 def _pipeline_id(deps: WorkflowDeps, context: dict[str, Any], action: str) -> str:
     """The pipeline a request is about: named in it, or the service's in the catalog."""
     named = context.get("pipeline_name")
+    service = deps.catalog.canonical_name(context.get("service"))
+    entry = deps.catalog.resolve(str(named)) if named else None
+    if entry is not None and entry.harness_pipeline:
+        # "the payment-service pipeline": the service's pipeline, not one called so
+        return entry.harness_pipeline
     if named:
         return str(named).replace("-", "_")
-    service = deps.catalog.canonical_name(context.get("service"))
     pipeline = deps.catalog.harness_pipeline_for(service) if service else None
     if pipeline:
         return pipeline
