@@ -138,7 +138,7 @@ async def test_an_unreachable_forge_is_said_plainly():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = GitHubForge(api_url=f"http://127.0.0.1:{port}", org="acme", token=TOKEN)
-    with pytest.raises(ChangeError, match="is unreachable.*nothing was pushed"):
+    with pytest.raises(ChangeError, match=r"is unreachable.*nothing was pushed"):
         await client.submit(change())
     await client.aclose()
 
