@@ -1,0 +1,145 @@
+"""The issue's scenarios through the installed CLI, as a person would run them: a service
+scaffolded in the sandbox (nothing pushed before the click, one repository however many
+clicks, registered so its pipeline can be created next), parts added to an existing
+repository as one labelled pull request, templates listed, GitHub for real over HTTP, and
+GitLab refused plainly."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.agents.scaffold_agent.conftest import TOKEN
+from tests.cli_helpers import Cli, no_traceback
+from workflow.agents.harness_expert.rules import check_pipeline
+
+EXIT_OK, EXIT_PAUSED = 0, 10
+SCAFFOLD = "scaffold a python service invoice-api for the billing team"
+
+
+def thread_of(out: str) -> str:
+    return re.search(r"^thread: (cli-\S+)$", out, re.M)[1]  # type: ignore[index]
+
+
+def test_scaffold_in_the_sandbox_then_create_its_pipeline(sqlite_cli: Cli, tmp_path: Path):
+    out = tmp_path / "out"
+    run = sqlite_cli("run", SCAFFOLD, "--as", "U1", "--sandbox", "--out", str(out))
+    no_traceback(run)
+    assert run.code == EXIT_PAUSED, run
+    assert "create_repository repository acme/invoice-api" in run.out
+    assert "Kubernetes 1.30 API schemas (strict)" in run.out
+    assert (out / "src/invoice_api/app.py").is_file() and (out / "k8s/deployment.yaml").is_file()
+    shown = sqlite_cli("sandbox", "show")
+    assert "SANDBOX forge (local git): 0 repositories" in shown.out, "nothing before the click"
+
+    thread = thread_of(run.out)
+    done = sqlite_cli("approve", thread, "--as", "U1")  # the requester's own click
+    no_traceback(done)
+    assert done.code == EXIT_OK, done
+    assert "created repository acme/invoice-api" in done.out
+    assert "invoice-api is registered in the catalog" in done.out
+    again = sqlite_cli("approve", thread, "--as", "U1")  # a second click
+    assert again.code != EXIT_OK and "already decided" in again.both, again
+    shown = sqlite_cli("sandbox", "show")
+    assert "1 repositories, 0 pull request(s)" in shown.out, shown.out
+    assert "repository acme/invoice-api: branches main" in shown.out
+
+    # the scaffolded repository holds exactly the files shown
+    bare = sqlite_cli.data_dir / "sandbox-forge/repos/acme/invoice-api.git"
+    listed = sqlite_cli.python(
+        "-c",
+        "import subprocess,sys; print(subprocess.run(['git','--git-dir',sys.argv[1],'ls-tree',"
+        "'-r','--name-only','main'],capture_output=True,text=True).stdout)",
+        str(bare),
+    )
+    pushed = set(listed.out.split())
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert pushed == written
+
+    # registered: the new service's pipeline can be created right after, in a new process
+    pipeline = sqlite_cli(
+        "run", "create a pipeline for invoice-api", "--as", "U1", "--sandbox", "--json"
+    )
+    assert pipeline.code == EXIT_PAUSED, pipeline
+    report = json.loads(pipeline.out)
+    assert report["approval"]["action"] == "create_pipeline"
+    text = report["approval"]["files"][0]["content"]
+    assert check_pipeline(text) == [] and "invoice" in yaml.safe_load(text)["pipeline"]["name"]
+    deploy = sqlite_cli("run", "deploy invoice-api:v0.1.0 staging", "--as", "U1", "--sandbox")
+    assert "service=invoice-api" in deploy.out and "not in the catalog" not in deploy.both
+
+
+def test_parts_for_an_existing_repository_are_one_labelled_pull_request(sqlite_cli: Cli):
+    run = sqlite_cli(
+        "run", "add a Dockerfile and Kubernetes manifests to checkout", "--as", "U1", "--sandbox"
+    )
+    assert run.code == EXIT_PAUSED, run
+    assert "open_pull_request pull request on acme/checkout" in run.out
+    done = sqlite_cli("approve", thread_of(run.out), "--as", "U1")
+    assert done.code == EXIT_OK, done
+    assert "pull request #1 on acme/checkout: sandbox://acme/checkout/pull/1" in done.out
+    shown = sqlite_cli("sandbox", "show")
+    assert "1 pull request(s)" in shown.out
+    assert "pull request sandbox://acme/checkout/pull/1 [sandbox] open" in shown.out
+    reset = sqlite_cli("sandbox", "reset")
+    assert "Sandbox forge repositories and pull requests" in reset.out
+    assert "0 repositories, 0 pull request(s)" in sqlite_cli("sandbox", "show").out
+
+
+def test_templates_are_listed_with_their_questions(sqlite_cli: Cli):
+    run = sqlite_cli("run", "what templates do you have?", "--as", "U1", "--sandbox")
+    assert run.code == EXIT_OK, run
+    for name in ("python-service", "dockerfile-k8s", "harness-pipeline"):
+        assert name in run.out
+    assert "service_name (required)" in run.out
+
+
+def test_a_missing_answer_is_asked_back_not_invented(sqlite_cli: Cli):
+    run = sqlite_cli("run", "scaffold a python service invoice-api", "--as", "U1", "--sandbox")
+    assert "team: the team that owns it" in run.both and "do not invent" in run.both, run
+
+
+def test_gitlab_is_said_plainly_to_be_unsupported(tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(data, DEVOPS_BOT_FORGE="gitlab")
+    run = cli("run", SCAFFOLD, "--as", "U1", "--sandbox")
+    assert run.code == EXIT_PAUSED, run
+    done = cli("approve", thread_of(run.out), "--as", "U1")
+    assert "GitLab is not supported by this version of devops-bot" in done.both, done
+
+
+def test_scaffold_on_github_creates_one_repository_over_real_git(forge, tmp_path: Path):
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(
+        data,
+        DEVOPS_BOT_FORGE="github",
+        DEVOPS_BOT_FORGE_URL=forge.url,
+        DEVOPS_BOT_FORGE_ORG="acme",
+        DEVOPS_BOT_FORGE_TOKEN=TOKEN,
+    )
+    run = cli("run", SCAFFOLD, "--as", "U1", "--sandbox")
+    assert run.code == EXIT_PAUSED, run
+    assert not forge.requests, "nothing sent to the forge before the click"
+    done = cli("approve", thread_of(run.out), "--as", "U1")
+    no_traceback(done)
+    assert done.code == EXIT_OK, done
+    assert f"created repository acme/invoice-api ({forge.url}/acme/invoice-api)" in done.out
+    assert list(forge.branches("acme", "invoice-api")) == ["main"]
+    app = forge.show("acme", "invoice-api", "main", "src/invoice_api/app.py")
+    assert "/healthz" in app
+    assert TOKEN not in run.both + done.both
+    creates = [r for r in forge.requests if r[:2] == ("POST", "/orgs/acme/repos")]
+    assert len(creates) == 1
+    parts = cli("run", "add a harness pipeline to invoice-api", "--as", "U1", "--sandbox")
+    assert parts.code == EXIT_PAUSED, parts
+    opened = cli("approve", thread_of(parts.out), "--as", "U1")
+    assert opened.code == EXIT_OK, opened
+    assert f"pull request #1 on acme/invoice-api: {forge.url}/acme/invoice-api/pull/1" in (
+        opened.out
+    )
+    assert len(forge.pulls["acme/invoice-api"]) == 1
