@@ -102,7 +102,7 @@ _NAME_PATTERNS = (
     ),
     re.compile(
         r"\b(?:scaffold|bootstrap|create|spin\s+up|new)\s+[`'\"]?" + _NAME + r"[`'\"]?"
-        r"\s+(?:for|with|owned|on|in|,|$)",
+        r"\s*(?:\s(?:for|with|owned|on|in)\b|[,(]|$)",
         re.I,
     ),
 )
@@ -140,7 +140,8 @@ _UPDATE = re.compile(
 )
 _ADD_TO = re.compile(
     r"\b(?:to|for|in|into)\s+(?:the\s+)?[`'\"]?" + _NAME + r"[`'\"]?"
-    r"(?:'s)?(?:\s+(?:repo(?:sitory)?|service))?\s*[.!?]*$",
+    r"(?:'s)?(?:\s+(?:repo(?:sitory)?|service))?(?:\s+(?:please|pls|plz|thanks|thx|asap))?"
+    r"\s*[.!?]*$",
     re.I,
 )
 
@@ -175,7 +176,11 @@ def read_scaffold(task_type: str, text: str, context: dict[str, Any]) -> dict[st
         text,
         re.I,
     )
-    if parts and re.search(r"\badd\b|\bgive\b|\bneeds?\b", text, re.I) and not is_new:
+    if (
+        parts
+        and re.search(r"\b(?:add|give|needs?|get|want|wants|missing)\b", text, re.I)
+        and not is_new
+    ):
         out["scaffold_action"] = "add"
         out["parts"] = parts
         if (m := _ADD_TO.search(text)) and _name_ok(m[1]):
