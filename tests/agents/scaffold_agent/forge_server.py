@@ -28,7 +28,10 @@ class Forge:
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
     pulls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     url: str = ""
-    down: bool = False
+    # When set: a request for pull requests waits here (after the branch was pushed), and
+    # `reached` says one arrived: the tests kill the bot at that moment.
+    hold: threading.Event | None = None
+    reached: threading.Event = field(default_factory=threading.Event)
 
     def bare(self, owner: str, name: str) -> Path:
         return self.root / owner / f"{name}.git"
@@ -156,6 +159,10 @@ def serve(forge: Forge) -> tuple[ThreadingHTTPServer, threading.Thread]:
                 forge.make_repo(org, name)
                 return self._json(201, forge.repo_json(org, name))
             m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/pulls", url.path)
+            if m and forge.hold is not None:
+                forge.reached.set()
+                forge.hold.wait(30)
+                return self._json(503, {"message": "held"})
             if m:
                 key = f"{m[1]}/{m[2]}"
                 pulls = forge.pulls.setdefault(key, [])

@@ -143,3 +143,45 @@ def test_scaffold_on_github_creates_one_repository_over_real_git(forge, tmp_path
         opened.out
     )
     assert len(forge.pulls["acme/invoice-api"]) == 1
+
+
+def test_a_bot_killed_mid_push_then_resumed_opens_one_pull_request(forge, tmp_path: Path):
+    import threading
+
+    forge.make_repo("acme", "checkout", {"README.md": "# checkout\n"})
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(
+        data,
+        DEVOPS_BOT_FORGE="github",
+        DEVOPS_BOT_FORGE_URL=forge.url,
+        DEVOPS_BOT_FORGE_ORG="acme",
+        DEVOPS_BOT_FORGE_TOKEN=TOKEN,
+    )
+    run = cli("run", "add a Dockerfile to checkout", "--as", "U1", "--sandbox")
+    assert run.code == EXIT_PAUSED, run
+    thread = thread_of(run.out)
+    forge.hold = threading.Event()
+    proc = cli.start("approve", thread, "--as", "U1")
+    try:
+        assert forge.reached.wait(60), "the bot reached the pull request step"
+        branches = forge.branches("acme", "checkout")
+        assert len(branches) == 2, "the branch was pushed before the crash"
+    finally:
+        proc.kill()  # the bot dies between the push and the pull request
+        proc.wait(30)
+        forge.hold.set()
+    forge.hold = None
+    # the decision was taken, the apply died with the bot: the same request asked again plans
+    # the same files (the same plan hash, so the same branch); approving it finishes the job
+    again = cli("run", "add a Dockerfile to checkout", "--as", "U1", "--sandbox")
+    assert again.code == EXIT_PAUSED, again
+    hashes = re.findall(r"plan hash: (sha256:\w+)", run.out + again.out)
+    assert len(hashes) == 2 and hashes[0] == hashes[1]
+    done = cli("approve", thread_of(again.out), "--as", "U1")
+    no_traceback(done)
+    assert done.code == EXIT_OK, done
+    assert "pull request #1 on acme/checkout" in done.out
+    assert len(forge.pulls["acme/checkout"]) == 1
+    after = forge.branches("acme", "checkout")
+    assert after == branches, "the same branch and commit: nothing pushed twice"
