@@ -185,3 +185,71 @@ def test_a_bot_killed_mid_push_then_resumed_opens_one_pull_request(forge, tmp_pa
     assert len(forge.pulls["acme/checkout"]) == 1
     after = forge.branches("acme", "checkout")
     assert after == branches, "the same branch and commit: nothing pushed twice"
+
+
+def _git(*args: str, cwd: Path) -> str:
+    import os
+    import subprocess
+
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_template_update_is_a_pull_request_with_conflicts_shown(tmp_path: Path):
+    import shutil
+
+    from workflow.agents.scaffold_agent.templates import SHIPPED
+
+    templates = tmp_path / "templates"
+    shutil.copytree(SHIPPED, templates)
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(data, DEVOPS_BOT_TEMPLATES=str(templates))
+    run = cli("run", SCAFFOLD, "--as", "U1", "--sandbox")
+    assert run.code == EXIT_PAUSED, run
+    assert cli("approve", thread_of(run.out), "--as", "U1").code == EXIT_OK
+    current = cli("run", "which services are behind their template?", "--as", "U1", "--sandbox")
+    assert "0 service(s) behind their template" in current.out, current
+
+    # the team changes its Deployment's memory limit; the template changes the CPU limit
+    # (the same lines: a conflict) and adds a file
+    bare = data / "sandbox-forge/repos/acme/invoice-api.git"
+    work = tmp_path / "work"
+    _git("clone", "-q", str(bare), str(work), cwd=tmp_path)
+    manifest = work / "k8s/deployment.yaml"
+    manifest.write_text(manifest.read_text().replace("memory: 256Mi", "memory: 512Mi"))
+    _git("commit", "-qam", "more memory", cwd=work)
+    _git("push", "-q", "origin", "main", cwd=work)
+    jinja = templates / "python-service/template/k8s/deployment.yaml.jinja"
+    jinja.write_text(
+        jinja.read_text().replace(
+            "cpu: 500m\n              memory: 256Mi", 'cpu: "1"\n              memory: 384Mi'
+        )
+    )
+    (templates / "python-service/template/.editorconfig").write_text("root = true\n")
+
+    behind = cli("run", "which services are behind their template?", "--as", "U1", "--sandbox")
+    assert "1 service(s) behind their template: invoice-api (python-service 0.1.0 -> 0.2.0)" in (
+        behind.out
+    ), behind
+    update = cli("run", "update invoice-api from its template", "--as", "U1", "--sandbox", "--json")
+    assert update.code == EXIT_PAUSED, update
+    approval = json.loads(update.out)["approval"]
+    files = {f["path"]: f["content"] for f in approval["files"]}
+    assert files[".editorconfig"] == "root = true\n"
+    assert "_commit: 0.2.0" in files[".copier-answers.yml"]
+    assert "<<<<<<< " in files["k8s/deployment.yaml"] and "512Mi" in files["k8s/deployment.yaml"]
+    assert "CONFLICTS (shown inline" in approval["preview"]
+    done = cli("approve", json.loads(update.out)["thread_id"], "--as", "U1")
+    assert done.code == EXIT_OK, done
+    assert "pull request #1 on acme/invoice-api" in done.out
+    shown = cli("sandbox", "show")
+    assert "update from template python-service 0.1.0 -> 0.2.0" in shown.out

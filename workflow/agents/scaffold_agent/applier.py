@@ -65,7 +65,9 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
             )
             return Applied(out, where=where, said=said)
         if op == "open_pull_request":
-            title = f"{plan.name}: add {' and '.join(body.get('parts') or ['files'])}"
+            title = body.get("title") or (
+                f"{plan.name}: add {' and '.join(body.get('parts') or ['files'])}"
+            )
             request = ChangeRequest(
                 repository=repository,
                 files=files,

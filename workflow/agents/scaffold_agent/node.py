@@ -6,6 +6,8 @@ applier pushes and opens the pull request or creates the repository after the cl
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 from workflow import parts
@@ -18,10 +20,18 @@ from workflow.agents.scaffold_agent.templates import (
     available_templates,
     render,
 )
+from workflow.agents.scaffold_agent.updates import (
+    latest_version,
+    mirror,
+    read_answers,
+    update_project,
+)
 from workflow.catalog import ServiceEntry
 from workflow.deps import WorkflowDeps
 from workflow.plan import Plan, PlanFile
 from workflow.state import DevOpsAgentState
+from workflow.tools.changes import ChangeError
+from workflow.tools.changes.git import read_remote_file
 
 __all__ = ["resolve_action", "scaffold_agent"]
 
@@ -146,6 +156,27 @@ def _render(template: Template, answers: dict[str, Any]) -> dict[str, str]:
         raise Refusal(str(exc)) from None
 
 
+async def _render_versioned(
+    template: Template, answers: dict[str, Any], config: ScaffoldConfig
+) -> dict[str, str]:
+    """Rendered from the template's git mirror (so the project records its version) when
+    there is a data directory to keep it in."""
+    if config.data_dir is None:
+        return _render(template, answers)
+    known = {q.name for q in template.questions}
+    try:
+        src, tag = await asyncio.to_thread(mirror, template, config.data_dir)
+        return await asyncio.to_thread(
+            render,
+            template,
+            {k: v for k, v in answers.items() if k in known},
+            src=src,
+            vcs_ref=tag,
+        )
+    except (TemplateError, ChangeError) as exc:
+        raise Refusal(getattr(exc, "message", None) or str(exc)) from None
+
+
 def _checked(files: dict[str, str], what: str) -> list[str]:
     problems, checked = check_files(files)
     if problems:
@@ -204,7 +235,7 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     if context.get("description"):
         answers["description"] = context["description"]
     _ask_back(template, answers, f"{EXAMPLE}")
-    files = _render(template, answers)
+    files = await _render_versioned(template, answers, config)
     repository = f"{config.org}/{name}"
     entry = ServiceEntry(
         name=name,
@@ -338,10 +369,143 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
     )
 
 
-async def _not_yet(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
-    raise Refusal(
-        "template updates (`update <service> from its template`, `which services are behind "
-        "their template?`) are not built in this version of devops-bot; nothing was done"
+def _forge_and_dir(deps: WorkflowDeps) -> tuple[Any, Path]:
+    forge = deps.backend(FORGE)
+    if forge is None:
+        raise Refusal(deps.why_missing(FORGE))
+    data_dir = _config(deps).data_dir
+    if data_dir is None:
+        raise Refusal("template versions are kept in the data directory, and there is none here")
+    return forge, data_dir
+
+
+async def _project_template(
+    forge: Any, templates: dict[str, Template], repository: str
+) -> tuple[Any, dict[str, Any] | None, Template | None]:
+    """The repository's remote, its copier answers and the template they name."""
+    remote = await forge.remote_for(repository)
+    if remote is None:
+        return None, None, None
+    text = await asyncio.to_thread(read_remote_file, remote, "main", ".copier-answers.yml")
+    answers = read_answers(text)
+    if not answers:
+        return remote, None, None
+    return remote, answers, templates.get(Path(str(answers.get("_src_path") or "")).name)
+
+
+async def _behind(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
+    forge, data_dir = _forge_and_dir(deps)
+    templates = _templates(_config(deps))
+    rows: list[list[str]] = []
+    unreadable: list[str] = []
+    for name, entry in sorted(deps.catalog.services.items()):
+        if not entry.repository:
+            continue
+        try:
+            _, answers, template = await _project_template(forge, templates, entry.repository)
+        except ChangeError as exc:
+            unreadable.append(f"{name} ({exc.message})")
+            continue
+        if answers is None:
+            continue  # not made from a template
+        have = str(answers.get("_commit") or "?")
+        if template is None:
+            rows.append([name, Path(str(answers.get("_src_path"))).name, have, "?", "unknown"])
+            continue
+        latest = await asyncio.to_thread(latest_version, template, data_dir)
+        rows.append([name, template.name, have, latest, "behind" if have != latest else "current"])
+    behind = [r for r in rows if r[4] == "behind"]
+    summary = (
+        f"{len(behind)} service(s) behind their template: "
+        + (", ".join(f"{r[0]} ({r[1]} {r[2]} -> {r[3]})" for r in behind) or "none")
+        + f"; {len(rows)} service(s) made from a template checked"
+        + (f"; could not read {', '.join(unreadable)}" if unreadable else "")
+    )
+    table = parts.table(
+        "Services and their templates", ["service", "template", "has", "latest", "state"], rows
+    )
+    return Answer("completed", summary, output={"behind": [r[0] for r in behind]}, parts=[table])
+
+
+async def _update(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
+    forge, data_dir = _forge_and_dir(deps)
+    templates = _templates(_config(deps))
+    entry = deps.catalog.resolve(context.get("service"))
+    if entry is None or not entry.repository:
+        raise Refusal(
+            f"which service? {context.get('service') or 'none named'} is not in the catalog "
+            "with a repository. Say e.g. 'update invoice-api from its template'"
+        )
+    try:
+        remote, answers, template = await _project_template(forge, templates, entry.repository)
+    except ChangeError as exc:
+        raise Refusal(exc.message) from None
+    if remote is None:
+        raise Refusal(f"{entry.repository} is not on {forge.label}")
+    if answers is None or template is None:
+        raise Refusal(
+            f"{entry.repository} was not made from a template I have (no .copier-answers.yml "
+            "naming one), so there is nothing to update it from"
+        )
+    try:
+        update = await asyncio.to_thread(update_project, remote, template, data_dir)
+    except (TemplateError, ChangeError) as exc:
+        raise Refusal(getattr(exc, "message", None) or str(exc)) from None
+    if update is None:
+        return Answer(
+            "completed",
+            f"{entry.name} is at the latest version of template {template.name}; nothing to do",
+        )
+    clean = {p: t for p, t in update.files.items() if p not in update.conflicts}
+    checked = _checked(clean, f"the update of {entry.name}") if clean else []
+    title = f"{entry.name}: update from template {template.name} {update.before} -> {update.after}"
+    preview = "\n".join(
+        [
+            f"Open a pull request on {entry.repository}: {title}",
+            *_tree(update.files),
+            *(
+                [
+                    f"CONFLICTS (shown inline, to resolve in the pull request): "
+                    f"{', '.join(update.conflicts)}"
+                ]
+                if update.conflicts
+                else []
+            ),
+            *(
+                [f"deleted by the template (not applied): {', '.join(update.deleted)}"]
+                if update.deleted
+                else []
+            ),
+            f"checked by: {', '.join(checked) or '-'}",
+            "",
+            update.diff[:20000],
+        ]
+    )
+    plan = Plan(
+        action="open_pull_request",
+        kind="PullRequest",
+        name=entry.name,
+        backend=FORGE,
+        target=f"pull request on {entry.repository}",
+        body={
+            "op": "open_pull_request",
+            "repository": entry.repository,
+            "title": title,
+            "template_update": [update.before, update.after],
+            "conflicts": update.conflicts,
+            "requester": context.get("requester") or "",
+        },
+        after={"files": len(update.files), "conflicts": len(update.conflicts)},
+        preview=preview,
+        dry_run=False,
+        files=_plan_files(update.files),
+    ).with_hash()
+    conflicts = f", {len(update.conflicts)} with conflicts" if update.conflicts else ""
+    return _answer(
+        plan,
+        f"planned a pull request updating {entry.name} from template {template.name} "
+        f"{update.before} -> {update.after} ({len(update.files)} files{conflicts}); nothing "
+        "pushed yet",
     )
 
 
@@ -352,7 +516,7 @@ scaffold_agent = handler_agent(
         "templates": _list,
         "create": _create,
         "add": _add,
-        "update": _not_yet,
-        "behind": _not_yet,
+        "update": _update,
+        "behind": _behind,
     },
 )

@@ -134,16 +134,25 @@ def available_templates(extra: str | Path | None = None) -> dict[str, Template]:
     return found
 
 
-def render(template: Template, answers: dict[str, Any]) -> dict[str, str]:
-    """The files the template gives for these answers: relative path -> text."""
+def render(
+    template: Template,
+    answers: dict[str, Any],
+    *,
+    src: Path | None = None,
+    vcs_ref: str | None = None,
+) -> dict[str, str]:
+    """The files the template gives for these answers: relative path -> text. `src`/`vcs_ref`:
+    render from the template's git mirror at that tag (see `updates.mirror`), so the project
+    records the version it came from and `copier update` can bring it forward."""
     import copier
 
     with tempfile.TemporaryDirectory(prefix="devops-bot-render-") as tmp:
         out = Path(tmp) / "out"
         try:
             copier.run_copy(
-                str(template.path),
+                str(src or template.path),
                 str(out),
+                vcs_ref=vcs_ref,
                 data=dict(answers),
                 defaults=True,
                 overwrite=True,

@@ -84,6 +84,8 @@ class Forge(Protocol):
 
     async def submit(self, request: ChangeRequest) -> ChangeResult: ...
 
+    async def remote_for(self, repository: str) -> Any: ...  # a git.GitRemote, or None
+
 
 def split_repository(repository: str) -> tuple[str, str]:
     """owner/name of a catalog `repository:` (owner/name or its https URL)."""

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from workflow.tools.changes import ChangeError
 
-__all__ = ["GitRemote", "PushOutcome", "git", "push_files"]
+__all__ = ["GitRemote", "PushOutcome", "git", "push_files", "read_remote_file", "remote_heads"]
 
 AUTHOR = ("devops-bot", "devops-bot@users.noreply.invalid")
 TIMEOUT = 120
@@ -146,3 +146,22 @@ def push_files(
         head = git(["rev-parse", "HEAD"], cwd=work, remote=remote).strip()
         git(["push", "-q", remote.url, f"HEAD:refs/heads/{branch}"], cwd=work, remote=remote)
         return PushOutcome(head, pushed=True)
+
+
+def read_remote_file(remote: GitRemote, branch: str, path: str) -> str | None:
+    """One file of a remote branch (a shallow fetch); None when the branch or file is absent."""
+    with tempfile.TemporaryDirectory(prefix="devops-bot-git-") as tmp:
+        work = Path(tmp)
+        git(["init", "-q"], cwd=work, remote=remote)
+        if branch not in remote_heads(remote, work):
+            return None
+        git(["fetch", "-q", "--depth", "1", remote.url, branch], cwd=work, remote=remote)
+        done = subprocess.run(
+            ["git", "show", f"FETCH_HEAD:{_safe_path(path).as_posix()}"],
+            cwd=work,
+            env=remote.env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout if done.returncode == 0 else None

@@ -118,6 +118,12 @@ class GitHubForge:
         pulls = r.json()
         return pulls[0] if pulls else None
 
+    async def remote_for(self, repository: str) -> GitRemote | None:
+        """The repository's git remote (its clone URL, with the token as a header)."""
+        owner, name = split_repository(repository)
+        repo = await self.repository(owner, name)
+        return None if repo is None else GitRemote(str(repo["clone_url"]), token=self._token)
+
     async def submit(self, request: ChangeRequest) -> ChangeResult:
         owner, name = split_repository(request.repository)
         created: list[str] = []

@@ -139,6 +139,11 @@ class SandboxForge:
         created.append("pull request")
         return ChangeResult(repo, branch, pushed.commit, url, number, created)
 
+    async def remote_for(self, repository: str) -> GitRemote | None:
+        owner, name = split_repository(repository)
+        path = self.repo_path(owner, name)
+        return GitRemote(str(path)) if path.exists() else None
+
     def read_file(self, repository: str, path: str, ref: str = "main") -> str | None:
         owner, name = split_repository(repository)
         bare = self.repo_path(owner, name)
