@@ -80,6 +80,7 @@ DEFAULT_ACTIONS: dict[str, ActionPolicy] = {
         "update_pipeline",
         "create_repository",
         "open_pull_request",
+        "migrate",  # a database migration (database_agent): never applied without a click
     )
 }
 
