@@ -2,7 +2,8 @@
 
 HTTP routes:
     POST /slack/events   Events API, slash commands and interactivity (signature checked)
-    GET  /healthz        200 while the process serves
+    GET  /healthz        readiness: 200 while the replica takes new work, 503 while it drains
+    GET  /livez          liveness: 200 while the event loop answers
     GET  /metrics        Prometheus text format
 
 The signature is checked over the body's bytes before anything decodes or parses them, so a
@@ -115,6 +116,9 @@ def create_web_app(
             {"ok": True, "background_tasks": runtime.busy, "queued_runs": runtime.queued}
         )
 
+    async def livez(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
     async def prometheus(_: web.Request) -> web.Response:
         return web.Response(
             body=(metrics.render() + runtime.loop_lag.render()).encode(),
@@ -137,6 +141,7 @@ def create_web_app(
         [
             web.post(path, slack_events),
             web.get("/healthz", healthz),
+            web.get("/livez", livez),
             web.get("/metrics", prometheus),
         ]
     )
