@@ -2,6 +2,7 @@
 # devops-bot production image.
 #
 #   docker build -t devops-bot:0.1.0 .
+#   docker build --build-arg EXTRAS=charts -t devops-bot:0.1.0-charts .   # with PNG charts
 #   docker run --rm -p 3000:3000 --env-file bot.env devops-bot:0.1.0          # HTTP mode
 #   docker run --rm --env-file bot.env devops-bot:0.1.0 serve --socket        # Socket Mode
 #
@@ -11,9 +12,13 @@
 # virtual environment and runs as an unprivileged user.
 
 ARG PYTHON_VERSION=3.11.11
+# Optional extras, comma-separated: "charts" (matplotlib PNG charts of metrics). Empty: the
+# lean image, which gives metric numbers without pictures.
+ARG EXTRAS=""
 
 # ---- build: a virtual environment with the package and its pinned dependencies ------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ARG EXTRAS
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -27,7 +32,9 @@ COPY pyproject.toml README.md ./
 COPY workflow ./workflow
 COPY bot ./bot
 # A regular (non-editable) install: the venv holds everything, /src is not needed afterwards.
-RUN pip install --no-compile . \
+# The versions are pinned in pyproject.toml, which this installs (DL3013 cannot see that).
+# hadolint ignore=DL3013
+RUN pip install --no-compile ".${EXTRAS:+[${EXTRAS}]}" \
     && python -m compileall -q /opt/devops-bot/lib
 
 # ---- runtime: the venv, a non-root user, nothing else ------------------------------------------

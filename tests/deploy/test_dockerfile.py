@@ -100,7 +100,10 @@ def test_install_is_pip_install_dot_with_pyproject_pins():
     build = stages(DOCKERFILE.read_text())[0]
     installs = [ln for ln in build if re.search(r"\bpip install\b", ln)]
     assert len(installs) == 1, installs
-    assert re.search(r"pip install (--no-compile )?\.(\s|$)", installs[0]), installs[0]
+    # `pip install .`, or `.[extras]` from the EXTRAS build argument (default: none)
+    extras = r'"\.\$\{EXTRAS:\+\[\$\{EXTRAS\}\]\}"'
+    assert re.search(r"pip install (--no-compile )?" + extras, installs[0]), installs[0]
+    assert re.search(r'^ARG EXTRAS=""$', DOCKERFILE.read_text(), re.M)
     # Every package pyproject ships is copied into the build context and not ignored.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
@@ -121,3 +124,30 @@ def test_healthcheck_targets_a_route_the_server_serves():
     assert f'"/{route.group(1)}"' in server
     assert re.search(r'^CMD \["serve", "--http"\]$', text, re.M)
     assert re.search(r'^ENTRYPOINT \["devops-bot"\]$', text, re.M)
+
+
+LEAN = """
+import sys
+sys.modules["matplotlib"] = None  # as in the image built without the charts extra
+import bot.server, bot.cli, workflow.assembly, workflow.graph  # noqa: F401
+from workflow.tools.charts import ChartsUnavailable, render_chart
+from workflow.tools.prometheus import MetricResult
+try:
+    metric = {"name": "up", "promql": "up", "unit": "", "summary": {"no_data": True}}
+    render_chart(MetricResult.model_validate(metric), title="t")
+except ChartsUnavailable as exc:
+    print("unavailable:", exc)
+"""
+
+
+def test_the_lean_install_runs_without_the_charts_extra():
+    """The default image has no matplotlib: the server imports, charts say what is missing."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("matplotlib")]
+    assert [d for d in project["optional-dependencies"]["charts"] if d.startswith("matplotlib")]
+    proc = subprocess.run(
+        [sys.executable, "-c", LEAN], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "unavailable: charts are not installed here" in proc.stdout
+    assert "devops-bot[charts]" in proc.stdout
