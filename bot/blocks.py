@@ -54,6 +54,9 @@ _RUNBOOKS_SHOWN = 5
 _PREVIEW_MAX = SECTION_TEXT_MAX - 200  # room for the fences and the "more lines" note
 _CHUNK_MAX = 3500  # per message of the full preview (Slack's text limit is far above)
 
+# The confirm button of actions a requester confirms, in the action's own word.
+_CONFIRM_LABELS = {"create_repository": "Create", "open_pull_request": "Open pull request"}
+
 
 def button_value(thread_id: str, report_interrupt_id: str, approval_id: str, status_ts: str) -> str:
     """What a button carries back: enough to find and check the exact pending interrupt."""
@@ -188,7 +191,9 @@ def approval_card(
                     "action_id": APPROVE_ACTION,
                     "text": {
                         "type": "plain_text",
-                        "text": "Confirm" if request.get("confirm") else "Approve",
+                        "text": _CONFIRM_LABELS.get(str(request.get("action")), "Confirm")
+                        if request.get("confirm")
+                        else "Approve",
                     },
                     "style": "primary",
                     "value": value,

@@ -54,4 +54,6 @@ SPEC = AgentSpec(
     node=lazy("workflow.agents.harness_expert.node:harness_expert"),
     sandbox=lazy("workflow.agents.harness_expert.sandbox:SANDBOX"),
     connect=lazy("workflow.agents.harness_expert.client:connect"),
+    # the scaffold agent writes a new service's pipeline with these
+    public=("authoring", "rules"),
 )

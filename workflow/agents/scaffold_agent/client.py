@@ -1,0 +1,117 @@
+"""The scaffold agent's backends: the forge (GitHub or the sandbox's) and its settings.
+
+Settings (read from the environment the edge passes, `BackendContext.environ`):
+
+DEVOPS_BOT_FORGE          github | sandbox (gitlab: refused plainly, not supported yet);
+                          unset: the sandbox forge with --sandbox, else no forge
+DEVOPS_BOT_FORGE_URL      the forge's API URL (default https://api.github.com)
+DEVOPS_BOT_FORGE_ORG      the organisation new repositories are created in
+DEVOPS_BOT_FORGE_TOKEN    the token (a secret: never logged, never in a URL or message)
+DEVOPS_BOT_TEMPLATES      a folder of the organisation's own copier templates
+DEVOPS_BOT_IMAGE_REGISTRY the image registry new services' images go to
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from workflow.agents.spec import BackendContext, Connected
+
+__all__ = ["FORGE", "SCAFFOLD", "ForgeConfig", "ScaffoldConfig", "connect"]
+
+FORGE = "forge"  # the plan backend and the forge client
+SCAFFOLD = "scaffold"  # templates, data directory, org: always there
+DEFAULT_API = "https://api.github.com"
+GITLAB = (
+    "GitLab is not supported by this version of devops-bot: set DEVOPS_BOT_FORGE=github "
+    "(GitHub or GitHub Enterprise) or use --sandbox for the sandbox forge"
+)
+MISSING = (
+    "no forge is configured: set DEVOPS_BOT_FORGE=github, DEVOPS_BOT_FORGE_ORG and "
+    "DEVOPS_BOT_FORGE_TOKEN (and DEVOPS_BOT_FORGE_URL for GitHub Enterprise), or use --sandbox "
+    "for the sandbox forge"
+)
+
+
+@dataclass(frozen=True, repr=False)
+class ForgeConfig:
+    kind: str
+    api_url: str
+    org: str
+    token: SecretStr
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], *, sandbox: bool) -> ForgeConfig | str:
+        kind = (environ.get("DEVOPS_BOT_FORGE") or "").strip().lower()
+        if not kind:
+            return "sandbox" if sandbox else MISSING
+        if kind == "sandbox":
+            return "sandbox"
+        if kind == "gitlab":
+            return GITLAB
+        if kind != "github":
+            return f"DEVOPS_BOT_FORGE={kind!r} is not a forge devops-bot knows (github, sandbox)"
+        org = (environ.get("DEVOPS_BOT_FORGE_ORG") or "").strip()
+        token = (environ.get("DEVOPS_BOT_FORGE_TOKEN") or "").strip()
+        missing = [
+            n
+            for n, v in (("DEVOPS_BOT_FORGE_ORG", org), ("DEVOPS_BOT_FORGE_TOKEN", token))
+            if not v
+        ]
+        if missing:
+            return f"the GitHub forge needs {' and '.join(missing)}"
+        url = (environ.get("DEVOPS_BOT_FORGE_URL") or DEFAULT_API).strip().rstrip("/")
+        return cls("github", url, org, SecretStr(token))
+
+
+@dataclass(frozen=True)
+class ScaffoldConfig:
+    templates_dir: str | None
+    data_dir: Path | None
+    org: str
+    image_registry: str
+    sandbox: bool
+    forge_label: str
+
+
+@contextlib.asynccontextmanager
+async def connect(context: BackendContext) -> AsyncIterator[Connected]:
+    environ = context.environ
+    config = ForgeConfig.from_environ(environ, sandbox=context.sandbox)
+    opened = Connected()
+    forge = None
+    if config == "sandbox":
+        from workflow.tools.changes.sandbox import SandboxForge
+
+        org = (environ.get("DEVOPS_BOT_FORGE_ORG") or "acme").strip()
+        forge = SandboxForge(Path(context.data_dir), org=org)
+    elif isinstance(config, str):
+        opened.unavailable[FORGE] = config
+    else:
+        from workflow.tools.changes.github import GitHubForge
+
+        forge = GitHubForge(
+            api_url=config.api_url, org=config.org, token=config.token.get_secret_value()
+        )
+    if forge is not None:
+        opened.backends[FORGE] = forge
+    opened.backends[SCAFFOLD] = ScaffoldConfig(
+        templates_dir=(environ.get("DEVOPS_BOT_TEMPLATES") or "").strip() or None,
+        data_dir=Path(context.data_dir) if context.data_dir else None,
+        org=forge.org if forge is not None else (environ.get("DEVOPS_BOT_FORGE_ORG") or "acme"),
+        image_registry=(environ.get("DEVOPS_BOT_IMAGE_REGISTRY") or "registry.example.com")
+        .strip()
+        .rstrip("/"),
+        sandbox=context.sandbox,
+        forge_label=forge.label if forge is not None else "",
+    )
+    try:
+        yield opened
+    finally:
+        if forge is not None:
+            await forge.aclose()

@@ -1,0 +1,167 @@
+"""GitHub: repositories and pull requests over the REST API, files over git (HTTPS).
+
+- a new repository: `GET /repos/{org}/{name}`, else `POST /orgs/{org}/repos` (201; 422 when
+  the name is taken: looked up again), then the files pushed as the first commit of `main`;
+- a change: the files pushed on the plan's branch, then the branch's open pull request
+  (`GET /repos/{o}/{r}/pulls?head={o}:{branch}`) or a new one (`POST .../pulls`: 201; a
+  422 for a duplicate means one was opened meanwhile: found again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from workflow.tools.changes import ChangeError, ChangeRequest, ChangeResult, split_repository
+from workflow.tools.changes.git import GitRemote, push_files
+
+__all__ = ["GitHubForge"]
+
+API_VERSION = "2022-11-28"
+
+
+class GitHubForge:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        org: str,
+        token: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.org = org
+        self._token = token
+        self.label = f"GitHub ({self.api_url})"
+        self._http = httpx.AsyncClient(
+            base_url=self.api_url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "devops-bot",
+            },
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubForge({self.api_url!r}, org={self.org!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ChangeError(
+                f"GitHub at {self.api_url} is unreachable ({type(exc).__name__}); nothing was "
+                "pushed or opened"
+            ) from None
+
+    def _refused(self, what: str, response: httpx.Response) -> ChangeError:
+        try:
+            data = response.json()
+            said = data.get("message") or ""
+            errors = "; ".join(
+                str(e.get("message") or e.get("code")) for e in data.get("errors") or []
+            )
+        except ValueError:
+            said, errors = response.text[:200], ""
+        detail = f"{said}{': ' + errors if errors else ''}".replace(self._token, "***")
+        return ChangeError(f"GitHub refused to {what} (HTTP {response.status_code}): {detail}")
+
+    async def repository(self, owner: str, name: str) -> dict[str, Any] | None:
+        r = await self._call("GET", f"/repos/{owner}/{name}")
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise self._refused(f"read repository {owner}/{name}", r)
+        return r.json()
+
+    async def create_repository(self, name: str, description: str) -> dict[str, Any]:
+        body = {"name": name, "description": description, "private": True, "auto_init": False}
+        r = await self._call("POST", f"/orgs/{self.org}/repos", json=body)
+        if r.status_code == 201:
+            return r.json()
+        if r.status_code == 422:  # the name is taken: created meanwhile (e.g. a retried click)
+            found = await self.repository(self.org, name)
+            if found is not None:
+                return found
+        raise self._refused(f"create repository {self.org}/{name}", r)
+
+    async def open_pull(
+        self, owner: str, name: str, *, branch: str, base: str, title: str, body: str
+    ) -> tuple[dict[str, Any], bool]:
+        found = await self._open_pull_of(owner, name, branch)
+        if found is not None:
+            return found, False
+        payload = {"title": title, "head": branch, "base": base, "body": body}
+        r = await self._call("POST", f"/repos/{owner}/{name}/pulls", json=payload)
+        if r.status_code == 201:
+            return r.json(), True
+        if r.status_code == 422:
+            found = await self._open_pull_of(owner, name, branch)
+            if found is not None:
+                return found, False
+        raise self._refused(f"open a pull request on {owner}/{name}", r)
+
+    async def _open_pull_of(self, owner: str, name: str, branch: str) -> dict[str, Any] | None:
+        params = {"head": f"{owner}:{branch}", "state": "open"}
+        r = await self._call("GET", f"/repos/{owner}/{name}/pulls", params=params)
+        if r.status_code != 200:
+            raise self._refused(f"list pull requests of {owner}/{name}", r)
+        pulls = r.json()
+        return pulls[0] if pulls else None
+
+    async def remote_for(self, repository: str) -> GitRemote | None:
+        """The repository's git remote (its clone URL, with the token as a header)."""
+        owner, name = split_repository(repository)
+        repo = await self.repository(owner, name)
+        return None if repo is None else GitRemote(str(repo["clone_url"]), token=self._token)
+
+    async def submit(self, request: ChangeRequest) -> ChangeResult:
+        owner, name = split_repository(request.repository)
+        created: list[str] = []
+        repo = await self.repository(owner, name)
+        if request.new_repository and repo is None:
+            if owner != self.org:
+                raise ChangeError(f"new repositories are created in {self.org}, not {owner}")
+            repo = await self.create_repository(name, request.description)
+            created.append("repository")
+        if repo is None:
+            raise ChangeError(f"GitHub has no repository {owner}/{name}")
+        remote = GitRemote(str(repo["clone_url"]), token=self._token)
+        base = request.base if request.new_repository else repo.get("default_branch") or "main"
+        branch = base if request.new_repository else request.branch
+        pushed = await asyncio.to_thread(
+            push_files,
+            remote,
+            request.files,
+            branch=branch,
+            base=base,
+            message=request.message,
+            initial=request.new_repository,
+        )
+        if pushed.pushed:
+            created.append("commit")
+        if request.new_repository:
+            url = str(repo.get("html_url") or repo["clone_url"])
+            return ChangeResult(f"{owner}/{name}", branch, pushed.commit, url, None, created)
+        pull, opened = await self.open_pull(
+            owner, name, branch=branch, base=base, title=request.title, body=request.body
+        )
+        if opened:
+            created.append("pull request")
+        return ChangeResult(
+            f"{owner}/{name}",
+            branch,
+            pushed.commit,
+            str(pull["html_url"]),
+            int(pull["number"]),
+            created,
+        )
