@@ -58,3 +58,33 @@ def sqlite_cli(tmp_path: Path) -> Cli:
     data = tmp_path / "data"
     data.mkdir()
     return Cli(data)
+
+
+def _sandbox_postgres_servers() -> set[int]:
+    """Pids of the sandbox PostgreSQL servers running on this machine (the database agent's
+    sandbox keeps, as root, its clusters under /tmp/devops-bot-postgres)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            argv
+            and argv[0].endswith(b"/postgres")
+            and any(b"devops-bot-postgres" in a for a in argv)
+        ):
+            found.add(int(proc.name))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_sandbox_postgres_left_running():
+    """A sandbox that starts PostgreSQL stops it when its last user closes: the whole run
+    leaves no server behind (one was left per sandbox opened, once)."""
+    before = _sandbox_postgres_servers()
+    yield
+    left = _sandbox_postgres_servers() - before
+    assert not left, f"sandbox PostgreSQL servers left running by the tests: pids {sorted(left)}"

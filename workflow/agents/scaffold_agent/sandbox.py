@@ -18,16 +18,18 @@ class _SandboxForge:
         from workflow.registered import registered_file
         from workflow.tools.changes.sandbox import SandboxForge, forge_dir
 
-        forge = SandboxForge(data_dir)
-        repos, pulls = len(forge.repositories()), len(forge.pulls())
-        shutil.rmtree(forge_dir(data_dir), ignore_errors=True)
+        items = []
+        if forge_dir(data_dir).exists():
+            forge = SandboxForge(data_dir)
+            repos, pulls = len(forge.repositories()), len(forge.pulls())
+            shutil.rmtree(forge_dir(data_dir), ignore_errors=True)
+            detail = f"{repos} repositories and {pulls} pull request(s) removed"
+            items.append(ResetItem(self.title, forge_dir(data_dir), detail))
         registered = registered_file(data_dir)
-        registered.unlink(missing_ok=True)
-        detail = f"{repos} repositories and {pulls} pull request(s) removed"
-        return [
-            ResetItem(self.title, forge_dir(data_dir), detail),
-            ResetItem("Services registered by the bot", registered, "forgotten"),
-        ]
+        if registered.exists():
+            registered.unlink()
+            items.append(ResetItem("Services registered by the bot", registered, "forgotten"))
+        return items  # nothing when the sandbox forge was never used here
 
     def show(self, data_dir: Path) -> list[str]:
         from workflow.tools.changes.sandbox import SandboxForge
