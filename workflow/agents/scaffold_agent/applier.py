@@ -88,7 +88,7 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
 
 
 async def _register(plan: Plan, deps: WorkflowDeps) -> None:
-    from workflow.registered import register_service
+    from workflow.registered import publish_registered, register_service
 
     entry = ServiceEntry.model_validate({"name": plan.name, **(plan.body or {})["catalog"]})
     config = deps.backend(SCAFFOLD)
@@ -98,4 +98,5 @@ async def _register(plan: Plan, deps: WorkflowDeps) -> None:
     else:
         merged = {**deps.catalog.to_dict()["services"], entry.name: entry.to_dict()}
         deps.catalog = type(deps.catalog).from_dict({"services": merged})
+    await publish_registered(deps.memory, entry)
     await load_into_bus(deps.catalog, deps.memory)
