@@ -253,3 +253,52 @@ def test_template_update_is_a_pull_request_with_conflicts_shown(tmp_path: Path):
     assert "pull request #1 on acme/invoice-api" in done.out
     shown = cli("sandbox", "show")
     assert "update from template python-service 0.1.0 -> 0.2.0" in shown.out
+
+
+def test_invalid_names_and_unknown_templates_are_refused_clearly(sqlite_cli: Cli):
+    bad = sqlite_cli(
+        "run",
+        "scaffold a python service Invoice_API for the billing team",
+        "--as",
+        "U1",
+        "--sandbox",
+    )
+    no_traceback(bad)
+    assert bad.code != EXIT_PAUSED, bad
+    assert "'Invoice_API' is not a DNS-1123 label" in bad.both, bad
+    unknown = sqlite_cli(
+        "run",
+        "scaffold invoice-api from the rails-app template for team billing",
+        "--as",
+        "U1",
+        "--sandbox",
+    )
+    assert unknown.code != EXIT_PAUSED, unknown
+    assert "there is no template 'rails-app'; the templates are: python-service" in (
+        unknown.both
+    ), unknown
+
+
+def test_an_unreachable_forge_is_said_plainly_and_nothing_is_registered(tmp_path: Path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(
+        data,
+        DEVOPS_BOT_FORGE="github",
+        DEVOPS_BOT_FORGE_URL=f"http://127.0.0.1:{port}",
+        DEVOPS_BOT_FORGE_ORG="acme",
+        DEVOPS_BOT_FORGE_TOKEN=TOKEN,
+    )
+    run = cli("run", SCAFFOLD, "--as", "U1", "--sandbox")
+    assert run.code == EXIT_PAUSED, run
+    done = cli("approve", thread_of(run.out), "--as", "U1")
+    no_traceback(done)
+    assert done.code != EXIT_OK
+    assert f"GitHub at http://127.0.0.1:{port} is unreachable" in done.both, done
+    assert TOKEN not in done.both
+    assert not (data / "registered-services.json").exists()
