@@ -59,17 +59,6 @@ def _templates(config: ScaffoldConfig) -> dict[str, Template]:
         raise Refusal(str(exc)) from None
 
 
-def _where() -> tuple[str, str]:
-    """The thread and run this request belongs to (for the commit message)."""
-    try:
-        from langgraph.config import get_config
-
-        configurable = get_config().get("configurable") or {}
-        return str(configurable.get("thread_id") or ""), ""
-    except RuntimeError:
-        return "", ""
-
-
 # ------------------------------------------------------------------ handlers
 
 
@@ -162,7 +151,7 @@ async def _render_versioned(
     """Rendered from the template's git mirror (so the project records its version) when
     there is a data directory to keep it in."""
     if config.data_dir is None:
-        return _render(template, answers)
+        return await asyncio.to_thread(_render, template, answers)
     known = {q.name for q in template.questions}
     try:
         src, tag = await asyncio.to_thread(mirror, template, config.data_dir)
@@ -330,7 +319,7 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
                     f"{answers[q.name]!r}"
                 )
         _ask_back(template, answers, f"add a Dockerfile to {entry.name}, team X, language python")
-        files.update(_render(template, answers))
+        files.update(await asyncio.to_thread(_render, template, answers))
         if template.pipeline:
             path, text = _pipeline(entry.name, entry, deps)
             files[path] = text
