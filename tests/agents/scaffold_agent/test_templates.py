@@ -211,3 +211,71 @@ def test_the_scaffolded_project_passes_its_own_tests_in_a_fresh_venv(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Ran 3 tests" in done.stderr and "OK" in done.stderr
+
+
+async def test_manifests_are_dry_run_on_a_reachable_cluster():
+    from workflow.sandbox.kube_api import KubeApiServer
+    from workflow.tools.kubernetes.backend import KubernetesBackend
+
+    server = KubeApiServer(None)
+    url = server.start()
+    deps = deps_with()
+    deps.kubernetes = KubernetesBackend.from_url(url)
+    try:
+        context = {"new_service": "invoice-api", "team": "billing"}
+        answer = await node._create(deps, context, {})
+        names = [d["name"] for d in await deps.kubernetes.list_deployments("staging")]
+    finally:
+        await deps.kubernetes.aclose()
+        server.stop()
+    preview = answer.plan["preview"]
+    assert "server-side dry-run in namespace staging" in preview
+    assert "note: k8s/service.yaml: Service not dry-run on the cluster" in preview
+    assert "invoice-api" not in names, "a dry-run persists nothing"
+
+
+async def test_a_manifest_the_cluster_refuses_is_not_planned():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from workflow.tools.kubernetes.backend import KubernetesBackend
+
+    class Refusing(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "code": 422,
+                    "reason": "Invalid",
+                    "message": 'Deployment.apps "invoice-api" is invalid: admission webhook '
+                    '"policy.example.com" denied the request: images must come from registry.corp',
+                }
+            ).encode()
+            self.send_response(422)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    deps = deps_with()
+    deps.kubernetes = KubernetesBackend.from_url(f"http://127.0.0.1:{http.server_address[1]}")
+    try:
+        with pytest.raises(
+            Refusal,
+            match=r"k8s/deployment\.yaml: server-side dry-run of "
+            r"Deployment: .*images must come from registry\.corp",
+        ):
+            await node._create(deps, {"new_service": "invoice-api", "team": "billing"}, {})
+    finally:
+        await deps.kubernetes.aclose()
+        http.shutdown()
+        http.server_close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from workflow import parts
 from workflow.agents.base import Answer, Refusal, handler_agent
-from workflow.agents.scaffold_agent.checks import check_files, dns1123_problem
+from workflow.agents.scaffold_agent.checks import check_files, dns1123_problem, server_dry_run
 from workflow.agents.scaffold_agent.client import FORGE, SCAFFOLD, ScaffoldConfig
 from workflow.agents.scaffold_agent.templates import (
     Template,
@@ -166,14 +166,30 @@ async def _render_versioned(
         raise Refusal(getattr(exc, "message", None) or str(exc)) from None
 
 
-def _checked(files: dict[str, str], what: str) -> list[str]:
-    problems, checked = check_files(files)
+async def _checked_on_cluster(
+    deps: WorkflowDeps, files: dict[str, str], what: str, namespace: str
+) -> tuple[list[str], list[str]]:
+    """The static checks, then a server-side dry-run where a cluster is reachable."""
+    checked = _checked(files, what)
+    if deps.kubernetes is None:
+        return checked, ["no cluster reachable: the manifests were not dry-run on a server"]
+    problems, notes = await server_dry_run(deps.kubernetes, files, namespace)
+    _refuse(problems, what)
+    return [*checked, f"server-side dry-run in namespace {namespace}"], notes
+
+
+def _refuse(problems: list[str], what: str) -> None:
     if problems:
         raise Refusal(
             f"{what} is invalid, so nothing was planned: "
             + "; ".join(problems[:10])
             + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
         )
+
+
+def _checked(files: dict[str, str], what: str) -> list[str]:
+    problems, checked = check_files(files)
+    _refuse(problems, what)
     return checked
 
 
@@ -236,7 +252,9 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     if template.pipeline:
         path, text = _pipeline(name, entry, deps)
         files[path] = text
-    checked = _checked(files, f"the {template.name} template's output for {name}")
+    checked, notes = await _checked_on_cluster(
+        deps, files, f"the {template.name} template's output for {name}", "staging"
+    )
     shown = [
         p for p in (*KEY_FILES, *[p for p in files if p.startswith(".harness/")]) if p in files
     ]
@@ -248,6 +266,7 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
             f"{len(files)} files:",
             *_tree(files),
             f"checked by: {', '.join(checked)}",
+            *(f"note: {n}" for n in notes),
             *[f"\n--- {p}\n{files[p]}" for p in shown],
         ]
     )
@@ -323,7 +342,10 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         if template.pipeline:
             path, text = _pipeline(entry.name, entry, deps)
             files[path] = text
-    checked = _checked(files, f"the parts for {entry.name}")
+    namespace = entry.namespaces.get("staging") or "staging"
+    checked, notes = await _checked_on_cluster(
+        deps, files, f"the parts for {entry.name}", namespace
+    )
     what = " and ".join(wanted)
     preview = "\n".join(
         [
@@ -331,6 +353,7 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
             f"({config.forge_label or deps.why_missing(FORGE)}):",
             *_tree(files),
             f"checked by: {', '.join(checked)}",
+            *(f"note: {n}" for n in notes),
             *[f"\n--- {p}\n{t}" for p, t in sorted(files.items()) if not p.startswith(".copier")],
         ]
     )
