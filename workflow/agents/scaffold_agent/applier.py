@@ -60,8 +60,9 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
             said = (
                 f"created repository {result.repository} ({result.url}), commit "
                 f"{result.commit[:12]} on {result.branch}; {plan.name} is registered in the "
-                f"catalog: 'deploy {plan.name} staging' and 'create a pipeline for {plan.name}' "
-                "work from now"
+                f"catalog (owners, repository, image), so 'create a pipeline for {plan.name}' "
+                f"works now; its first deploy goes through that pipeline (the Deployment does "
+                "not exist on a cluster until then)"
             )
             return Applied(out, where=where, said=said)
         if op == "open_pull_request":
