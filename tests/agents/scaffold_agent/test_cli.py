@@ -302,3 +302,40 @@ def test_an_unreachable_forge_is_said_plainly_and_nothing_is_registered(tmp_path
     assert f"GitHub at http://127.0.0.1:{port} is unreachable" in done.both, done
     assert TOKEN not in done.both
     assert not (data / "registered-services.json").exists()
+
+
+def test_organisation_templates_from_a_git_repository(tmp_path: Path):
+    source = tmp_path / "org-templates-src"
+    (source / "go-service/template").mkdir(parents=True)
+    (source / "go-service/copier.yml").write_text(
+        "_subdirectory: template\nservice_name: {type: str, help: the name}\n"
+        "team: {type: str, help: the owning team}\n"
+    )
+    (source / "go-service/devops-bot.yml").write_text("kind: service\nlanguage: go\n")
+    (source / "go-service/template/main.go.jinja").write_text(
+        "package main // {{ service_name }}\n"
+    )
+    _git("init", "-q", "-b", "main", cwd=source)
+    _git("add", "-A", cwd=source)
+    _git("commit", "-qm", "templates", cwd=source)
+    bare = tmp_path / "org-templates.git"
+    _git("clone", "-q", "--bare", str(source), str(bare), cwd=tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(data, DEVOPS_BOT_TEMPLATES=str(bare))
+    listed = cli("run", "what templates do you have?", "--as", "U1", "--sandbox")
+    assert "go-service" in listed.out and "python-service" in listed.out, listed
+    run = cli(
+        "run",
+        "scaffold a go service named ledger-sync for team payments",
+        "--as",
+        "U1",
+        "--sandbox",
+        "--json",
+    )
+    assert run.code == EXIT_PAUSED, run
+    files = [f["path"] for f in json.loads(run.out)["approval"]["files"]]
+    assert files == ["main.go"]
+    broken = Cli(data, DEVOPS_BOT_TEMPLATES=str(tmp_path / "missing.git"))
+    said = broken("run", "what templates do you have?", "--as", "U1", "--sandbox")
+    assert "could not be cloned" in said.both, said

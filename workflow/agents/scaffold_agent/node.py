@@ -53,6 +53,8 @@ def _config(deps: WorkflowDeps) -> ScaffoldConfig:
 
 
 def _templates(config: ScaffoldConfig) -> dict[str, Template]:
+    if config.templates_error:
+        raise Refusal(config.templates_error)
     try:
         return available_templates(config.templates_dir)
     except TemplateError as exc:
