@@ -163,3 +163,13 @@ async def test_the_sandbox_forge_is_as_idempotent_and_labels_its_pull_requests(t
     made = await forge.submit(new)
     assert made.created == ["repository", "commit"]
     assert (await forge.submit(new)).created == []
+
+
+async def test_a_repository_created_meanwhile_422_is_found_not_an_error(forge):
+    forge.make_repo("acme", "invoice-api")  # created by a retried click a moment ago
+    client = github(forge)
+    repo = await client.create_repository("invoice-api", "")
+    await client.aclose()
+    assert repo["full_name"] == "acme/invoice-api"
+    statuses = [r for r in forge.requests if r[:2] == ("POST", "/orgs/acme/repos")]
+    assert len(statuses) == 1
