@@ -17,7 +17,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import listeners
+from bot import listeners, messages
+from bot.health import is_store_error
 from bot.metrics import Metrics
 from bot.middleware import validate_payload
 from bot.runtime import REMEDIATION_CLAIM_TTL, BotRuntime, ServiceSource
@@ -109,8 +110,18 @@ def build_app(
     async def attach_runtime(
         req: AsyncBoltRequest, resp: BoltResponse, context: dict[str, Any], next: Any
     ) -> BoltResponse:
+        # No state store, no work: say so instead of starting something that cannot be
+        # recorded (checked before anything touches Redis; a PING bounded by a second).
+        if not runtime.store.available or not await runtime.store.check():
+            return store_unavailable(runtime, req.body)
         if req.body.get("type") == "event_callback" and req.body.get("event_id"):
-            first = await runtime.deduper.first_time(str(req.body["event_id"]))
+            try:
+                first = await runtime.deduper.first_time(str(req.body["event_id"]))
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
+                runtime.store.mark_down(exc)
+                return store_unavailable(runtime, req.body)
             if not first and req.headers.get("x-slack-retry-num"):
                 runtime.metrics.inc("devops_bot_slack_retries_ignored_total")
                 return BoltResponse(status=200, body="")
@@ -123,6 +134,40 @@ def build_app(
 
     listeners.register(app)
     return app
+
+
+def store_unavailable(runtime: BotRuntime, body: dict[str, Any]) -> BoltResponse:
+    """The answer to a request while Redis is unreachable: an ephemeral message to whoever
+    sent it (in the slash command's response, an error under the modal's input, or
+    chat.postEphemeral for clicks and mentions), and nothing started."""
+    runtime.metrics.inc("devops_bot_state_store_refusals_total")
+    text = messages.state_store_unavailable()
+    if body.get("command"):
+        return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
+    kind = body.get("type")
+    user = channel = None
+    if kind == "view_submission":
+        blocks = (body.get("view") or {}).get("blocks") or []
+        inputs = [b.get("block_id") for b in blocks if b.get("type") == "input"]
+        if inputs and isinstance(inputs[0], str):
+            return BoltResponse(
+                status=200, body={"response_action": "errors", "errors": {inputs[0]: text}}
+            )
+    elif kind in ("block_actions", "message_action", "shortcut"):
+        user = (body.get("user") or {}).get("id")
+        channel = (body.get("channel") or {}).get("id")
+    elif kind == "event_callback":
+        event = body.get("event") or {}
+        if event.get("type") == "app_mention":  # not every message in every thread
+            user, channel = event.get("user"), event.get("channel")
+    client = runtime.client
+    if client is not None and isinstance(user, str) and isinstance(channel, str):
+
+        async def tell() -> None:
+            await client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+        runtime.spawn(tell(), name="state-store-unavailable")
+    return BoltResponse(status=200, body="")
 
 
 def runtime_of(app: AsyncApp) -> BotRuntime:

@@ -180,7 +180,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot import server
 
     if args.socket:
-        await server.run_socket(settings)
+        await server.run_socket(settings, port=args.port, host=args.host)
     else:
         await server.run_http(settings, port=args.port or settings.port, host=args.host)
     return EXIT["ok"]

@@ -281,6 +281,26 @@ def following_rollout_again(outcome: dict[str, Any] | None = None) -> str:
     )
 
 
+STATE_STORE_UNAVAILABLE = (
+    ":warning: The state store is unavailable; nothing was changed. "
+    "Try again in a minute: the bot reconnects by itself."
+)
+
+
+def state_store_unavailable() -> str:
+    """The answer to every request while Redis is unreachable (nothing was started)."""
+    return STATE_STORE_UNAVAILABLE
+
+
+def state_store_lost() -> str:
+    """A run that met an unreachable Redis after it started."""
+    return (
+        ":warning: The state store became unavailable while this ran, so it stopped here. "
+        "Nothing is applied without a recorded approval; the thread's status message shows "
+        "how far it got. Ask again once the bot answers normally."
+    )
+
+
 def lost_run() -> str:
     return (
         ":warning: This request was interrupted before it was planned: the bot serving it "

@@ -194,7 +194,11 @@ def validate_body(body: Any) -> str | None:
             return "neither a command nor a payload type"
         model = _BY_TYPE.get(kind)
     if model is None:
-        return None  # a kind no listener reads: bolt answers it
+        # A kind no listener reads: bolt answers it (404), after logging a summary that
+        # reads `view` as an object whatever the kind (a string there made it a 500).
+        if "view" in body and not isinstance(body["view"], dict):
+            return "view: must be an object"
+        return None
     try:
         model.model_validate(body)
     except ValidationError as exc:

@@ -205,12 +205,16 @@ def _print_chart(where: _Terminal, part: dict[str, Any]) -> None:
     if where.charts is None:
         print(f"  chart  {part.get('title')} (not drawn: no folder for charts)")
         return
-    from workflow.tools.charts import render_chart
+    from workflow.tools.charts import ChartsUnavailable, render_chart
     from workflow.tools.prometheus import MetricResult
 
+    try:
+        png = render_chart(MetricResult.model_validate(part["metric"]), title=part.get("title"))
+    except ChartsUnavailable as exc:
+        print(f"  chart  {part.get('title')} (not drawn: {exc})")
+        return
     where.charts.mkdir(parents=True, exist_ok=True)
     n = len(list(where.charts.glob(f"{_safe(where.thread_id)}-*.png"))) + 1
-    png = render_chart(MetricResult.model_validate(part["metric"]), title=part.get("title"))
     path = where.charts / f"{_safe(where.thread_id)}-{n}-{_safe(part.get('name', 'metric'))}.png"
     path.write_bytes(png)
     print(f"  chart  {path}")

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, messages, results
 from bot.cards import Origin
 from bot.chat import Progress, Say, short, teller, update
+from bot.health import is_store_error
 from bot.status import StatusMessage
 from bot.stores import HeaderRef
 from bot.threads import SlackRequest, parse_thread_id, thread_id_for
@@ -72,6 +73,12 @@ class RequestFlow:
                 lambda slot: self._handle_request(client, req, say_private, slot)
             )
         except Exception as exc:
+            if is_store_error(exc):
+                self.rt.store.mark_down(exc)
+                log.warning("slack.request_failed", error=short(exc), state_store="unavailable")
+                with contextlib.suppress(Exception):
+                    await say_private(messages.state_store_lost())
+                return
             log.exception("slack.request_failed")
             with contextlib.suppress(Exception):
                 await say_private(messages.failed(short(exc)))

@@ -258,6 +258,8 @@ async def _post_chart(
     except Exception as exc:  # bad data from a backend: say so, keep going
         log.warning("slack.chart_failed", title=title, error=f"{type(exc).__name__}: {exc}"[:300])
         error: str | None = f"could not draw it: {type(exc).__name__}"
+        if type(exc).__name__ == "ChartsUnavailable":
+            error = str(exc)
     else:
         error = await upload(
             client,

@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import Origins, TtlCache
 from bot.chat import Say
+from bot.health import StateStore
 from bot.looplag import LoopLag
 from bot.metrics import Metrics
 from bot.recovery import Recovery
@@ -103,6 +104,11 @@ class BotRuntime:
         self.busy_wait = 600.0
         self.busy_poll = 1.0
         self._redis = redis
+        # Whether Redis answers (always up without one), probed while serving.
+        self.store = StateStore(redis)
+        # SIGTERM: /healthz answers 503 from then on; see `shutdown`.
+        self.draining = False
+        self._drained = False
         # The flows, each given this runtime (listeners call the delegating methods below).
         self.requests = RequestFlow(self)
         self.votes = Voting(self)
@@ -163,9 +169,36 @@ class BotRuntime:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for background work to finish (shutdown, tests)."""
+        if self._drained:
+            timeout = 0.0  # `shutdown` waited already: what is left is handed over
         deadline = time.monotonic() + timeout
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - time.monotonic()))
+
+    async def shutdown(self, timeout: float) -> dict[str, int]:
+        """SIGTERM: stop taking new work, let the runs in flight finish for up to `timeout`.
+
+        From the first line on, /healthz answers 503, so the load balancer (Kubernetes'
+        readiness probe) sends new requests to the other replicas; the HTTP server stays up
+        meanwhile, so a request already on its way is still answered. Runs still going at
+        the deadline are cancelled by `aclose`: their in-flight entries stay in Redis and
+        this replica's heartbeat key is deleted, so another replica's sweeper recovers them
+        on its next round (a card re-posted, a rollout followed again, or a word in the
+        thread). Pending approvals live in Redis: any replica takes the click.
+        """
+        self.draining = True
+        started, before = time.monotonic(), self.busy
+        log.warning("draining", runs=before, timeout_s=timeout)
+        await self.drain(timeout)
+        self._drained = True
+        left = self.busy
+        log.warning(
+            "drained",
+            finished=before - left,
+            handed_over=left,
+            waited_s=round(time.monotonic() - started, 3),
+        )
+        return {"finished": before - left, "handed_over": left}
 
     async def aclose(self) -> None:
         await self.stop_sweeper()
@@ -185,10 +218,12 @@ class BotRuntime:
         """Close expired approvals now and every `sweep_interval` seconds (idempotent);
         also start measuring the event loop's lag."""
         self.loop_lag.start()
+        self.store.start()
         self.recovery.start()
 
     async def stop_sweeper(self) -> None:
         await self.loop_lag.stop()
+        await self.store.stop()
         await self.recovery.stop()
 
     # -- run slots, runs in flight ---------------------------------------------------------

@@ -2,7 +2,9 @@
 
 HTTP routes:
     POST /slack/events   Events API, slash commands and interactivity (signature checked)
-    GET  /healthz        200 while the process serves
+    GET  /healthz        readiness: 200 while the replica takes new work, 503 once it drains
+                         (SIGTERM); the body says whether the state store (Redis) answers
+    GET  /livez          liveness: 200 while the event loop answers
     GET  /metrics        Prometheus text format
 
 The signature is checked over the body's bytes before anything decodes or parses them, so a
@@ -19,7 +21,17 @@ The Web API client gets one aiohttp session for the server's lifetime, opened on
 and closed on clean-up, instead of one session per Slack call.
 
 The expiry sweeper (approvals past their TTL are closed and their cards updated) starts
-with the server and stops with it, in both modes.
+with the server and stops with it, in both modes. Socket Mode serves /healthz, /livez and
+/metrics on $PORT too, for the probes.
+
+On SIGTERM (`serve_until_stopped`): /healthz turns 503 at once, the server keeps answering
+while the runs in flight finish, for up to DEVOPS_BOT_DRAIN_TIMEOUT seconds; whatever still
+runs then is handed over to the other replicas (see `BotRuntime.shutdown`).
+
+While Redis is unreachable, /healthz still answers 200 (taking this replica out of the
+Service would leave Slack users with Slack's own error instead of ours) with
+`"state_store": "unavailable"`; every Slack request is answered "the state store is
+unavailable; nothing was changed" until the probe sees Redis again.
 """
 
 from __future__ import annotations
@@ -46,10 +58,12 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.app import build_app, runtime_of
 from bot.payloads import validate_body
+from bot.runtime import BotRuntime
 from bot.settings import Settings
 
 __all__ = [
     "SLACK_PATH",
+    "create_health_app",
     "create_web_app",
     "freeze_startup_heap",
     "run_http",
@@ -110,17 +124,6 @@ def create_web_app(
         bolt_response = await app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response(
-            {"ok": True, "background_tasks": runtime.busy, "queued_runs": runtime.queued}
-        )
-
-    async def prometheus(_: web.Request) -> web.Response:
-        return web.Response(
-            body=(metrics.render() + runtime.loop_lag.render()).encode(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
-
     async def start_sweeper(_: web.Application) -> None:
         await runtime.open_session()  # one aiohttp session for every Web API call
         runtime.start_sweeper()  # closes approvals past their TTL, now and every interval
@@ -130,13 +133,50 @@ def create_web_app(
         await runtime.drain()
         await runtime.close_session()
 
-    web_app = web.Application()
+    web_app = create_health_app(runtime)
     web_app.on_startup.append(start_sweeper)
     web_app.on_cleanup.append(stop_sweeper)
+    web_app.add_routes([web.post(path, slack_events)])
+    return web_app
+
+
+def create_health_app(runtime: BotRuntime) -> web.Application:
+    """/healthz (readiness), /livez (liveness) and /metrics for `runtime`."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        state_store = runtime.store.state
+        body = {
+            "ok": not runtime.draining and state_store != "unavailable",
+            "draining": runtime.draining,
+            "state_store": state_store,
+            "background_tasks": runtime.busy,
+            "queued_runs": runtime.queued,
+        }
+        if runtime.store.error:
+            body["state_store_error"] = runtime.store.error
+        return web.json_response(body, status=503 if runtime.draining else 200)
+
+    async def livez(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def prometheus(_: web.Request) -> web.Response:
+        up = "0" if runtime.store.state == "unavailable" else "1"
+        gauges = (
+            "# TYPE devops_bot_state_store_up gauge\n"
+            f"devops_bot_state_store_up {up}\n"
+            "# TYPE devops_bot_draining gauge\n"
+            f"devops_bot_draining {int(runtime.draining)}\n"
+        )
+        return web.Response(
+            body=(runtime.metrics.render() + runtime.loop_lag.render() + gauges).encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    web_app = web.Application()
     web_app.add_routes(
         [
-            web.post(path, slack_events),
             web.get("/healthz", healthz),
+            web.get("/livez", livez),
             web.get("/metrics", prometheus),
         ]
     )
@@ -215,10 +255,12 @@ async def run_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> N
         freeze_startup_heap()
         log.warning("serving", mode="http", host=host, port=port, path=SLACK_PATH)
         await _until_stopped()
+        await runtime_of(app).shutdown(settings.devops_bot_drain_timeout)
 
 
-async def run_socket(settings: Settings) -> None:
-    """Serve Socket Mode until SIGINT/SIGTERM (no public URL needed)."""
+async def run_socket(settings: Settings, *, port: int | None = None, host: str = "0.0.0.0") -> None:
+    """Serve Socket Mode until SIGINT/SIGTERM (no public URL needed); the probes' routes
+    (/healthz, /livez, /metrics) on `port` (default $PORT; 0: none)."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from workflow.assembly import open_service
@@ -234,9 +276,16 @@ async def run_socket(settings: Settings) -> None:
         await handler.connect_async()
         stack.push_async_callback(handler.close_async)
         runtime_of(app).start_sweeper()
+        port = settings.port if port is None else port
+        if port:
+            runner = web.AppRunner(create_health_app(runtime_of(app)))
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            await web.TCPSite(runner, host, port).start()
         freeze_startup_heap()
-        log.warning("serving", mode="socket")
+        log.warning("serving", mode="socket", health_port=port or None)
         await _until_stopped()
+        await runtime_of(app).shutdown(settings.devops_bot_drain_timeout)
 
 
 def freeze_startup_heap() -> None:

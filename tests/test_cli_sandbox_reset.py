@@ -100,6 +100,12 @@ async def test_reset_covers_every_file_the_sandbox_adds_to_the_data_directory(tm
                     comment="x",
                     created_by="U1",
                 )
+                harness = handle.service.deps.backend("harness")
+                await harness.create_pipeline(
+                    (await harness.get_pipeline("payment_service_deploy"))
+                    .yaml.replace("payment_service_deploy", "reset_probe")
+                    .replace("name: payment-service deploy", "name: reset probe")
+                )
         return {p.name for p in data_dir.iterdir() if not p.name.endswith(".lock")}
 
     plain = await files_after_use(tmp_path / "plain", sandbox=False)

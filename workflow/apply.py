@@ -12,6 +12,7 @@ whether it rolled out.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -21,17 +22,21 @@ from langgraph.types import Command
 
 from workflow.agents.registry import REGISTRY
 from workflow.agents.spec import ApplyError, BackendMissing, Lazy
-from workflow.deps import WorkflowDeps, deps_of
+from workflow.deps import WorkflowDeps, deps_of, thread_id_of
 from workflow.incident.report import record_action, record_rollout
 from workflow.memory import AccessContext
 from workflow.plan import Plan, compute_plan_hash
 from workflow.state import DevOpsAgentState
 from workflow.tools.errors import BackendError
 
-__all__ = ["NODE", "ROLLOUT_NODE", "apply", "approved_by", "outcome_update"]
+__all__ = ["APPLYING", "NODE", "ROLLOUT_NODE", "apply", "approved_by", "outcome_update"]
 
 NODE = "apply"
 ROLLOUT_NODE = "rollout"
+
+# Who asked for and approved the plan being applied, and in which thread: an applier that
+# keeps its own record (a database's migration ledger) reads it. {requester, approvers, thread}
+APPLYING: ContextVar[dict[str, Any] | None] = ContextVar("applying", default=None)
 
 # plan backend -> the applier of the agent that owns it
 APPLIERS: dict[str, Lazy] = {b: a for spec in REGISTRY for b, a in spec.appliers.items()}
@@ -41,6 +46,13 @@ async def apply(
     state: DevOpsAgentState, config: RunnableConfig, runtime: Runtime[WorkflowDeps]
 ) -> Command:
     deps = deps_of(runtime)
+    APPLYING.set(
+        {
+            "requester": (state.get("context") or {}).get("requester"),
+            "approvers": approved_by(state.get("approval")),
+            "thread": thread_id_of(config),
+        }
+    )
     outcome = await _apply(state, deps)
     await deps.remember(config, AccessContext.for_workflow(NODE), "apply.result", outcome)
     if outcome.get("stage") == "rolling_out":

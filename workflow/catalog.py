@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -29,6 +29,7 @@ from workflow.memory import AccessContext, MemoryBus, Namespace
 __all__ = [
     "CATALOG_KEY",
     "CatalogError",
+    "DatabaseEntry",
     "HarnessEnvironment",
     "HarnessSettings",
     "ServiceCatalog",
@@ -166,6 +167,48 @@ class HarnessSettings(BaseModel):
     )
 
 
+_ENV_VAR = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+_PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
+
+
+def _env_var_name(value: str) -> str:
+    if not _ENV_VAR.fullmatch(value):
+        raise ValueError(
+            f"invalid environment variable name {value!r}: the catalog names the variable that "
+            "holds the database URL (e.g. BILLING_PROD_DATABASE_URL), never the URL itself"
+        )
+    return value
+
+
+def _pg_schema(value: str) -> str:
+    if not _PG_IDENTIFIER.fullmatch(value):
+        raise ValueError(f"invalid schema name {value!r}: lowercase letters, digits and '_'")
+    return value
+
+
+class DatabaseEntry(BaseModel):
+    """A service's database in one environment, by the NAME of the environment variable
+    holding its URL (the URL, with its password, is never in the catalog).
+
+    url_env           variable holding the read-write URL (migrations, rehearsals)
+    readonly_url_env  variable holding a read-only URL for reads (optional)
+    schema            the schema the service's tables live in
+    migrations        `apply` (directly, with a ledger) or `pull_request` (a migration file)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    url_env: Annotated[str, AfterValidator(_env_var_name)]
+    readonly_url_env: Annotated[str, AfterValidator(_env_var_name)] | None = None
+    schema_name: Annotated[str, AfterValidator(_pg_schema)] = Field(
+        default="public", alias="schema"
+    )
+    migrations: Literal["apply", "pull_request"] = "apply"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 class ServiceEntry(BaseModel):
     """One service. `namespaces` is keyed by canonical environment (production, ...)."""
 
@@ -184,6 +227,10 @@ class ServiceEntry(BaseModel):
     language: _Text | None = None
     runbooks: list[Annotated[str, AfterValidator(_runbook)]] = Field(default_factory=list)
     aliases: list[_Text] = Field(default_factory=list)
+    # Its PostgreSQL database per canonical environment (database_agent).
+    databases: dict[Annotated[str, AfterValidator(_environment_key)], DatabaseEntry] = Field(
+        default_factory=dict
+    )
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -204,7 +251,10 @@ class ServiceEntry(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         """The YAML shape of this entry (without its name, which is the mapping key)."""
-        return self.model_dump(mode="json", exclude={"name"}, exclude_none=True)
+        out = self.model_dump(mode="json", exclude={"name"}, exclude_none=True, by_alias=True)
+        if not out.get("databases"):
+            out.pop("databases", None)
+        return out
 
 
 class ServiceCatalog(BaseModel):

@@ -89,7 +89,9 @@ class Vocabulary:
     help          task type -> one line for the LLM classifier's prompt
     reader        `(task type, text, context) -> more context`: what only this agent reads
                   from a request (e.g. a pipeline's shape), run by the rules classifier for
-                  its task types after the shared passes; pure and cheap (no I/O)
+                  its task types after the shared passes; pure and cheap (no I/O). The
+                  keys it returns replace the shared reading (None removes a key), so it
+                  returns only what it is sure of
     """
 
     signals: tuple[tuple[str, float, str], ...] = ()

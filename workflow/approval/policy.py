@@ -80,6 +80,8 @@ DEFAULT_ACTIONS: dict[str, ActionPolicy] = {
         "update_pipeline",
         "create_repository",
         "open_pull_request",
+        "migrate",  # a database migration (database_agent): never applied without a click
+        "seed",  # rows generated into a database table (database_agent)
     )
 }
 

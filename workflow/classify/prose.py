@@ -178,7 +178,9 @@ def _extract_soft(
             m = rx.search(work.s)
             if m:
                 name = clean[m.start(1) : m.end(1)]
-                if name.lower() not in _STOP and not name.lower().startswith(("ci-", "ci_")):
+                if name.lower() not in _STOP and not name.lower().startswith(
+                    ("ci-", "ci_", "cd-", "cd_")
+                ):
                     _set(ctx, certain, "pipeline_name", name, rx is _PIPELINE_NAME[0])
                     break
     # environments mentioned

@@ -216,7 +216,10 @@ def analyse(text: str) -> Analysis:
         task = "kubernetes"
     for reader in READERS.get(task, ()):  # what only the agents of this task type read
         for key, value in reader(task, clean, dict(ctx)).items():
-            ctx.setdefault(key, value)
+            if value is None:  # the agent knows better: the shared rules misread this one
+                ctx.pop(key, None)
+            else:
+                ctx[key] = value
     result.task_type = task
     result.confidence = conf
     result.context = ctx

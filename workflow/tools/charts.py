@@ -1,20 +1,40 @@
-"""PNG charts of metric results for Slack (matplotlib on the Agg backend, no display)."""
+"""PNG charts of metric results for Slack (matplotlib on the Agg backend, no display).
+
+matplotlib is the `charts` extra (`pip install 'devops-bot[charts]'`): without it
+`render_chart` raises `ChartsUnavailable`, and the numbers are given without a picture.
+"""
 
 from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates
-from matplotlib.figure import Figure
+from typing import Any
 
 from workflow.tools.prometheus import MetricResult
 
-__all__ = ["render_chart"]
+__all__ = ["CHARTS_EXTRA", "ChartsUnavailable", "render_chart"]
+
+CHARTS_EXTRA = "pip install 'devops-bot[charts]'"
+
+
+class ChartsUnavailable(RuntimeError):
+    """matplotlib is not installed (the `charts` extra)."""
+
+
+def _matplotlib() -> tuple[Any, Any]:
+    """(matplotlib.dates, matplotlib.figure.Figure), imported on first use."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.dates as mdates
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ChartsUnavailable(
+            f"charts are not installed here (the `charts` extra: {CHARTS_EXTRA})"
+        ) from None
+    return mdates, Figure
+
 
 MAX_LEGEND_ENTRIES = 10
 
@@ -28,6 +48,7 @@ def _label(labels: dict[str, str]) -> str:
 
 def render_chart(result: MetricResult, *, title: str, width: float = 8, height: float = 4) -> bytes:
     """A PNG of `result`: time (UTC) on x, one line per series; says so when there is no data."""
+    mdates, Figure = _matplotlib()
     # A Figure without pyplot: no global state, safe from threads.
     fig = Figure(figsize=(width, height), dpi=100)
     ax = fig.add_subplot()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from tests.agents.harness_expert.conftest import FULL, PARTIAL
+from workflow.agents.harness_expert import sandbox_api
 from workflow.agents.harness_expert.authoring import (
     DesignError,
     PipelineDesign,
@@ -20,9 +22,12 @@ from workflow.agents.harness_expert.authoring import (
     unified_diff,
 )
 from workflow.agents.harness_expert.rules import check_pipeline
-from workflow.catalog import ServiceEntry
+from workflow.assembly import SANDBOX_CATALOG
+from workflow.catalog import ServiceEntry, load_catalog
 
 ORG, PROJECT = "default", "devops"
+SANDBOX_PIPELINES = Path(sandbox_api.__file__).parent / "sandbox"
+SANDBOX_ENTRY = load_catalog(SANDBOX_CATALOG).resolve("payment-service")
 
 STRATEGY_STEPS = {
     "rolling": (["K8sRollingDeploy"], ["K8sRollingRollback"]),
@@ -743,3 +748,51 @@ pipeline:
 def test_the_hand_written_pipeline_is_valid(assert_schema_valid) -> None:
     assert_schema_valid(HAND_WRITTEN)
     assert check_pipeline(HAND_WRITTEN) == []
+
+
+def test_an_approval_before_a_runtime_environment_runs_only_for_that_environment(
+    assert_schema_valid,
+) -> None:
+    """The seeded sandbox pipeline deploys to the environment given at run time
+    (`environmentRef: <+pipeline.variables.environment>`): the approval stage goes before
+    its deploy stage and runs only when the variable names production."""
+    seeded = (SANDBOX_PIPELINES / "payment_service_deploy.yaml").read_text()
+    change = {"pipeline_change": "add_approval", "approval_before": ["production"]}
+    new, said = edit_pipeline(seeded, change, SANDBOX_ENTRY)
+    assert_schema_valid(new)
+    assert check_pipeline(new) == []
+    first = yaml.safe_load(new)["pipeline"]["stages"][0]["stage"]
+    assert first["type"] == "Approval" and first["name"] == "Approve production"
+    assert first["when"] == {
+        "pipelineStatus": "Success",
+        "condition": '<+pipeline.variables.environment> == "production"',
+    }
+    assert said == [
+        "Added approval stage 'Approve production' before 'Deploy', only in runs where "
+        '<+pipeline.variables.environment> == "production": one approval from sre_leads '
+        "within 1d."
+    ]
+    with pytest.raises(DesignError, match="already has an approval before production"):
+        edit_pipeline(new, change, SANDBOX_ENTRY)
+    both, _ = edit_pipeline(new, {**change, "approval_before": ["staging"]}, SANDBOX_ENTRY)
+    assert [s["name"] for s in stages_of(both)] == [
+        "Approve production",
+        "Approve staging",
+        "Deploy",
+    ]
+    removed, _ = edit_pipeline(
+        both, {"pipeline_change": "remove_approval", "approval_before": ["production"]}, FULL
+    )
+    assert [s["name"] for s in stages_of(removed)] == ["Approve staging", "Deploy"]
+
+
+def test_an_approval_for_a_value_the_runtime_variable_does_not_allow_is_refused() -> None:
+    seeded = (SANDBOX_PIPELINES / "payment_service_deploy.yaml").read_text()
+    narrowed = seeded.replace("allowedValues(dev,staging,production)", "allowedValues(dev)")
+    with pytest.raises(DesignError, match="no deploy stage for production"):
+        edit_pipeline(narrowed, {"pipeline_change": "add_approval", "environment": "prod"}, None)
+    with pytest.raises(DesignError, match="Before which environment"):
+        edit_pipeline(narrowed, {"pipeline_change": "add_approval"}, SANDBOX_ENTRY)
+    # Unnamed, the approval is before production, which the variable allows.
+    new, _ = edit_pipeline(seeded, {"pipeline_change": "add_approval"}, SANDBOX_ENTRY)
+    assert stages_of(new)[0]["name"] == "Approve production"

@@ -247,3 +247,110 @@ async def test_harness_unreachable_is_said_plainly(tmp_path):
         assert report.status == "failed"
         assert "is unreachable" in report.summary and "HARNESS_URL" in report.summary
         assert "never-shown" not in report.summary
+
+
+async def test_rerun_the_last_failed_execution_with_its_inputs(opener, tmp_path):
+    """A re-run in production is a production write: it waits for approval, and runs with
+    the failed execution's inputs."""
+    async with opener() as h:
+        server(h).fail_stages["deploy"] = "K8sRollingDeploy failed: registry timeout"
+        failed = await h.service.start(**deploy("v2.3.0", "production"), requester="U1")
+        if failed.status == "awaiting_approval":
+            failed = await h.service.approve(failed.thread_id, "U2")
+        assert failed.status == "failed", failed.summary
+        server(h).fail_stages.clear()
+
+        request = pipeline_request(
+            "re-run the last failed payment-service pipeline",
+            action="trigger",
+            service="payment-service",
+        )
+        report = await h.service.start(**request, requester="U1")
+        assert report.status == "awaiting_approval", report.summary
+        assert report.approval["action"] == "rerun_pipeline"
+        assert "image_tag" in report.approval["preview"] and "v2.3.0" in report.approval["preview"]
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+        assert "execution #2 succeeded" in done.summary
+        assert image(tmp_path, "production") == "registry.example.com/payment-service:v2.3.0"
+
+
+async def test_abort_a_running_execution_in_production_needs_approval(opener):
+    async with opener() as h:
+        started = await h.service.start(**deploy("v2.4.0"), requester="U1")
+        server(h).stage_seconds = 3600  # the execution stays running
+        harness = h.service.deps.backend("harness")
+        pipeline = await harness.get_pipeline(PIPELINE)
+        from workflow.agents.harness_expert.inputs import fill_template
+
+        template = await harness.input_template(PIPELINE)
+        inputs, _ = fill_template(
+            template, lambda f: {"image_tag": "v2.4.0", "environment": "production"}.get(f.key)
+        )
+        server(h).fail_stages["deploy"] = "never reached"  # keeps it Running, no deploy yet
+        running = await harness.execute(PIPELINE, inputs)
+        assert pipeline is not None and started.status == "awaiting_approval"
+
+        request = pipeline_request(
+            "abort the running payment-service pipeline",
+            action="stop",
+            service="payment-service",
+        )
+        report = await h.service.start(**request, requester="U1")
+        assert report.status == "awaiting_approval", report.summary
+        assert report.approval["action"] == "abort_execution"
+        assert report.approval["environment"] == "production"
+        assert (await harness.execution(running.id)).status == "Running", "nothing before approval"
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+        assert (await harness.execution(running.id)).status == "Aborted"
+
+
+async def test_an_approval_added_from_slack_words_gates_only_production_runs(opener, tmp_path):
+    """The issue's edit, as typed: the classifier reads it, the plan is a diff of the seeded
+    pipeline, and once applied a staging run deploys while a production run waits on
+    Harness's own approval step."""
+    from workflow.classify.rules import classify_rules
+
+    text = "add an approval step before production to payment-service's pipeline"
+    request = classify_rules(text)
+    async with opener() as h:
+        report = await h.service.start(
+            task_type=request.task_type,
+            context={**request.context, "sandbox": True},
+            text=text,
+            requester="U1",
+        )
+        assert report.status == "awaiting_approval", report.summary
+        assert report.approval["action"] == "update_pipeline"
+        assert "+        when:" in report.approval["preview"], report.approval["preview"]
+        assert "Approval" not in server(h).pipelines[PIPELINE]["yaml"], "nothing before approval"
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+
+        staging = await h.service.start(**deploy("v2.6.0", "staging"), requester="U1")
+        if staging.status == "awaiting_approval":
+            staging = await h.service.approve(staging.thread_id, "U2")
+        assert staging.status == "applied", staging.summary
+        assert image(tmp_path, "staging") == "registry.example.com/payment-service:v2.6.0"
+
+        prod = await h.service.start(**deploy("v2.6.0", "production"), requester="U1")
+        prod = await h.service.approve(prod.thread_id, "U2")
+        assert "waiting on Harness's own approval step" in prod.summary, prod.summary
+        assert image(tmp_path, "production") != "registry.example.com/payment-service:v2.6.0"
+
+
+async def test_the_services_pipeline_named_by_the_service(opener):
+    """ "status of the payment-service pipeline": the catalog's pipeline of that service."""
+    from workflow.classify.rules import classify_rules
+
+    request = classify_rules("status of the payment-service pipeline")
+    async with opener() as h:
+        report = await h.service.start(
+            task_type=request.task_type,
+            context={**request.context, "sandbox": True},
+            text="x",
+            requester="U1",
+        )
+    assert report.status == "done", report.summary
+    assert "payment_service_deploy" in report.summary

@@ -1,15 +1,28 @@
-"""database_agent: schema design, migrations and seeding.
+"""database_agent: schema reads and migrations on PostgreSQL, planned, linted, rehearsed,
+approved and applied exactly once (docs/databases.md).
 
-Not built yet (no node): it answers "not available yet" (`AgentSpec.make_node`).
+client.py      the catalog's databases (by the name of the variable holding each URL), the
+               settings (DATABASE_*) and the `connect` hook
+reader.py      what a request asks for (the vocabulary's reader)
+migrations.py  typed requests -> SQL steps, deterministically
+inspect.py     schema reads from the catalog tables, fingerprints, schema diffs
+checks.py      squawk, the rehearsal (BEGIN ... ROLLBACK) and the locks it took
+ledger.py      devops_bot.migrations in the target database
+node.py        the node: reads (completed) and migrations (planned)
+applier.py     applies an approved `postgres` plan exactly once
+server.py      a local PostgreSQL cluster (sandbox, tests)
+sandbox.py     the sandbox's seeded billing databases; `devops-bot sandbox show|reset`
 """
 
 from workflow.agents.database_agent.vocabulary import VOCABULARY
-from workflow.agents.spec import DEV, AgentSpec, TaskRoute
+from workflow.agents.spec import DEV, AgentSpec, TaskRoute, lazy
 
-__all__ = ["SPEC"]
+__all__ = ["NAME", "SPEC"]
+
+NAME = "database_agent"
 
 SPEC = AgentSpec(
-    name="database_agent",
+    name=NAME,
     supervisor=DEV,
     routes=(
         TaskRoute("database", "Database operations", row=7),
@@ -18,4 +31,14 @@ SPEC = AgentSpec(
     ),
     capability="schema design and migrations",
     vocabulary=VOCABULARY,
+    actions=("query", "migrate", "seed"),
+    writes=frozenset({"migrate", "seed"}),
+    backends={
+        "postgres": "no database is configured: name one under `databases:` in the service "
+        "catalog and set the variable holding its URL, or use --sandbox",
+    },
+    appliers={"postgres": lazy("workflow.agents.database_agent.applier:apply_postgres")},
+    node=lazy("workflow.agents.database_agent.node:database_agent"),
+    sandbox=lazy("workflow.agents.database_agent.sandbox:SANDBOX"),
+    connect=lazy("workflow.agents.database_agent.client:connect"),
 )

@@ -1,5 +1,6 @@
-"""How database, schema and migration requests are recognised."""
+"""How database, schema and migration requests are recognised, and what they ask for."""
 
+from workflow.agents.database_agent.reader import CONTEXT_KEYS, read_request
 from workflow.agents.spec import Vocabulary
 
 __all__ = ["VOCABULARY"]
@@ -35,6 +36,29 @@ SIGNALS: tuple[tuple[str, float, str], ...] = (
     ("schema", 2.5, r"\b(?:design|model)\b[^.]{0,30}?\b(?:tables?|data\s+model|database|db)\b"),
     ("schema", 2, r"\berd\b|\bdata\s+model\b|\bentity\s+relationship\b"),
     ("migration", 4, r"\bmigrations?\b"),
+    ("migration", 4, r"\badd\s+(?:an?\s+)?check\b|\bnot\s+valid\b"),
+    ("migration", 4, r"\brename\s+(?:the\s+)?(?:column\s+|table\s+)?[a-z_]\w*\.[a-z_]\w*\s+to\b"),
+    ("migration", 4, r"\b(?:unique|check|foreign[\s-]+key)\s+constraint\b|\bforeign\s+key\b"),
+    (
+        "migration",
+        3.5,
+        r"\bmake\s+[a-z_]\w*\.[a-z_]\w*\s+(?:an?\s+)?(?:unique|nullable|not\s+null|"
+        r"bigint|integer|int|text|varchar|numeric|boolean|uuid|jsonb|timestamptz)\b",
+    ),
+    (
+        "migration",
+        3.5,
+        r"\b(?:create|drop|rename)\s+(?:a\s+)?(?:new\s+)?(?:table|index)\b"
+        r"|\bindex\s+on\b|\bindex\s+[a-z_]\w*\s+on\s+[a-z_]\w*\b",
+    ),
+    ("migration", 3.5, r"\bchange\s+(?:the\s+)?type\s+of\b|\balter\s+column\b"),
+    ("database", 3.5, r"\bslowest\s+(?:[\w-]+\s+)?quer(?:y|ies)\b|\bpg_stat_statements\b"),
+    ("database", 3.5, r"\b(?:biggest|largest)\s+tables?\b"),
+    (
+        "schema",
+        4,
+        r"\bwhat\s+changed\s+in\s+(?:the\s+)?[\w-]+\s+(?:[\w-]+\s+)?(?:schema|database|db)\b",
+    ),
     ("migration", 2, r"\bmigrate\b"),
     ("migration", 3, r"\balembic\b|\bflyway\b|\bliquibase\b|\bknex\b|\bprisma\s+migrate\b"),
     (
@@ -72,6 +96,8 @@ VOCABULARY = Vocabulary(
         "migration": ("generate", "create", "rollback", "status", "update"),
     },
     default_action={"schema": "create", "migration": "create"},
+    context_keys=CONTEXT_KEYS,
+    reader=read_request,
     help={
         "database": "database operations: queries, backups, restores, tuning",
         "schema": "design a database schema or data model",

@@ -57,6 +57,8 @@ DEFAULT_APPROVER_GROUP = "_project_all_users"
 
 _STRATEGY_WORDS = {"rolling": "rolling", "canary": "canary", "blue_green": "blue-green"}
 _HARNESS_ID = re.compile(r"[A-Za-z_][0-9A-Za-z_]{0,127}")
+_RUNTIME_ENVIRONMENT = re.compile(r"<\+pipeline\.variables\.([A-Za-z_][0-9A-Za-z_]*)>")
+_ALLOWED_VALUES = re.compile(r"\.allowedValues\(([^)]*)\)")
 _DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _REF = re.compile(r"(?:(?:account|org)\.)?[A-Za-z_][0-9A-Za-z_]{0,127}")
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9_.-][-0-9A-Za-z_\s.]{0,127}")
@@ -872,26 +874,96 @@ def _add_approval(
     env = _target_environment(context, ("approval_before", "environment", "environments"))
     if env is None:
         deployed = [e for _, e in _deploy_positions(pipeline, entry)]
-        if "production" not in deployed:
+        if "production" not in deployed and not _deploys_at_run_time(pipeline, "production"):
             raise DesignError(
                 "Before which environment should the approval be? Say for example "
                 '"add an approval before staging".'
             )
         env = "production"
-    index = _deploy_index(pipeline, env, entry, label)
-    if index > 0 and _is_approval(pipeline["stages"][index - 1]):
-        raise DesignError(f"{label} already has an approval before {env}.")
+    if env in {e for _, e in _deploy_positions(pipeline, entry)}:
+        index, condition = _deploy_index(pipeline, env, entry, label), None
+        if index > 0 and _is_approval(pipeline["stages"][index - 1]):
+            raise DesignError(f"{label} already has an approval before {env}.")
+    else:  # a stage whose environment is chosen at run time, or a clear error
+        index, condition = _runtime_deploy(pipeline, env, entry, label)
+        if any(_when(item) == condition for item in _approvals_before(pipeline, index)):
+            raise DesignError(f"{label} already has an approval before {env}.")
     service = _service_for_messages(pipeline, entry)
     stage = _approval_stage(env, service, entry, existing=_stage_identifiers(pipeline))
+    if condition is not None:
+        stage["stage"]["when"] = {"pipelineStatus": "Success", "condition": condition}
     pipeline["stages"].insert(index, stage)
     groups = ", ".join(
         stage["stage"]["spec"]["execution"]["steps"][0]["step"]["spec"]["approvers"]["userGroups"]
     )
     deploy_name = pipeline["stages"][index + 1]["stage"].get("name")
+    when = f", only in runs where {condition}" if condition else ""
     return [
-        f"Added approval stage {stage['stage']['name']!r} before {deploy_name!r}: one approval "
-        f"from {groups} within {_APPROVAL_TIMEOUT}."
+        f"Added approval stage {stage['stage']['name']!r} before {deploy_name!r}{when}: one "
+        f"approval from {groups} within {_APPROVAL_TIMEOUT}."
     ]
+
+
+def _runtime_deploy(
+    pipeline: dict[str, Any], env: str, entry: ServiceEntry | None, label: str
+) -> tuple[int, str]:
+    """(index, `when` condition) for an approval before `env` in a pipeline whose Deployment
+    stage takes its environment from a pipeline variable at run time
+    (`environmentRef: <+pipeline.variables.environment>`): the approval stage runs only
+    when the variable names `env`."""
+    variables = {
+        str(v.get("name")): v for v in pipeline.get("variables") or () if isinstance(v, dict)
+    }
+    for index, item in enumerate(pipeline["stages"]):
+        stage = item.get("stage") if isinstance(item, dict) else None
+        if not isinstance(stage, dict) or stage.get("type") != "Deployment":
+            continue
+        found = _RUNTIME_ENVIRONMENT.fullmatch(_environment_ref(stage) or "")
+        if found is None:
+            continue
+        value = _runtime_value(variables.get(found.group(1)), env, entry)
+        if value is not None:
+            return index, f'<+pipeline.variables.{found.group(1)}> == "{value}"'
+    _deploy_index(pipeline, env, entry, label)  # raises: no stage deploys there
+    raise AssertionError("unreachable")
+
+
+def _deploys_at_run_time(pipeline: dict[str, Any], env: str) -> bool:
+    try:
+        _runtime_deploy(pipeline, env, None, "")
+    except DesignError:
+        return False
+    return True
+
+
+def _runtime_value(variable: dict[str, Any] | None, env: str, entry: ServiceEntry | None):
+    """The value of an environment variable of the pipeline that means `env`: the catalog's
+    Harness environment ref, else the allowed value that names it; None when the variable's
+    allowed values exclude `env`."""
+    ref = None
+    if entry is not None and entry.harness is not None and env in entry.harness.environments:
+        ref = entry.harness.environments[env].environment
+    raw = str((variable or {}).get("value") or "")
+    allowed = _ALLOWED_VALUES.search(raw)
+    if allowed is None:
+        return ref or env
+    values = [v.strip() for v in allowed.group(1).split(",") if v.strip()]
+    if ref in values:
+        return ref
+    return next((v for v in values if canonical_environment(v) == env), None)
+
+
+def _approvals_before(pipeline: dict[str, Any], index: int) -> Iterator[Any]:
+    """The approval stages right before the stage at `index`, nearest first."""
+    stages = pipeline["stages"]
+    while index > 0 and _is_approval(stages[index - 1]):
+        index -= 1
+        yield stages[index]
+
+
+def _when(item: Any) -> str | None:
+    when = item["stage"].get("when") if isinstance(item.get("stage"), dict) else None
+    return when.get("condition") if isinstance(when, dict) else None
 
 
 def _service_for_messages(pipeline: dict[str, Any], entry: ServiceEntry | None) -> str:
@@ -922,10 +994,18 @@ def _remove_approval(
                 'to remove, for example "remove the approval before production".'
             )
         env = gated[0][1]
-    index = _deploy_index(pipeline, env, entry, label)
-    if index == 0 or not _is_approval(stages[index - 1]):
+    if env in {e for _, e in _deploy_positions(pipeline, entry)}:
+        index = _deploy_index(pipeline, env, entry, label)
+        gate = index - 1 if index > 0 and _is_approval(stages[index - 1]) else None
+    else:  # an approval that runs only when a run-time variable names `env`
+        index, condition = _runtime_deploy(pipeline, env, entry, label)
+        gate = next(
+            (stages.index(i) for i in _approvals_before(pipeline, index) if _when(i) == condition),
+            None,
+        )
+    if gate is None:
         raise DesignError(f"{label} has no approval before {env}; there is nothing to remove.")
-    removed = stages.pop(index - 1)["stage"]
+    removed = stages.pop(gate)["stage"]
     return [f"Removed approval stage {removed.get('name')!r} before the {env} deploy."]
 
 

@@ -19,6 +19,8 @@ import re
 import time
 from typing import Any
 
+import yaml
+
 from workflow import parts
 from workflow.agents.base import Answer, Refusal, handler_agent
 from workflow.agents.harness_expert import NAME, SPEC
@@ -39,6 +41,7 @@ from workflow.agents.harness_expert.client import (
 )
 from workflow.agents.harness_expert.inputs import RuntimeInput, fill_template
 from workflow.agents.harness_expert.rules import check_pipeline, problems_sentence
+from workflow.agents.spec import BackendMissing
 from workflow.catalog import ServiceEntry
 from workflow.deps import WorkflowDeps
 from workflow.environments import canonical_environment
@@ -80,7 +83,8 @@ def resolve_action(task_type: str, context: dict[str, Any]) -> str:
 def _client(deps: WorkflowDeps) -> HarnessClient:
     client = deps.backend(BACKEND)
     if client is None:
-        raise Refusal(deps.why_missing(BACKEND))
+        # Not a question to the user: a deploy may still go ahead on the Kubernetes agent.
+        raise BackendMissing(deps.why_missing(BACKEND))
     return client
 
 
@@ -99,9 +103,13 @@ def _service(deps: WorkflowDeps, context: dict[str, Any], action: str) -> tuple[
 def _pipeline_id(deps: WorkflowDeps, context: dict[str, Any], action: str) -> str:
     """The pipeline a request is about: named in it, or the service's in the catalog."""
     named = context.get("pipeline_name")
+    service = deps.catalog.canonical_name(context.get("service"))
+    entry = deps.catalog.resolve(str(named)) if named else None
+    if entry is not None and entry.harness_pipeline:
+        # "the payment-service pipeline": the service's pipeline, not one called so
+        return entry.harness_pipeline
     if named:
         return str(named).replace("-", "_")
-    service = deps.catalog.canonical_name(context.get("service"))
     pipeline = deps.catalog.harness_pipeline_for(service) if service else None
     if pipeline:
         return pipeline
@@ -207,7 +215,7 @@ def _environments_of(text: str, entry: ServiceEntry | None, *, runtime: bool = T
         ref = stage.get("environment")
         if not ref:
             continue
-        if "<+input>" in str(ref):
+        if "<+" in str(ref):  # a runtime input or an expression: could be any environment
             if runtime:
                 found += ["production", "staging", "dev"]
             continue
@@ -488,7 +496,9 @@ async def _rerun(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgent
     inputs = await client.execution_inputs(failed.id)
     service = deps.catalog.canonical_name(context.get("service"))
     entry = deps.catalog.resolve(service) if service else None
-    environment = _environment_of(stored.yaml, entry) or _inputs_environment(inputs, entry)
+    environment = (
+        _inputs_environment(inputs, entry) or _environment_of(stored.yaml, entry) or "production"
+    )
     preview = "\n".join(
         [
             f"Re-run pipeline {pipeline} on {client.label} as run #{failed.run_sequence} ran "
@@ -518,10 +528,46 @@ async def _rerun(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgent
 
 
 def _inputs_environment(inputs: str, entry: ServiceEntry | None) -> str | None:
-    for word in ("production", "prod", "staging", "stage", "dev"):
-        if word in (inputs or ""):
-            return canonical_environment(word)
+    """The environment an execution's runtime inputs deploy to, when they name one."""
+    try:
+        doc = yaml.safe_load(inputs or "") or {}
+    except yaml.YAMLError:
+        return None
+    refs = entry.harness.environments if entry and entry.harness else {}
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            name = str(node.get("name") or "").lower()
+            if name in _ENVIRONMENT_INPUTS and isinstance(node.get("value"), str):
+                found.append(node["value"])
+            for key, value in node.items():
+                if key == "environmentRef" and isinstance(value, str):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    for value in found:
+        canonical = next((e for e, r in refs.items() if r.environment == value), None)
+        canonical = canonical or canonical_environment(value)
+        if canonical:
+            return canonical
     return None
+
+
+async def _execution_environment(
+    client: HarnessClient, execution: Execution, text: str, entry: ServiceEntry | None
+) -> str:
+    """Where an execution deploys: from its inputs, else the pipeline's most sensitive
+    environment; when nothing says, production (so the strictest policy applies)."""
+    try:
+        inputs = await client.execution_inputs(execution.id)
+    except HarnessError:
+        inputs = ""
+    return _inputs_environment(inputs, entry) or _environment_of(text, entry) or "production"
 
 
 async def _abort(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
@@ -540,7 +586,7 @@ async def _abort(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgent
         action="abort_execution",
         kind="PipelineExecution",
         name=pipeline,
-        environment=_environment_of(stored.yaml, entry) or context.get("environment"),
+        environment=await _execution_environment(client, target, stored.yaml, entry),
         backend=BACKEND,
         target=f"execution #{target.run_sequence} of pipeline {pipeline}",
         body={"op": "abort", "identifier": pipeline, "execution": target.id},
@@ -572,6 +618,6 @@ harness_expert = handler_agent(
         f"harness_expert cannot {action!r}; it can create or change a pipeline, deploy through "
         "one, show its recent runs, re-run the last failed run or abort a running one"
     ),
-    failures=(HarnessError,),
+    failures=(HarnessError, BackendMissing),
 )
 harness_expert.__doc__ = "Author, change and run Harness pipelines; every change is planned."

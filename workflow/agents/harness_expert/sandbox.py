@@ -18,6 +18,8 @@ class _SandboxHarness:
         from workflow.sandbox._state import SharedStateFile
 
         path = state_file(data_dir)
+        if not path.exists():
+            return []  # the simulated Harness never ran here: nothing to reset
         fresh = fresh_state()
         shared = SharedStateFile(path, format=fresh["format"], what=self.title, on_reload=dict)
         before = shared.overwrite(fresh) or {}

@@ -1,5 +1,6 @@
 """How pipeline requests (CI/CD pipelines) are recognised."""
 
+from workflow.agents.harness_expert.reading import CONTEXT_KEYS, read_pipeline_request
 from workflow.agents.spec import Vocabulary
 
 __all__ = ["VOCABULARY"]
@@ -28,4 +29,6 @@ VOCABULARY = Vocabulary(
     help={
         "pipeline": "create, change or run a CI/CD (Harness) pipeline",
     },
+    context_keys=CONTEXT_KEYS,
+    reader=read_pipeline_request,
 )
