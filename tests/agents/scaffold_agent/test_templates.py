@@ -279,3 +279,26 @@ async def test_a_manifest_the_cluster_refuses_is_not_planned():
         await deps.kubernetes.aclose()
         http.shutdown()
         http.server_close()
+
+
+def test_the_new_service_pipeline_is_valid_against_harness_official_schema():
+    import json
+
+    from tests.agents.harness_expert.conftest import SCHEMA, schema_messages
+
+    if not SCHEMA.is_file():
+        pytest.skip(f"Harness's pipeline schema {SCHEMA} is not present on this machine")
+    import jsonschema
+
+    from workflow.catalog import ServiceEntry
+
+    entry = ServiceEntry(
+        name="invoice-api",
+        owners=["billing"],
+        repository="acme/invoice-api",
+        image="registry.example.com/invoice-api",
+        language="python",
+    )
+    _, text = node._pipeline("invoice-api", entry, deps_with())
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    assert schema_messages(validator, yaml.safe_load(text)) == []
