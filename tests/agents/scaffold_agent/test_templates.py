@@ -302,3 +302,23 @@ def test_the_new_service_pipeline_is_valid_against_harness_official_schema():
     _, text = node._pipeline("invoice-api", entry, deps_with())
     validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
     assert schema_messages(validator, yaml.safe_load(text)) == []
+
+
+async def test_only_the_parts_asked_for_are_added():
+    deps = deps_with(
+        catalog={
+            "web": {"repository": "acme/web", "owners": ["web-team"], "language": "typescript"}
+        }
+    )
+    answer = await node._add(deps, {"service": "web", "parts": ["dockerfile"]}, {})
+    paths = sorted(f["path"] for f in answer.plan["files"])
+    assert paths == [".copier-answers.dockerfile-k8s.yml", "Dockerfile"], paths
+    assert "adding a Dockerfile" in answer.summary
+    dockerfile = answer.plan["files"][1]["content"]
+    assert dockerfile.startswith("FROM node:"), "typescript in the catalog: the node Dockerfile"
+    manifests = await node._add(deps, {"service": "web", "parts": ["manifests"]}, {})
+    assert sorted(f["path"] for f in manifests.plan["files"]) == [
+        ".copier-answers.dockerfile-k8s.yml",
+        "k8s/deployment.yaml",
+        "k8s/service.yaml",
+    ]

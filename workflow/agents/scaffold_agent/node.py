@@ -304,6 +304,20 @@ _PART_TEMPLATES = {
 }
 
 
+_PART_WORDS = {
+    "dockerfile": "a Dockerfile",
+    "manifests": "Kubernetes manifests",
+    "pipeline": "a Harness pipeline",
+}
+# Which files of a part template belong to which part (a template's other files: every part).
+_PART_FILES = {"dockerfile": ("Dockerfile", ".dockerignore"), "manifests": ("k8s/",)}
+
+
+def _part_of(path: str, asked: list[str], template: Template) -> bool:
+    owners = [p for p, prefixes in _PART_FILES.items() if path.startswith(prefixes)]
+    return not owners or any(p in asked for p in owners) or template.kind != "part"
+
+
 async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     config = _config(deps)
     templates = _templates(config)
@@ -317,7 +331,8 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         )
     if not entry.repository:
         raise Refusal(f"the catalog names no repository for {entry.name} (its `repository:`)")
-    wanted = list(dict.fromkeys(_PART_TEMPLATES[p] for p in context.get("parts") or ()))
+    asked = [p for p in dict.fromkeys(context.get("parts") or ()) if p in _PART_TEMPLATES]
+    wanted = list(dict.fromkeys(_PART_TEMPLATES[p] for p in asked))
     if not wanted:
         raise Refusal("which parts? a Dockerfile, Kubernetes manifests or a Harness pipeline")
     language = context.get("language") or entry.language
@@ -340,7 +355,8 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
                     f"{answers[q.name]!r}"
                 )
         _ask_back(template, answers, f"add a Dockerfile to {entry.name}, team X, language python")
-        files.update(await asyncio.to_thread(_render, template, answers))
+        rendered = await asyncio.to_thread(_render, template, answers)
+        files.update({p: t for p, t in rendered.items() if _part_of(p, asked, template)})
         if template.pipeline:
             path, text = _pipeline(entry.name, entry, deps)
             files[path] = text
@@ -348,7 +364,7 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
     checked, notes = await _checked_on_cluster(
         deps, files, f"the parts for {entry.name}", namespace
     )
-    what = " and ".join(wanted)
+    what = " and ".join(_PART_WORDS[p] for p in asked)
     preview = "\n".join(
         [
             f"Open a pull request on {entry.repository} adding {what} "
@@ -368,7 +384,7 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         body={
             "op": "open_pull_request",
             "repository": entry.repository,
-            "parts": wanted,
+            "parts": asked,
             "requester": context.get("requester") or "",
         },
         after={"files": len(files)},
