@@ -24,7 +24,7 @@ from workflow.deps import NO_KUBERNETES, OpsTuning, WorkflowDeps
 from workflow.graph import create_devops_workflow
 from workflow.memory import MemoryBus
 from workflow.persistence import open_persistence
-from workflow.registered import merge_registered
+from workflow.registered import merge_registered, merge_registered_bus
 from workflow.sandbox.files import alertmanager_state_file, cluster_state_file
 from workflow.service import DevOpsService
 from workflow.tools.alertmanager import AlertmanagerClient
@@ -109,6 +109,8 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
         catalog = service_catalog(options.catalog_path, sandbox=options.sandbox)
         if options.persistence != "memory":  # services the bot created (scaffolded)
             catalog = merge_registered(catalog, options.data_dir)
+            if options.redis_url:
+                catalog = await merge_registered_bus(catalog, memory)
         await load_into_bus(catalog, memory)
 
         kubernetes, unavailable, sandbox_url, server = None, NO_KUBERNETES, None, None

@@ -2,7 +2,9 @@
 with the catalog file at start-up, so a new service can be deployed right after it exists.
 
 The file (`registered-services.json`) holds `{"services": {name: entry}}` in the catalog's
-own shape; an entry of the catalog file wins over a registered one of the same name.
+own shape; an entry of the catalog file wins over a registered one of the same name. With
+Redis, the same services are also kept on the memory bus (org/`catalog.registered`), so
+every replica (and a replica with a fresh data directory) starts with them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from workflow.catalog import ServiceCatalog, ServiceEntry
+from workflow.memory import AccessContext, MemoryBus, Namespace
 
-__all__ = ["merge_registered", "register_service", "registered_file"]
+__all__ = [
+    "REGISTERED_KEY",
+    "merge_registered",
+    "merge_registered_bus",
+    "publish_registered",
+    "register_service",
+    "registered_file",
+]
+
+REGISTERED_KEY = "catalog.registered"
 
 
 def registered_file(data_dir: Path) -> Path:
@@ -30,15 +42,36 @@ def _read(data_dir: Path) -> dict[str, Any]:
     return dict(data.get("services") or {})
 
 
+def _merged(catalog: ServiceCatalog, services: dict[str, Any], source: str) -> ServiceCatalog:
+    extra = {k: v for k, v in services.items() if catalog.resolve(k) is None}
+    if not extra:
+        return catalog
+    merged = {**extra, **catalog.to_dict()["services"]}
+    return ServiceCatalog.from_dict({"services": merged}, source=source)
+
+
 def merge_registered(catalog: ServiceCatalog, data_dir: Path | None) -> ServiceCatalog:
     """The catalog with the registered services it does not name itself."""
     if data_dir is None:
         return catalog
-    extra = {k: v for k, v in _read(data_dir).items() if catalog.resolve(k) is None}
-    if not extra:
-        return catalog
-    merged = {**extra, **catalog.to_dict()["services"]}
-    return ServiceCatalog.from_dict({"services": merged}, source=str(registered_file(data_dir)))
+    return _merged(catalog, _read(data_dir), str(registered_file(data_dir)))
+
+
+async def merge_registered_bus(catalog: ServiceCatalog, bus: MemoryBus) -> ServiceCatalog:
+    """The catalog with the services registered on the memory bus (Redis)."""
+    services = await bus.get(Namespace.ORG, REGISTERED_KEY) or {}
+    return _merged(catalog, dict(services), f"memory bus org/{REGISTERED_KEY}")
+
+
+async def publish_registered(bus: MemoryBus, entry: ServiceEntry) -> None:
+    services = dict(await bus.get(Namespace.ORG, REGISTERED_KEY) or {})
+    services[entry.name] = entry.to_dict()
+    await bus.set(
+        Namespace.ORG,
+        REGISTERED_KEY,
+        services,
+        access_context=AccessContext.for_loader("catalog"),
+    )
 
 
 def register_service(

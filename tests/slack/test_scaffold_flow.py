@@ -30,10 +30,14 @@ async def test_scaffold_a_service_from_slack(bot):
     text = text_of(card["blocks"])
     assert "create_repository" in text or "Create repository acme/invoice-api" in text
     assert _buttons(card)["approval_approve"] == "Create"
-    uploaded = await bot.slack.wait_for(
-        lambda: [u["filename"] for u in bot.slack.uploads.values()] or None
-    )
-    assert any(name.endswith("deployment.yaml") or "app.py" in name for name in uploaded), uploaded
+
+    def uploaded() -> list[str]:
+        return [u["filename"] for u in bot.slack.uploads.values()]
+
+    # every file of the plan, uploaded one after the other (tests/test_app.py is the last)
+    await bot.slack.wait_for(lambda: any(n.endswith("test_app.py") for n in uploaded()))
+    assert any(n.endswith("deployment.yaml") for n in uploaded()), uploaded()
+    assert len(uploaded()) == 14, uploaded()
     assert forge.repositories() == [], "nothing pushed before the click"
 
     await bot.send.click(card, "approval_approve", user="U1")  # self-confirmation

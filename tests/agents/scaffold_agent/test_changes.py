@@ -163,3 +163,27 @@ async def test_the_sandbox_forge_is_as_idempotent_and_labels_its_pull_requests(t
     made = await forge.submit(new)
     assert made.created == ["repository", "commit"]
     assert (await forge.submit(new)).created == []
+
+
+async def test_a_repository_created_meanwhile_422_is_found_not_an_error(forge):
+    forge.make_repo("acme", "invoice-api")  # created by a retried click a moment ago
+    client = github(forge)
+    repo = await client.create_repository("invoice-api", "")
+    await client.aclose()
+    assert repo["full_name"] == "acme/invoice-api"
+    statuses = [r for r in forge.requests if r[:2] == ("POST", "/orgs/acme/repos")]
+    assert len(statuses) == 1
+
+
+def test_a_file_is_read_from_a_remote_branch_over_https_with_the_token(forge):
+    from workflow.tools.changes.git import read_remote_file
+
+    forge.make_repo("acme", "invoice-api", {".copier-answers.yml": "_commit: 0.1.0\n"})
+    remote = GitRemote(f"{forge.url}/git/acme/invoice-api.git", token=TOKEN)
+    assert read_remote_file(remote, "main", ".copier-answers.yml") == "_commit: 0.1.0\n"
+    assert read_remote_file(remote, "main", "missing.txt") is None
+    assert read_remote_file(remote, "no-such-branch", ".copier-answers.yml") is None
+    wrong = GitRemote(remote.url, token="ghp_WRONGtoken")
+    with pytest.raises(ChangeError) as err:
+        read_remote_file(wrong, "main", ".copier-answers.yml")
+    assert "ghp_WRONGtoken" not in err.value.message

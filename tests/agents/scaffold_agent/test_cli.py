@@ -253,3 +253,89 @@ def test_template_update_is_a_pull_request_with_conflicts_shown(tmp_path: Path):
     assert "pull request #1 on acme/invoice-api" in done.out
     shown = cli("sandbox", "show")
     assert "update from template python-service 0.1.0 -> 0.2.0" in shown.out
+
+
+def test_invalid_names_and_unknown_templates_are_refused_clearly(sqlite_cli: Cli):
+    bad = sqlite_cli(
+        "run",
+        "scaffold a python service Invoice_API for the billing team",
+        "--as",
+        "U1",
+        "--sandbox",
+    )
+    no_traceback(bad)
+    assert bad.code != EXIT_PAUSED, bad
+    assert "'Invoice_API' is not a DNS-1123 label" in bad.both, bad
+    unknown = sqlite_cli(
+        "run",
+        "scaffold invoice-api from the rails-app template for team billing",
+        "--as",
+        "U1",
+        "--sandbox",
+    )
+    assert unknown.code != EXIT_PAUSED, unknown
+    assert "there is no template 'rails-app'; the templates are: python-service" in (
+        unknown.both
+    ), unknown
+
+
+def test_an_unreachable_forge_is_said_plainly_and_nothing_is_registered(tmp_path: Path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(
+        data,
+        DEVOPS_BOT_FORGE="github",
+        DEVOPS_BOT_FORGE_URL=f"http://127.0.0.1:{port}",
+        DEVOPS_BOT_FORGE_ORG="acme",
+        DEVOPS_BOT_FORGE_TOKEN=TOKEN,
+    )
+    run = cli("run", SCAFFOLD, "--as", "U1", "--sandbox")
+    assert run.code == EXIT_PAUSED, run
+    done = cli("approve", thread_of(run.out), "--as", "U1")
+    no_traceback(done)
+    assert done.code != EXIT_OK
+    assert f"GitHub at http://127.0.0.1:{port} is unreachable" in done.both, done
+    assert TOKEN not in done.both
+    assert not (data / "registered-services.json").exists()
+
+
+def test_organisation_templates_from_a_git_repository(tmp_path: Path):
+    source = tmp_path / "org-templates-src"
+    (source / "go-service/template").mkdir(parents=True)
+    (source / "go-service/copier.yml").write_text(
+        "_subdirectory: template\nservice_name: {type: str, help: the name}\n"
+        "team: {type: str, help: the owning team}\n"
+    )
+    (source / "go-service/devops-bot.yml").write_text("kind: service\nlanguage: go\n")
+    (source / "go-service/template/main.go.jinja").write_text(
+        "package main // {{ service_name }}\n"
+    )
+    _git("init", "-q", "-b", "main", cwd=source)
+    _git("add", "-A", cwd=source)
+    _git("commit", "-qm", "templates", cwd=source)
+    bare = tmp_path / "org-templates.git"
+    _git("clone", "-q", "--bare", str(source), str(bare), cwd=tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Cli(data, DEVOPS_BOT_TEMPLATES=str(bare))
+    listed = cli("run", "what templates do you have?", "--as", "U1", "--sandbox")
+    assert "go-service" in listed.out and "python-service" in listed.out, listed
+    run = cli(
+        "run",
+        "scaffold a go service named ledger-sync for team payments",
+        "--as",
+        "U1",
+        "--sandbox",
+        "--json",
+    )
+    assert run.code == EXIT_PAUSED, run
+    files = [f["path"] for f in json.loads(run.out)["approval"]["files"]]
+    assert files == ["main.go"]
+    broken = Cli(data, DEVOPS_BOT_TEMPLATES=str(tmp_path / "missing.git"))
+    said = broken("run", "what templates do you have?", "--as", "U1", "--sandbox")
+    assert "could not be cloned" in said.both, said

@@ -211,3 +211,114 @@ def test_the_scaffolded_project_passes_its_own_tests_in_a_fresh_venv(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Ran 3 tests" in done.stderr and "OK" in done.stderr
+
+
+async def test_manifests_are_dry_run_on_a_reachable_cluster():
+    from workflow.sandbox.kube_api import KubeApiServer
+    from workflow.tools.kubernetes.backend import KubernetesBackend
+
+    server = KubeApiServer(None)
+    url = server.start()
+    deps = deps_with()
+    deps.kubernetes = KubernetesBackend.from_url(url)
+    try:
+        context = {"new_service": "invoice-api", "team": "billing"}
+        answer = await node._create(deps, context, {})
+        names = [d["name"] for d in await deps.kubernetes.list_deployments("staging")]
+    finally:
+        await deps.kubernetes.aclose()
+        server.stop()
+    preview = answer.plan["preview"]
+    assert "server-side dry-run in namespace staging" in preview
+    assert "note: k8s/service.yaml: Service not dry-run on the cluster" in preview
+    assert "invoice-api" not in names, "a dry-run persists nothing"
+
+
+async def test_a_manifest_the_cluster_refuses_is_not_planned():
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from workflow.tools.kubernetes.backend import KubernetesBackend
+
+    class Refusing(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "code": 422,
+                    "reason": "Invalid",
+                    "message": 'Deployment.apps "invoice-api" is invalid: admission webhook '
+                    '"policy.example.com" denied the request: images must come from registry.corp',
+                }
+            ).encode()
+            self.send_response(422)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    deps = deps_with()
+    deps.kubernetes = KubernetesBackend.from_url(f"http://127.0.0.1:{http.server_address[1]}")
+    try:
+        with pytest.raises(
+            Refusal,
+            match=r"k8s/deployment\.yaml: server-side dry-run of "
+            r"Deployment: .*images must come from registry\.corp",
+        ):
+            await node._create(deps, {"new_service": "invoice-api", "team": "billing"}, {})
+    finally:
+        await deps.kubernetes.aclose()
+        http.shutdown()
+        http.server_close()
+
+
+def test_the_new_service_pipeline_is_valid_against_harness_official_schema():
+    import json
+
+    from tests.agents.harness_expert.conftest import SCHEMA, schema_messages
+
+    if not SCHEMA.is_file():
+        pytest.skip(f"Harness's pipeline schema {SCHEMA} is not present on this machine")
+    import jsonschema
+
+    from workflow.catalog import ServiceEntry
+
+    entry = ServiceEntry(
+        name="invoice-api",
+        owners=["billing"],
+        repository="acme/invoice-api",
+        image="registry.example.com/invoice-api",
+        language="python",
+    )
+    _, text = node._pipeline("invoice-api", entry, deps_with())
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    assert schema_messages(validator, yaml.safe_load(text)) == []
+
+
+async def test_only_the_parts_asked_for_are_added():
+    deps = deps_with(
+        catalog={
+            "web": {"repository": "acme/web", "owners": ["web-team"], "language": "typescript"}
+        }
+    )
+    answer = await node._add(deps, {"service": "web", "parts": ["dockerfile"]}, {})
+    paths = sorted(f["path"] for f in answer.plan["files"])
+    assert paths == [".copier-answers.dockerfile-k8s.yml", "Dockerfile"], paths
+    assert "adding a Dockerfile" in answer.summary
+    dockerfile = answer.plan["files"][1]["content"]
+    assert dockerfile.startswith("FROM node:"), "typescript in the catalog: the node Dockerfile"
+    manifests = await node._add(deps, {"service": "web", "parts": ["manifests"]}, {})
+    assert sorted(f["path"] for f in manifests.plan["files"]) == [
+        ".copier-answers.dockerfile-k8s.yml",
+        "k8s/deployment.yaml",
+        "k8s/service.yaml",
+    ]

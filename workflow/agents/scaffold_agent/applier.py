@@ -60,8 +60,9 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
             said = (
                 f"created repository {result.repository} ({result.url}), commit "
                 f"{result.commit[:12]} on {result.branch}; {plan.name} is registered in the "
-                f"catalog: 'deploy {plan.name} staging' and 'create a pipeline for {plan.name}' "
-                "work from now"
+                f"catalog (owners, repository, image), so 'create a pipeline for {plan.name}' "
+                f"works now; its first deploy goes through that pipeline (the Deployment does "
+                "not exist on a cluster until then)"
             )
             return Applied(out, where=where, said=said)
         if op == "open_pull_request":
@@ -88,7 +89,7 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
 
 
 async def _register(plan: Plan, deps: WorkflowDeps) -> None:
-    from workflow.registered import register_service
+    from workflow.registered import publish_registered, register_service
 
     entry = ServiceEntry.model_validate({"name": plan.name, **(plan.body or {})["catalog"]})
     config = deps.backend(SCAFFOLD)
@@ -98,4 +99,5 @@ async def _register(plan: Plan, deps: WorkflowDeps) -> None:
     else:
         merged = {**deps.catalog.to_dict()["services"], entry.name: entry.to_dict()}
         deps.catalog = type(deps.catalog).from_dict({"services": merged})
+    await publish_registered(deps.memory, entry)
     await load_into_bus(deps.catalog, deps.memory)

@@ -4,7 +4,8 @@
   own OpenAPI schemas (kubernetes-validate, strict: unknown fields are errors), and
   `metadata.name` a DNS-1123 name;
 - Harness pipelines (`.harness/*.yaml`): the harness_expert's structural rules;
-- Python files: they compile; TOML files: they parse.
+- Python files: they compile; TOML files: they parse;
+- where a cluster is reachable, the manifests again as a server-side dry-run (`dryRun=All`).
 
 A problem is `"<file>: <rule>: <message>"`; any problem refuses the plan.
 """
@@ -13,10 +14,11 @@ from __future__ import annotations
 
 import re
 import tomllib
+from typing import Any
 
 import yaml
 
-__all__ = ["DNS1123", "KUBERNETES_VERSION", "check_files", "dns1123_problem"]
+__all__ = ["DNS1123", "KUBERNETES_VERSION", "check_files", "dns1123_problem", "server_dry_run"]
 
 KUBERNETES_VERSION = "1.30"
 DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -85,3 +87,38 @@ def _check_yaml(path: str, text: str, checked: set[str]) -> list[str]:
         if isinstance(name, str) and (why := dns1123_problem(name, f"{kind} name")):
             problems.append(f"{path}: DNS-1123: {why}")
     return problems
+
+
+async def server_dry_run(
+    kubernetes: Any, files: dict[str, str], namespace: str
+) -> tuple[list[str], list[str]]:
+    """Each manifest created with `dryRun=All` on the cluster (nothing persists):
+    (problems, notes). A kind the cluster does not serve, or a namespace it does not have, is
+    a note, not a problem: the schema check above still holds."""
+    from lightkube import ApiError, codecs
+
+    problems: list[str] = []
+    notes: list[str] = []
+    for path, text in sorted(files.items()):
+        if not path.endswith((".yaml", ".yml")) or path.startswith((".harness/", ".copier")):
+            continue
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        except yaml.YAMLError:
+            continue
+        for doc in docs:
+            if "apiVersion" not in doc or "kind" not in doc:
+                continue
+            kind = doc["kind"]
+            try:
+                obj = codecs.from_dict(doc)
+                await kubernetes.client.create(obj, namespace=namespace, dry_run=True)
+            except ApiError as exc:
+                code, message = exc.status.code, exc.status.message or str(exc)
+                if code == 404 or code == 409:
+                    notes.append(f"{path}: {kind} not dry-run on the cluster ({message})")
+                else:
+                    problems.append(f"{path}: server-side dry-run of {kind}: {message}")
+            except Exception as exc:  # lightkube cannot load the kind, or the cluster is gone
+                notes.append(f"{path}: {kind} not dry-run on the cluster ({exc})")
+    return problems, notes

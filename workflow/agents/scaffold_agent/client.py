@@ -7,12 +7,15 @@ DEVOPS_BOT_FORGE          github | sandbox (gitlab: refused plainly, not support
 DEVOPS_BOT_FORGE_URL      the forge's API URL (default https://api.github.com)
 DEVOPS_BOT_FORGE_ORG      the organisation new repositories are created in
 DEVOPS_BOT_FORGE_TOKEN    the token (a secret: never logged, never in a URL or message)
-DEVOPS_BOT_TEMPLATES      a folder of the organisation's own copier templates
+DEVOPS_BOT_TEMPLATES      the organisation's own copier templates: a folder, or a git URL
+                          (https://..., ssh, file://..., a path ending .git) cloned into
+                          the data directory at start-up (the forge token is not sent to it)
 DEVOPS_BOT_IMAGE_REGISTRY the image registry new services' images go to
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -77,6 +80,31 @@ class ScaffoldConfig:
     image_registry: str
     sandbox: bool
     forge_label: str
+    templates_error: str | None = None  # why DEVOPS_BOT_TEMPLATES could not be used
+
+
+def _is_git_url(value: str) -> bool:
+    return value.startswith(("https://", "http://", "ssh://", "git@", "file://")) or (
+        value.endswith(".git")
+    )
+
+
+def fetch_templates(url: str, data_dir: Path) -> Path:
+    """The organisation's template repository, cloned (or brought up to date) in the data
+    directory; raises ChangeError saying why not."""
+    import shutil
+
+    from workflow.tools.changes.git import GitRemote, git
+
+    target = Path(data_dir) / "org-templates"
+    remote = GitRemote(url)
+    tmp = target.with_name("org-templates.new")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    git(["clone", "-q", "--depth", "1", url, str(tmp)], cwd=tmp.parent, remote=remote)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
 
 
 @contextlib.asynccontextmanager
@@ -100,8 +128,22 @@ async def connect(context: BackendContext) -> AsyncIterator[Connected]:
         )
     if forge is not None:
         opened.backends[FORGE] = forge
+    templates = (environ.get("DEVOPS_BOT_TEMPLATES") or "").strip() or None
+    templates_error = None
+    if templates and _is_git_url(templates):
+        from workflow.tools.changes import ChangeError
+
+        try:
+            if context.data_dir is None:
+                raise ChangeError("there is no data directory to clone it into")
+            fetched = await asyncio.to_thread(fetch_templates, templates, Path(context.data_dir))
+            templates = str(fetched)
+        except ChangeError as exc:
+            templates_error = f"DEVOPS_BOT_TEMPLATES={templates} could not be cloned: {exc.message}"
+            templates = None
     opened.backends[SCAFFOLD] = ScaffoldConfig(
-        templates_dir=(environ.get("DEVOPS_BOT_TEMPLATES") or "").strip() or None,
+        templates_dir=templates,
+        templates_error=templates_error,
         data_dir=Path(context.data_dir) if context.data_dir else None,
         org=forge.org if forge is not None else (environ.get("DEVOPS_BOT_FORGE_ORG") or "acme"),
         image_registry=(environ.get("DEVOPS_BOT_IMAGE_REGISTRY") or "registry.example.com")

@@ -12,7 +12,7 @@ from typing import Any
 
 from workflow import parts
 from workflow.agents.base import Answer, Refusal, handler_agent
-from workflow.agents.scaffold_agent.checks import check_files, dns1123_problem
+from workflow.agents.scaffold_agent.checks import check_files, dns1123_problem, server_dry_run
 from workflow.agents.scaffold_agent.client import FORGE, SCAFFOLD, ScaffoldConfig
 from workflow.agents.scaffold_agent.templates import (
     Template,
@@ -53,21 +53,12 @@ def _config(deps: WorkflowDeps) -> ScaffoldConfig:
 
 
 def _templates(config: ScaffoldConfig) -> dict[str, Template]:
+    if config.templates_error:
+        raise Refusal(config.templates_error)
     try:
         return available_templates(config.templates_dir)
     except TemplateError as exc:
         raise Refusal(str(exc)) from None
-
-
-def _where() -> tuple[str, str]:
-    """The thread and run this request belongs to (for the commit message)."""
-    try:
-        from langgraph.config import get_config
-
-        configurable = get_config().get("configurable") or {}
-        return str(configurable.get("thread_id") or ""), ""
-    except RuntimeError:
-        return "", ""
 
 
 # ------------------------------------------------------------------ handlers
@@ -162,7 +153,7 @@ async def _render_versioned(
     """Rendered from the template's git mirror (so the project records its version) when
     there is a data directory to keep it in."""
     if config.data_dir is None:
-        return _render(template, answers)
+        return await asyncio.to_thread(_render, template, answers)
     known = {q.name for q in template.questions}
     try:
         src, tag = await asyncio.to_thread(mirror, template, config.data_dir)
@@ -177,14 +168,30 @@ async def _render_versioned(
         raise Refusal(getattr(exc, "message", None) or str(exc)) from None
 
 
-def _checked(files: dict[str, str], what: str) -> list[str]:
-    problems, checked = check_files(files)
+async def _checked_on_cluster(
+    deps: WorkflowDeps, files: dict[str, str], what: str, namespace: str
+) -> tuple[list[str], list[str]]:
+    """The static checks, then a server-side dry-run where a cluster is reachable."""
+    checked = _checked(files, what)
+    if deps.kubernetes is None:
+        return checked, ["no cluster reachable: the manifests were not dry-run on a server"]
+    problems, notes = await server_dry_run(deps.kubernetes, files, namespace)
+    _refuse(problems, what)
+    return [*checked, f"server-side dry-run in namespace {namespace}"], notes
+
+
+def _refuse(problems: list[str], what: str) -> None:
     if problems:
         raise Refusal(
             f"{what} is invalid, so nothing was planned: "
             + "; ".join(problems[:10])
             + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else "")
         )
+
+
+def _checked(files: dict[str, str], what: str) -> list[str]:
+    problems, checked = check_files(files)
+    _refuse(problems, what)
     return checked
 
 
@@ -247,7 +254,9 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     if template.pipeline:
         path, text = _pipeline(name, entry, deps)
         files[path] = text
-    checked = _checked(files, f"the {template.name} template's output for {name}")
+    checked, notes = await _checked_on_cluster(
+        deps, files, f"the {template.name} template's output for {name}", "staging"
+    )
     shown = [
         p for p in (*KEY_FILES, *[p for p in files if p.startswith(".harness/")]) if p in files
     ]
@@ -259,6 +268,7 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
             f"{len(files)} files:",
             *_tree(files),
             f"checked by: {', '.join(checked)}",
+            *(f"note: {n}" for n in notes),
             *[f"\n--- {p}\n{files[p]}" for p in shown],
         ]
     )
@@ -294,6 +304,20 @@ _PART_TEMPLATES = {
 }
 
 
+_PART_WORDS = {
+    "dockerfile": "a Dockerfile",
+    "manifests": "Kubernetes manifests",
+    "pipeline": "a Harness pipeline",
+}
+# Which files of a part template belong to which part (a template's other files: every part).
+_PART_FILES = {"dockerfile": ("Dockerfile", ".dockerignore"), "manifests": ("k8s/",)}
+
+
+def _part_of(path: str, asked: list[str], template: Template) -> bool:
+    owners = [p for p, prefixes in _PART_FILES.items() if path.startswith(prefixes)]
+    return not owners or any(p in asked for p in owners) or template.kind != "part"
+
+
 async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     config = _config(deps)
     templates = _templates(config)
@@ -307,7 +331,8 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         )
     if not entry.repository:
         raise Refusal(f"the catalog names no repository for {entry.name} (its `repository:`)")
-    wanted = list(dict.fromkeys(_PART_TEMPLATES[p] for p in context.get("parts") or ()))
+    asked = [p for p in dict.fromkeys(context.get("parts") or ()) if p in _PART_TEMPLATES]
+    wanted = list(dict.fromkeys(_PART_TEMPLATES[p] for p in asked))
     if not wanted:
         raise Refusal("which parts? a Dockerfile, Kubernetes manifests or a Harness pipeline")
     language = context.get("language") or entry.language
@@ -330,18 +355,23 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
                     f"{answers[q.name]!r}"
                 )
         _ask_back(template, answers, f"add a Dockerfile to {entry.name}, team X, language python")
-        files.update(_render(template, answers))
+        rendered = await asyncio.to_thread(_render, template, answers)
+        files.update({p: t for p, t in rendered.items() if _part_of(p, asked, template)})
         if template.pipeline:
             path, text = _pipeline(entry.name, entry, deps)
             files[path] = text
-    checked = _checked(files, f"the parts for {entry.name}")
-    what = " and ".join(wanted)
+    namespace = entry.namespaces.get("staging") or "staging"
+    checked, notes = await _checked_on_cluster(
+        deps, files, f"the parts for {entry.name}", namespace
+    )
+    what = " and ".join(_PART_WORDS[p] for p in asked)
     preview = "\n".join(
         [
             f"Open a pull request on {entry.repository} adding {what} "
             f"({config.forge_label or deps.why_missing(FORGE)}):",
             *_tree(files),
             f"checked by: {', '.join(checked)}",
+            *(f"note: {n}" for n in notes),
             *[f"\n--- {p}\n{t}" for p, t in sorted(files.items()) if not p.startswith(".copier")],
         ]
     )
@@ -354,7 +384,7 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         body={
             "op": "open_pull_request",
             "repository": entry.repository,
-            "parts": wanted,
+            "parts": asked,
             "requester": context.get("requester") or "",
         },
         after={"files": len(files)},

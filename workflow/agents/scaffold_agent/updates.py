@@ -12,7 +12,10 @@ files it changed, with conflicts shown inline (`<<<<<<<` markers) rather than re
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +97,6 @@ def update_project(
     remote: GitRemote, template: Template, data_dir: Path, *, branch: str = "main"
 ) -> ProjectUpdate | None:
     """copier update on a clone of the project; None when it is at the latest version."""
-    import copier
-
     src, latest = mirror(template, data_dir)
     with tempfile.TemporaryDirectory(prefix="devops-bot-update-") as tmp:
         work = Path(tmp) / "project"
@@ -116,22 +117,7 @@ def update_project(
             answers["_src_path"] = str(src)
             answers_path.write_text(yaml.safe_dump(answers, sort_keys=False))
             git(["commit", "-q", "-am", "point at the template mirror"], cwd=work, remote=remote)
-        try:
-            subprocess_env_run(
-                lambda: copier.run_update(
-                    str(work),
-                    defaults=True,
-                    overwrite=True,
-                    quiet=True,
-                    unsafe=False,
-                    conflict="inline",
-                    vcs_ref=latest,
-                    answers_file=template.answers_file,
-                ),
-                remote,
-            )
-        except Exception as exc:  # copier's errors are many kinds; all mean "not updated"
-            raise TemplateError(f"copier update of the project failed: {exc}") from None
+        _copier_update(work, latest, template.answers_file, remote)
         status = git(["status", "--porcelain", "--untracked-files=all"], cwd=work, remote=remote)
         files: dict[str, str] = {}
         deleted: list[str] = []
@@ -147,14 +133,30 @@ def update_project(
         return ProjectUpdate(before, latest, files, deleted, conflicts, diff)
 
 
-def subprocess_env_run(fn, remote: GitRemote):  # type: ignore[no-untyped-def]
-    """Run `fn` (copier, which calls git) with the bot's git identity and no global config."""
-    import os
+_UPDATE = """
+import json, sys
+import copier
+args = json.loads(sys.argv[1])
+copier.run_update(args["dst"], defaults=True, overwrite=True, quiet=True, unsafe=False,
+                  conflict="inline", vcs_ref=args["ref"], answers_file=args["answers"])
+"""
 
-    saved = dict(os.environ)
-    os.environ.update({k: v for k, v in remote.env().items() if k.startswith("GIT_")})
+
+def _copier_update(work: Path, ref: str, answers_file: str, remote: GitRemote) -> None:
+    """copier update in a child process: git (which copier runs) gets the bot's identity and
+    no global configuration, without touching this process's environment."""
+    args = json.dumps({"dst": str(work), "ref": ref, "answers": answers_file})
     try:
-        return fn()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        done = subprocess.run(
+            [sys.executable, "-c", _UPDATE, args],
+            env=remote.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise TemplateError("copier update of the project timed out") from None
+    if done.returncode != 0:
+        said = remote.scrub(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+        raise TemplateError(f"copier update of the project failed: {said}")

@@ -94,10 +94,13 @@ _STOP = {
     "project",
 }
 _NAME = r"([a-z0-9][a-z0-9-]{0,62})"
+# a new service's name as written (validated by the node: never silently changed)
+_NEW_NAME = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,80})"
 _NAME_PATTERNS = (
-    re.compile(r"\b(?:called|named|name(?:d)?\s+it|name:?)\s+[`'\"]?" + _NAME, re.I),
+    re.compile(r"\b(?:called|named|name(?:d)?\s+it|name:?)\s+[`'\"]?" + _NEW_NAME, re.I),
     re.compile(
-        r"\b(?:micro)?(?:service|app|api|project|repo(?:sitory)?|application)\s+[`'\"]?" + _NAME,
+        r"\b(?:micro)?(?:service|app|api|project|repo(?:sitory)?|application)\s+[`'\"]?"
+        + _NEW_NAME,
         re.I,
     ),
     re.compile(
@@ -189,8 +192,9 @@ def read_scaffold(task_type: str, text: str, context: dict[str, Any]) -> dict[st
     out["scaffold_action"] = "create"
     for pattern in _NAME_PATTERNS:
         for m in pattern.finditer(text):
-            if _name_ok(m[1]) and m[1].lower() != out.get("team"):
-                out["new_service"] = m[1].lower()
+            name = m[1].rstrip(".")
+            if _name_ok(name) and name.lower() != out.get("team"):
+                out["new_service"] = name
                 break
         if "new_service" in out:
             break

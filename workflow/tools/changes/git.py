@@ -80,6 +80,8 @@ def git(args: list[str], *, cwd: Path, remote: GitRemote, check: bool = True) ->
         )
     except subprocess.TimeoutExpired:
         raise ChangeError(f"git {args[0]} timed out after {TIMEOUT}s") from None
+    except FileNotFoundError:
+        raise ChangeError("git is not installed here: change requests need the git CLI") from None
     if check and done.returncode != 0:
         said = remote.scrub((done.stderr or done.stdout).strip())
         raise ChangeError(f"git {args[0]} failed: {said}")
