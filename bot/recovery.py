@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot import messages
-from bot.chat import short, update
+from bot.chat import short, teller, update
 from bot.status import status_header_of
 from bot.threads import parse_thread_id
 from workflow.apply import ROLLOUT_NODE
@@ -104,6 +104,11 @@ class Recovery:
             return
         report = await service.report(thread_id)
         if snapshot.interrupts:  # paused for approval: make sure a card exists
+            if entry.get("vote") and isinstance(entry.get("user"), str):
+                # A click whose replica died before it decided: the voter hears it did not
+                # go through, and that the request still waits (a vote is never counted twice).
+                tell = teller(client, channel, entry["user"], thread_id)
+                await tell(messages.vote_interrupted(str(entry["vote"])))
             if await self.rt.cards.get(thread_id) is None and not entry.get("card_ts"):
                 await self.rt.votes.post_card(
                     client, channel, parsed[2], thread_id, report, status_ts
