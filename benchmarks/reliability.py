@@ -632,7 +632,14 @@ async def kill_one(
             30,
         ):
             lost += 1
-            print(f"approval lost: card {card['ts']}")
+            events = [
+                r["event"] for r in await RedisAuditLog(store).read(thread_id=thread_of(card))
+            ]
+            said = [p.get("text", "")[:120] for p in replies(card["thread_ts"])]
+            answers = [a.get("text", "")[:160] for a in told("U3", card["thread_ts"])]
+            print(
+                f"approval lost: card {card['ts']}; audit: {events}; thread: {said}; U3: {answers}"
+            )
     await asyncio.sleep(2)
     applies: Counter[str] = Counter(
         r.get("thread_id", "")
