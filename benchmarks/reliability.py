@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,58 +52,82 @@ PROD_SERVICES = ["api-server", "checkout", "payment-service", "web"]
 TIMEOUT = 10.0  # seconds a request may take before it counts as left without a reply
 
 
-@contextlib.contextmanager
-def replicas(env: dict[str, str], data_dir: Path, count: int = 2) -> Iterator[list[str]]:
-    """`count` processes of `devops-bot serve --http`; JSON logs (INFO) in data_dir/*.log."""
-    children, bases, logs = [], [], []
-    code = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
-    try:
-        for i in range(count):
-            port = free_port()
-            folder = data_dir / f"replica-{i}"
-            folder.mkdir(parents=True, exist_ok=True)
-            log = open(data_dir / f"replica-{i}.log", "wb")
-            logs.append(log)
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", code, "serve", "--http", "--port", str(port)],
-                    env={
-                        **os.environ,
-                        **env,
-                        "DEVOPS_BOT_DATA_DIR": str(folder),
-                        "LOG_LEVEL": "INFO",
-                        "LOG_FORMAT": "json",
-                    },
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+class Replicas:
+    """`count` processes of `devops-bot serve --http`, each on its own port for its whole
+    life (a restart reuses it); JSON logs (INFO) appended to data_dir/replica-N.log."""
+
+    CODE = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
+
+    def __init__(self, env: dict[str, str], data_dir: Path, count: int = 2) -> None:
+        self.env, self.data_dir = env, data_dir
+        self.ports = [free_port() for _ in range(count)]
+        self.bases = [f"http://127.0.0.1:{port}" for port in self.ports]
+        self.children: list[subprocess.Popen[bytes] | None] = [None] * count
+
+    def start(self, i: int) -> None:
+        folder = self.data_dir / f"replica-{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / f"replica-{i}.log", "ab") as log:
+            self.children[i] = subprocess.Popen(
+                [sys.executable, "-c", self.CODE, "serve", "--http", "--port", str(self.ports[i])],
+                env={
+                    **os.environ,
+                    **self.env,
+                    "DEVOPS_BOT_DATA_DIR": str(folder),
+                    "LOG_LEVEL": "INFO",
+                    "LOG_FORMAT": "json",
+                },
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
-            bases.append(f"http://127.0.0.1:{port}")
-        for base, child in zip(bases, children, strict=True):
-            deadline = time.monotonic() + 60
-            while True:  # bounded by the deadline
-                if child.poll() is not None:
-                    raise RuntimeError(f"the app at {base} exited with {child.returncode}")
-                with contextlib.suppress(OSError):
-                    with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
-                        if answer.status == 200:
-                            break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the app at {base} did not become healthy in 60 s")
-                time.sleep(0.1)
-        yield bases
-    finally:
-        for child in children:
-            child.terminate()
-        for child in children:
+
+    def wait_healthy(self, i: int) -> None:
+        child, base = self.children[i], self.bases[i]
+        assert child is not None
+        deadline = time.monotonic() + 60
+        while True:  # bounded by the deadline
+            if child.poll() is not None:
+                raise RuntimeError(f"the app at {base} exited with {child.returncode}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(base + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app at {base} did not become healthy in 60 s")
+            time.sleep(0.1)
+
+    def kill(self, i: int) -> None:
+        child = self.children[i]
+        if child is not None:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child is not None and child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            if child is None:
+                continue
             try:
                 child.wait(45)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        for log in logs:
-            log.close()
+
+
+@contextlib.contextmanager
+def replicas(env: dict[str, str], data_dir: Path, count: int = 2) -> Iterator[Replicas]:
+    group = Replicas(env, data_dir, count)
+    try:
+        for i in range(count):
+            group.start(i)
+        for i in range(count):
+            group.wait_healthy(i)
+        yield group
+    finally:
+        group.stop()
 
 
 def posted(slack: MockSlack) -> list[dict[str, Any]]:
@@ -419,8 +444,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                 "REDIS_URL": redis_url,
                 "DEVOPS_BOT_POLICY": str(policy),
                 "KUBECONFIG": str(kubeconfig),
+                "DEVOPS_BOT_SWEEP_INTERVAL": "2",
             }
-            with replicas(env, tmp) as bases:
+            with replicas(env, tmp) as group:
+                bases = group.bases
                 async with aiohttp.ClientSession() as session:
                     senders = [SlackSender(session, base, slack.url) for base in bases]
                     started = time.monotonic()
@@ -510,11 +537,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                         applied += bool(said)
                     figures["redis restart: approvals pending"] = len(pending)
                     figures["redis restart: approvals lost"] = len(pending) - applied
+                    figures.update(await kill_one(slack, senders, group, store))
                     await store.aclose()
         await slack.stop()
         secrets = {"bot token": BOT_TOKEN, "signing secret": SECRET, "redis password": PASSWORD}
         logs = "".join(p.read_text(errors="replace") for p in sorted(tmp.glob("replica-*.log")))
         calls = json.dumps([c.args for c in slack.calls], default=str)
+        figures["kill: runs recovered by a sweeper (log)"] = logs.count("slack.recovering_run")
         figures["log lines scanned"] = logs.count("\n")
         figures["slack calls scanned"] = len(slack.calls)
         figures["secret leaks"] = sum(logs.count(s) + calls.count(s) for s in secrets.values())
@@ -524,6 +553,107 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, float]:
     finally:
         server.stop()
     return figures
+
+
+async def kill_one(
+    slack: MockSlack, senders: list[SlackSender], group: Replicas, store: Any
+) -> dict[str, float]:
+    """SIGKILL replica 0 while requests are being planned, paused and applied; restart it.
+
+    Paused: four production deploys wait for approval (posted through replica 1). Applying:
+    two of them are approved through replica 0. Planning: four staging deploys are sent to
+    replica 0. 50 ms later replica 0 is killed, then started again.
+    """
+    from workflow.audit import RedisAuditLog
+
+    paused = []
+    for service in PROD_SERVICES:
+        text = f"deploy {service}:v9.0.{random.randrange(10**6)} prod"
+        card = await request_card(slack, senders[1], text)
+        if card is not None:
+            paused.append(card)
+    applying, waiting = paused[:2], paused[2:]
+    planning = [f"deploy {s}:v9.1.{random.randrange(10**6)} staging" for s in PROD_SERVICES]
+    await asyncio.gather(
+        *(senders[0].click(c, "approval_approve", user="U2") for c in applying),
+        *(senders[0].command(text, user="U1") for text in planning),
+    )
+    await asyncio.sleep(0.05)
+    group.kill(0)
+    group.start(0)
+    await asyncio.to_thread(group.wait_healthy, 0)
+    await asyncio.sleep(8)  # a few sweeper rounds (DEVOPS_BOT_SWEEP_INTERVAL=2)
+
+    def replies(root_ts: str) -> list[dict]:
+        return [p for p in posted(slack) if p.get("thread_ts") == root_ts]
+
+    # Every run says something in its thread; a request acked but never posted is silent.
+    silent = 0
+    cards_now: list[dict] = list(waiting)
+    for text in planning:
+        root = next((p for p in posted(slack) if f"`{text}`" in p.get("text", "")), None)
+        if root is None or not await wait_for(lambda r=root: replies(r["ts"]), 20):
+            silent += 1
+            print(f"left without a word: {text!r} (status message posted: {root is not None})")
+            continue
+        card = next((p for p in replies(root["ts"]) if is_card(p)), None)
+        if card is not None:
+            cards_now.append(card)
+
+    def told(user: str, root_ts: str) -> list[dict]:
+        return [
+            a
+            for a in slack.of("chat.postEphemeral")
+            if a.get("user") == user and a.get("thread_ts") == root_ts
+        ]
+
+    for card in applying:  # a word in the thread, or to the approver whose click was cut off
+        if not await wait_for(
+            lambda c=card: (
+                [p for p in replies(c["thread_ts"]) if not is_card(p)] or told("U2", c["thread_ts"])
+            ),
+            20,
+        ):
+            silent += 1
+            events = [
+                r["event"] for r in await RedisAuditLog(store).read(thread_id=thread_of(card))
+            ]
+            print(f"left without a word: the approved card {card['ts']}; audit: {events}")
+        elif not [p for p in replies(card["thread_ts"]) if not is_card(p)]:
+            cards_now.append(card)  # the click was cut off: the approval still waits
+    # Every approval still pending is served by either replica.
+    lost = 0
+    for i, card in enumerate(cards_now):
+        await senders[i % 2].click(card, "approval_approve", user="U3")
+        if not await wait_for(
+            lambda c=card: [
+                p for p in replies(c["thread_ts"]) if p.get("text", "").startswith("*Applied*")
+            ],
+            30,
+        ):
+            lost += 1
+            events = [
+                r["event"] for r in await RedisAuditLog(store).read(thread_id=thread_of(card))
+            ]
+            said = [p.get("text", "")[:120] for p in replies(card["thread_ts"])]
+            answers = [a.get("text", "")[:160] for a in told("U3", card["thread_ts"])]
+            print(
+                f"approval lost: card {card['ts']}; audit: {events}; thread: {said}; U3: {answers}"
+            )
+    await asyncio.sleep(2)
+    applies: Counter[str] = Counter(
+        r.get("thread_id", "")
+        for r in await RedisAuditLog(store).read(limit=10**7)
+        if r["event"] == "apply"
+    )
+    return {
+        "kill: requests being planned": float(len(planning)),
+        "kill: approvals paused": float(len(waiting)),
+        "kill: approvals being applied": float(len(applying)),
+        "kill: pending approvals lost": float(lost),
+        "kill: runs left without a word": float(silent),
+        "kill: changes applied twice": float(sum(n > 1 for n in applies.values())),
+    }
 
 
 async def wait_store_ok(session: Any, base: str, timeout: float = 60) -> None:
@@ -576,6 +706,9 @@ def main() -> int:
             "state changed by the fuzz",
             "replays accepted",
             "redis restart: approvals lost",
+            "kill: pending approvals lost",
+            "kill: runs left without a word",
+            "kill: changes applied twice",
             "secret leaks",
         )
         if figures.get(name, 0) != 0

@@ -301,6 +301,15 @@ def state_store_lost() -> str:
     )
 
 
+def vote_interrupted(decision: str) -> str:
+    button = "Reject" if decision == "reject" else "Approve"
+    return (
+        f":warning: Your {button} click was cut off: the bot serving it stopped before the "
+        f"request was decided. It is still waiting for approval; click {button} again "
+        "(a vote is never counted twice)."
+    )
+
+
 def lost_run() -> str:
     return (
         ":warning: This request was interrupted before it was planned: the bot serving it "

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot import messages
-from bot.chat import short, update
+from bot.chat import short, teller, update
 from bot.status import status_header_of
 from bot.threads import parse_thread_id
 from workflow.apply import ROLLOUT_NODE
+from workflow.approval.store import LockTimeoutError
 from workflow.service import InputError, RefusedError
 
 if TYPE_CHECKING:
@@ -104,6 +105,19 @@ class Recovery:
             return
         report = await service.report(thread_id)
         if snapshot.interrupts:  # paused for approval: make sure a card exists
+            if entry.get("vote") and isinstance(entry.get("user"), str):
+                # A click whose replica died mid-vote. Claimed already: finish that decision
+                # (in a task: it waits for the dead replica's lock to lapse). Not claimed:
+                # the voter hears it did not go through, and that the request still waits.
+                interrupt_id = snapshot.interrupts[0].id
+                if await service.approvals.claimed(f"interrupt:{interrupt_id}"):
+                    self.rt.spawn(
+                        self._finish_decision(thread_id, channel, status_ts, entry),
+                        name=f"finish-decision-{thread_id}",
+                    )
+                    return
+                tell = teller(client, channel, entry["user"], thread_id)
+                await tell(messages.vote_interrupted(str(entry["vote"])))
             if await self.rt.cards.get(thread_id) is None and not entry.get("card_ts"):
                 await self.rt.votes.post_card(
                     client, channel, parsed[2], thread_id, report, status_ts
@@ -152,6 +166,32 @@ class Recovery:
                 report = await self.rt.service.follow_rollout(thread_id)
             except (InputError, RefusedError) as exc:  # another replica got there first
                 log.info("slack.follow_rollout_skipped", reason=str(exc))
+                return
+            ref = await self.rt.cards.get(thread_id)
+            await self.rt.votes.closed(
+                client,
+                channel=channel,
+                card_ts=(ref.card_ts if ref else entry.get("card_ts")) if report.approval else None,
+                status_ts=status_ts or (ref.status_ts if ref else None),
+                thread_id=thread_id,
+                report=report,
+            )
+
+    async def _finish_decision(
+        self, thread_id: str, channel: str, status_ts: str, entry: dict[str, Any]
+    ) -> None:
+        """Finish the decision a dead replica claimed, then close its card as a vote would."""
+        client = self.rt.client
+        assert client is not None
+        async with self.rt.driving(thread_id, channel=channel, status_ts=status_ts):
+            try:
+                report = await self.rt.service.finish_decision(thread_id)
+            except (InputError, RefusedError, LockTimeoutError) as exc:
+                # Another replica got there first, or still holds the thread: the next click
+                # on the card finishes the claimed decision too.
+                log.info("slack.finish_decision_skipped", reason=str(exc) or type(exc).__name__)
+                return
+            if report is None:
                 return
             ref = await self.rt.cards.get(thread_id)
             await self.rt.votes.closed(

@@ -99,7 +99,12 @@ class Voting:
                 await self._show_applying(client, channel, card_ts, approval, thread_id)
 
         async with self.rt.driving(
-            thread_id, channel=channel, status_ts=status_ts, card_ts=card_ts, user=user
+            thread_id,
+            channel=channel,
+            status_ts=status_ts,
+            card_ts=card_ts,
+            user=user,
+            vote=decision,
         ):
             try:
                 report = await self._cast(

@@ -290,6 +290,34 @@ class DevOpsService(_Driver):
         expired = now >= datetime.fromisoformat(request["expires_at"])
         return VoteCheck(verdict.allowed and not expired, verdict.reason, request, expired)
 
+    async def finish_decision(
+        self, thread_id: str, *, on_progress: ProgressCallback | None = None
+    ) -> RunReport | None:
+        """Finish a decision whose process died between claiming it and resuming the graph
+        (the interrupt is claimed but still pending); None when there is no such decision.
+
+        Waits for the dead holder's thread lock to lapse (its lease), then resumes with the
+        claimed vote, exactly as the claimer would have: the decision is never taken twice.
+        """
+        async with self._vote_lock(thread_id, None):
+            snapshot = await self.graph.aget_state(self._config(thread_id))
+            if not snapshot.interrupts:
+                return None
+            interrupt = snapshot.interrupts[0]
+            claim = await self.approvals.claimed(f"interrupt:{interrupt.id}")
+            if not claim:
+                return None
+            vote = {k: v for k, v in claim.items() if k != "closes"}
+            log.warning(
+                "finishing a decision interrupted by a crash",
+                thread_id=thread_id,
+                user=vote.get("user"),
+                interrupt_id=interrupt.id,
+            )
+            return await self._drive(
+                thread_id, Command(resume={interrupt.id: vote}), on_progress, interrupt.value
+            )
+
     async def follow_rollout(
         self, thread_id: str, *, on_progress: ProgressCallback | None = None
     ) -> RunReport:
