@@ -170,7 +170,11 @@ async def _post_file(
         thread_ts=where.thread_ts,
         filename=_safe(path),
         title=title,
-        content=str(part.get("content", "")),
+        **(
+            {"file": parts.file_bytes(part)}
+            if part.get("encoding") == "base64"
+            else {"content": str(part.get("content", ""))}
+        ),
         **({"initial_comment": comment} if comment else {}),
     )
     if error is None:

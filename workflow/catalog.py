@@ -132,7 +132,14 @@ def _runbook(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"{value!r} must be an http(s) URL")
+    return value
+
+
 _Text = Annotated[str, AfterValidator(_non_empty)]
+_HttpUrl = Annotated[str, AfterValidator(_http_url)]
 _HarnessRef = Annotated[str, AfterValidator(_harness_ref)]
 
 
@@ -184,6 +191,10 @@ class ServiceEntry(BaseModel):
     language: _Text | None = None
     runbooks: list[Annotated[str, AfterValidator(_runbook)]] = Field(default_factory=list)
     aliases: list[_Text] = Field(default_factory=list)
+    # The service's OpenAPI document per environment (e.g. its own /openapi.json).
+    openapi: dict[Annotated[str, AfterValidator(_environment_key)], _HttpUrl] | None = None
+    # The coverage report its CI publishes: a coverage.py JSON or Cobertura XML URL.
+    coverage: _HttpUrl | None = None
 
     @field_validator("namespaces", mode="before")
     @classmethod

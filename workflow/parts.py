@@ -35,9 +35,11 @@ __all__ = [
     "PreviewPart",
     "TablePart",
     "TextPart",
+    "binary_file",
     "chart",
     "check_path",
     "file",
+    "file_bytes",
     "findings",
     "of_kind",
     "parts_of",
@@ -80,6 +82,7 @@ class FilePart(TypedDict):
     media_type: str
     title: NotRequired[str]
     note: NotRequired[str]
+    encoding: NotRequired[str]  # "base64": `content` is a binary file (a zip), encoded
 
 
 class ChartPart(TypedDict):
@@ -182,6 +185,23 @@ def file(
     if note:
         part["note"] = str(note)
     return part
+
+
+def binary_file(path: str, encoded: str, *, media_type: str, title: str | None = None) -> FilePart:
+    """A binary artifact (a zip): `encoded` is its base64 text; the edges upload and write
+    the decoded bytes."""
+    part = file(path, encoded, media_type=media_type, title=title)
+    part["encoding"] = "base64"
+    return part
+
+
+def file_bytes(part: dict[str, Any]) -> bytes:
+    """A file part's bytes (decoded when it is a binary one)."""
+    if part.get("encoding") == "base64":
+        import base64
+
+        return base64.b64decode(str(part.get("content", "")))
+    return str(part.get("content", "")).encode()
 
 
 def chart(metric: dict[str, Any], *, title: str | None = None) -> ChartPart:
