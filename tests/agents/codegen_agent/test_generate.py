@@ -11,12 +11,8 @@ import subprocess
 import sys
 import zipfile
 
-import pytest
-
 from tests.api_services import library_document, serve_library
 from workflow.agents.codegen_agent.generate import generate_client, generate_models, zip_part
-
-pytestmark = pytest.mark.slow
 
 
 async def test_a_client_of_a_correct_service_is_checked_and_calls_it(tmp_path):

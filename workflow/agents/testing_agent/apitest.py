@@ -56,6 +56,11 @@ class ApiRun:
     timed_out: bool = False
 
 
+class _OutOfTime(Exception):
+    """Raised inside a probe to end hypothesis's loop at the time bound or on cancel (no
+    shrink phase runs, so it ends at once)."""
+
+
 def _checks() -> list[Any]:
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
@@ -110,7 +115,9 @@ def _probe(
     )
     @hypothesis.seed(run.seed)
     def probe(case: Any) -> None:
-        if down or cancel.is_set() or time.monotonic() > deadline:
+        if cancel.is_set() or time.monotonic() > deadline:
+            raise _OutOfTime
+        if down:
             return
         try:
             response = case.call(session=session)
