@@ -50,11 +50,13 @@ _NOT_A_SCHEMA = frozenset(
 )
 _API_OF = re.compile(
     r"\b(?:the\s+)?([a-z][a-z0-9-]*)(?:'s)?\s+(?:api|spec|openapi(?:\s+spec)?|swagger|service\s+api)\b"
+    r"(?!\s+tests?\b|\s+testing\b)"
 )
 _NOT_A_SERVICE = frozenset(
     {"the", "a", "an", "new", "old", "this", "that", "our", "my", "rest", "public", "last"}
     | {"openapi", "python", "http", "web", "client", "current", "latest", "its", "from"}
     | {"for", "of", "to", "in", "on", "with", "by", "against", "whole", "and", "your"}
+    | {"run", "fuzz", "test", "some", "rest", "graphql", "grpc", "internal", "private", "url"}
 )
 
 
@@ -104,7 +106,7 @@ def read_codegen_request(task_type: str, text: str, context: dict[str, Any]) -> 
             found["spec_url_old"] = urls[0]
     service = context.get("service")
     named = api_service(low)
-    if named and (not service or service == found.get("schema_name")):
+    if named:  # "the payments API" names the service more surely than any other word
         found["service"] = named
     if service and service == found.get("schema_name"):
         found.setdefault("service", None)

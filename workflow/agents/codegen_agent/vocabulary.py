@@ -22,6 +22,14 @@ SIGNALS: tuple[tuple[str, float, str], ...] = (
     ),
     ("codegen", 1.5, r"\bsdk\b|\bclient\s+library\b|\bstubs?\b|\bgrpc\b|\bdtos?\b"),
     ("codegen", 4, r"\bpydantic\b|\bdataclass(?:es)?\b"),
+    (
+        "codegen",
+        5,
+        r"\b(?:python|typescript|ts|go|golang|java|kotlin|rust|js|javascript)\s+(?:api\s+)?"
+        r"(?:client|sdk|bindings)\b|\b(?:client|sdk)\s+for\s+(?:the\s+)?[\w-]+(?:'s)?\s+api\b",
+    ),
+    # URLs reach the signals masked as "@url"
+    ("codegen", 5, r"@url\b[^.?]{0,40}\bbreaking\b|\bbreaking\b[^.?]{0,40}@url\b"),
     ("codegen", 5, r"\bmodels?\s+(?:from|for|of)\b[^.?]{0,40}\bschema\b"),
     (
         "codegen",

@@ -24,6 +24,12 @@ _API = re.compile(
     r"\bapi\s+tests?\b|\bschemathesis\b|\bfuzz\w*\b|\bcontract\s+tests?\b|\bopenapi\b"
     r"|\bapi\s+testing\b|\btest\s+the\s+(?:[\w-]+\s+)?api\b|\bproperty[\s-]based\b"
 )
+_COVERAGE_OF = re.compile(
+    r"\b([a-z][a-z0-9-]*)(?:'s|\u2019s)\s+(?:test\s+|code\s+|unit\s+test\s+)?coverage\b"
+    r"|\bwhich\s+([a-z][a-z0-9-]*)\s+(?:modules|files|packages)\b"
+    r"|\bcoverage\s+(?:of|for|in)\s+(?:the\s+)?([a-z][a-z0-9-]*)"
+)
+_NOT_A_SERVICE = frozenset({"the", "our", "my", "its", "test", "tests", "code", "unit", "this"})
 _AGAINST = re.compile(r"\b(?:tests?|testing)\b[^.?]{0,30}\bagainst\b")
 
 
@@ -45,8 +51,13 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
         found["spec_url"] = urls[-1]
     if asks_pull_request(low):
         found["pull_request"] = True
-    if not context.get("service"):
-        named = api_service(low)
-        if named:
-            found["service"] = named
+    named = api_service(low)
+    if named:
+        found["service"] = named
+    elif found.get("test_kind") == "coverage" and not context.get("service"):
+        for match in _COVERAGE_OF.finditer(low):
+            name = next(g for g in match.groups() if g)
+            if name not in _NOT_A_SERVICE:
+                found["service"] = name
+                break
     return found
