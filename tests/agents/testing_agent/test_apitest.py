@@ -58,6 +58,7 @@ async def test_the_time_bound_stops_the_run():
         )
     assert run.timed_out and run.seconds < 3, run.seconds
     assert run.skipped, "the operations left when time ran out are listed"
+    assert run.errors == [], "running out of time is not an error"
 
 
 async def test_a_service_that_does_not_answer_is_an_error_not_a_pass():

@@ -61,6 +61,14 @@ class _OutOfTime(Exception):
     shrink phase runs, so it ends at once)."""
 
 
+def _out_of_time(exc: BaseException) -> bool:
+    """`_OutOfTime`, or a group of them (hypothesis groups failing explicit examples)."""
+    inner = getattr(exc, "exceptions", None)
+    if inner:
+        return all(_out_of_time(e) for e in inner)
+    return isinstance(exc, _OutOfTime)
+
+
 def _checks() -> list[Any]:
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
@@ -84,6 +92,37 @@ def _message(exc: BaseException) -> str:
     text = getattr(first, "message", "") or ""
     line = next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
     return f"{title}: {line}" if line and line != title else title
+
+
+MAX_BOUNDARY_CASES = 40
+
+
+def _boundary_cases(operation: Any) -> list[Any]:
+    """schemathesis's coverage-phase cases (boundary values: 0, limits, empty strings) for
+    valid inputs, tried before the random ones, so an edge case is found with any seed.
+    Empty when this schemathesis cannot make them."""
+    try:
+        from schemathesis.generation import GenerationMode
+        from schemathesis.generation.hypothesis.builder import generate_coverage_cases
+
+        config = operation.schema.config.generation_for(operation=operation)
+        cases = generate_coverage_cases(
+            operation=operation,
+            generation_modes=[GenerationMode.POSITIVE],
+            auth_storage=None,
+            as_strategy_kwargs={},
+            generate_duplicate_query_parameters=False,
+            unexpected_methods=set(),
+            generation_config=config,
+        )
+        found = []
+        for case in cases:
+            found.append(case)
+            if len(found) >= MAX_BOUNDARY_CASES:
+                break
+        return found
+    except Exception:
+        return []
 
 
 def _probe(
@@ -136,8 +175,12 @@ def _probe(
                     ApiFailure(label, check.__name__, _message(exc), case.as_curl_command())
                 )
 
+    for case in _boundary_cases(operation):
+        probe = hypothesis.example(case=case)(probe)
     try:
         probe()
+    except _OutOfTime:
+        run.timed_out = True
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else ""
         run.errors.append(f"{label}: {type(exc).__name__}: {text}")
