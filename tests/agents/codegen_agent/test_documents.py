@@ -55,6 +55,15 @@ def test_relative_servers_resolve_against_the_documents_url():
     assert Document("http://h:1/svc/openapi.json", {"servers": [{"url": "."}]}).base_url() == (
         "http://h:1/svc"
     )
+    # a public document served by the service itself: the service is where it came from
+    petstore = {"servers": [{"url": "https://petstore3.swagger.io/api/v3"}]}
+    assert Document("http://127.0.0.1:8080/openapi.json", petstore).base_url() == (
+        "http://127.0.0.1:8080/api/v3"
+    )
+    raw = "https://raw.githubusercontent.com/acme/petstore/main/openapi.json"
+    assert Document(raw, petstore).base_url() == "https://petstore3.swagger.io/api/v3"
+    same = {"servers": [{"url": "http://h:1/v1"}]}
+    assert Document("http://h:1/openapi.json", same).base_url() == "http://h:1/v1"
 
 
 def test_the_catalog_names_a_document_per_environment():

@@ -53,6 +53,8 @@ def missing_tools(*kinds: str) -> str | None:
 
 
 FETCH_TIMEOUT_S = 10.0
+# Hosts that keep documents without serving their API: their `servers` are taken as written.
+_STATIC_HOSTS = ("github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org")
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 
 
@@ -77,15 +79,26 @@ class Document:
 
     def base_url(self, override: str | None = None) -> str:
         """Where the API answers: `override`, else the first server (relative to the
-        document's own URL), else the document's origin."""
+        document's own URL; an absolute one on another host keeps only its path), else the
+        document's origin."""
         if override:
             return override.rstrip("/")
         servers = self.data.get("servers") or []
         first = servers[0].get("url") if servers and isinstance(servers[0], dict) else None
+        own = urlsplit(self.url)
+        origin = f"{own.scheme}://{own.netloc}"
         if first and "{" not in first:
+            server = urlsplit(urljoin(self.url, first))
+            if (
+                own.scheme in ("http", "https")
+                and server.netloc != own.netloc
+                and not own.netloc.endswith(_STATIC_HOSTS)
+            ):
+                # The document came from the service itself (its /openapi.json): the API is
+                # there, under the server's path, whatever host the document was written for.
+                return f"{origin}{server.path}".rstrip("/")
             return urljoin(self.url, first).rstrip("/")
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return origin
 
 
 def json_path(parts: Any) -> str:
