@@ -25,6 +25,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "KINDS",
+    "MAX_BINARY_BYTES",
     "MAX_FILE_BYTES",
     "MAX_TABLE_ROWS",
     "ChartPart",
@@ -54,6 +55,7 @@ Kind = Literal["text", "table", "file", "chart", "findings", "preview"]
 KINDS: tuple[str, ...] = ("text", "table", "file", "chart", "findings", "preview")
 
 MAX_FILE_BYTES = 256 * 1024  # a generated file larger than this is not an artifact to review
+MAX_BINARY_BYTES = 1024 * 1024  # a generated archive (a client's zip)
 MAX_TABLE_ROWS = 200
 MAX_PATH_CHARS = 255
 
@@ -188,10 +190,23 @@ def file(
 
 
 def binary_file(path: str, encoded: str, *, media_type: str, title: str | None = None) -> FilePart:
-    """A binary artifact (a zip): `encoded` is its base64 text; the edges upload and write
-    the decoded bytes."""
-    part = file(path, encoded, media_type=media_type, title=title)
-    part["encoding"] = "base64"
+    """A binary artifact (a zip): `encoded` is its base64 text, at most MAX_BINARY_BYTES
+    once decoded; the edges upload and write the decoded bytes."""
+    clean = check_path(path)
+    size = len(encoded) * 3 // 4
+    if size > MAX_BINARY_BYTES:
+        raise PartError(
+            f"file {clean} is {size} bytes; binary artifacts are capped at {MAX_BINARY_BYTES} bytes"
+        )
+    part: FilePart = {
+        "kind": "file",
+        "path": clean,
+        "content": str(encoded),
+        "media_type": media_type,
+        "encoding": "base64",
+    }
+    if title:
+        part["title"] = str(title)
     return part
 
 

@@ -286,6 +286,7 @@ async def generate_client(
 ) -> Generated:
     """A checked client package (in `work`, a new temporary folder when None)."""
     folder = work or Path(tempfile.mkdtemp(prefix="devops-bot-client-"))
+    folder.mkdir(parents=True, exist_ok=True)
     return await asyncio.to_thread(_generate_client_sync, document, service, base_url, folder)
 
 
@@ -294,6 +295,7 @@ async def generate_models(
 ) -> Generated:
     """Checked pydantic models of `schema` (all schemas when None)."""
     folder = work or Path(tempfile.mkdtemp(prefix="devops-bot-models-"))
+    folder.mkdir(parents=True, exist_ok=True)
     return await asyncio.to_thread(_generate_models_sync, document, service, schema, folder)
 
 

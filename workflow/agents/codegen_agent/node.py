@@ -5,6 +5,8 @@ files are offered as a zip (uploaded in the thread, written by `--out`), nothing
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from workflow import parts
@@ -96,15 +98,18 @@ def _offered(
     warnings = []
     if context.get("pull_request"):
         warnings.append(NO_PULL_REQUEST)
+    try:
+        archive = zip_part(generated, name)
+    except parts.PartError as exc:
+        return Answer.failed(
+            f"the {what} for {service} passed its checks but is too large to attach ({exc}): "
+            "ask for the models of one schema instead"
+        )
     return Answer(
         "completed",
         summary,
         output=output,
-        parts=[
-            parts.text(summary),
-            _checks_table(generated),
-            zip_part(generated, name),
-        ],
+        parts=[parts.text(summary), _checks_table(generated), archive],
         warnings=warnings,
     )
 
@@ -127,7 +132,8 @@ async def _client(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentSta
     service, _env, document = await locate_document(
         directory, context, "generate a python client for"
     )
-    generated = await generate_client(document.data, service, document.base_url())
+    with tempfile.TemporaryDirectory(prefix="devops-bot-client-") as work:
+        generated = await generate_client(document.data, service, document.base_url(), Path(work))
     answer = _offered(
         generated,
         service=service,
@@ -150,7 +156,8 @@ async def _models(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentSta
         directory_of(deps), context, "pydantic models from the orders schema of"
     )
     schema = context.get("schema_name")
-    generated = await generate_models(document.data, service, schema)
+    with tempfile.TemporaryDirectory(prefix="devops-bot-models-") as work:
+        generated = await generate_models(document.data, service, schema, Path(work))
     what = f"pydantic models of {schema}" if schema else "pydantic models"
     return _offered(
         generated,
