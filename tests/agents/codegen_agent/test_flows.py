@@ -169,3 +169,30 @@ def _static(document: dict):
     application = web.Application()
     application.router.add_get("/openapi.json", handler)
     return application
+
+
+async def test_without_the_api_extra_the_answer_says_what_to_install(opener, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name in {"openapi_python_client", "schemathesis"} else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    async with opener() as h:
+        client = await h.service.start(
+            **codegen("generate a python client for checkout", service="checkout",
+                      codegen_kind="client"),
+            requester="U1",
+        )  # fmt: skip
+        tests = await h.service.start(
+            task_type="test",
+            context={"sandbox": True, "service": "checkout", "test_kind": "api"},
+            text="run the API tests against checkout",
+            requester="U1",
+        )
+    assert client.status == "failed"
+    assert "openapi-python-client is not installed here" in client.summary
+    assert "pip install 'devops-bot[api]'" in client.summary
+    assert tests.status == "failed" and "schemathesis is not installed here" in tests.summary

@@ -59,3 +59,13 @@ def test_coverage_of_a_sandbox_service(sqlite_cli: Cli) -> None:
     assert "src/util.py" in first.out
     again = sqlite_cli("run", "which modules of checkout have the lowest coverage", "--sandbox")
     assert "unchanged since the last report seen" in again.out, again.out
+
+
+def test_sandbox_show_and_reset_cover_what_the_api_agents_remember(sqlite_cli: Cli) -> None:
+    sqlite_cli("run", "what is the test coverage of checkout", "--sandbox")
+    shown = sqlite_cli("sandbox", "show")
+    assert "coverage.checkout" in shown.out, shown.out
+    reset = sqlite_cli("sandbox", "reset")
+    assert reset.code == 0 and "1 remembered item(s) removed" in reset.both, reset
+    again = sqlite_cli("run", "what is the test coverage of checkout", "--sandbox")
+    assert "the first report seen of it" in again.out

@@ -7,6 +7,7 @@ generate.py    a Python client (openapi-python-client) or pydantic models
 compare.py     two versions of a document compared; breaking changes named
 reading.py     what a request says (client | models | diff, language, schema, URLs)
 client.py      the `openapi` backend and its `connect` hook (the sandbox's APIs with --sandbox)
+sandbox.py     `devops-bot sandbox show|reset` of what it remembers
 sandbox_api.py the sandbox services' HTTP APIs (checkout has two planted bugs)
 node.py        the node: client, models, diff (all reads: files are offered, nothing pushed)
 """
@@ -31,6 +32,7 @@ SPEC = AgentSpec(
     },
     node=lazy("workflow.agents.codegen_agent.node:codegen_agent"),
     connect=lazy("workflow.agents.codegen_agent.client:connect"),
+    sandbox=lazy("workflow.agents.codegen_agent.sandbox:SANDBOX"),
     # testing_agent tests the same documents
     public=("documents", "reading", "client"),
 )
