@@ -131,6 +131,7 @@ async def test_other_languages_are_refused_plainly(opener):
 
 
 async def test_api_tests_in_the_sandbox_find_checkouts_bugs_not_payments(opener):
+    progress: list = []
     async with opener() as h:
         found = await h.service.start(
             task_type="test",
@@ -138,6 +139,7 @@ async def test_api_tests_in_the_sandbox_find_checkouts_bugs_not_payments(opener)
                      "test_kind": "api", "seed": 5},
             text="run the API tests against checkout in staging",
             requester="U1",
+            on_progress=lambda node, update: progress.append(update.get("progress")),
         )  # fmt: skip
         clean = await h.service.start(
             task_type="test",
@@ -156,6 +158,10 @@ async def test_api_tests_in_the_sandbox_find_checkouts_bugs_not_payments(opener)
     }
     (junit,) = [p for p in found.result["parts"] if p["kind"] == "file"]
     assert junit["path"] == "checkout-api-tests-junit.xml" and "<failure" in junit["content"]
+    assert "GET /orders: 2 request(s), failed response_schema_conformance" in progress or any(
+        p and p.startswith("GET /orders: ") and "response_schema_conformance" in p for p in progress
+    ), progress
+    assert any(p and p.startswith("POST /orders: ") and "no failure" in p for p in progress)
     assert clean.status == "done" and clean.result["output"]["failures"] == []
     assert clean.result["output"]["skipped"] == ["POST /orders"], "production: safe only"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -197,6 +198,7 @@ def _run_sync(
     safe_only: bool,
     request_timeout_s: float,
     cancel: threading.Event,
+    report: Callable[[str], None] = lambda _line: None,
 ) -> ApiRun:
     import requests
     import schemathesis
@@ -228,6 +230,11 @@ def _run_sync(
                 operation, label, run, session=session, checks=checks, deadline=deadline,
                 cancel=cancel,
             )  # fmt: skip
+            failed = sorted({f.check for f in run.failures if f.operation == label})
+            report(
+                f"{label}: {run.requests[label]} request(s), "
+                + (f"failed {', '.join(failed)}" if failed else "no failure")
+            )
             if time.monotonic() > deadline:
                 run.timed_out = True
     run.seconds = round(time.monotonic() - started, 2)
@@ -243,9 +250,21 @@ async def run_api_tests(
     time_budget_s: float = 60.0,
     safe_only: bool = False,
     request_timeout_s: float = 5.0,
+    progress: Callable[[str], None] | None = None,
 ) -> ApiRun:
-    """Run the checks against `base_url` (in a thread; cancelling stops it between calls)."""
+    """Run the checks against `base_url` (in a thread; cancelling stops it between calls).
+    `progress` gets one line per operation tested, on the caller's event loop."""
     cancel = threading.Event()
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    async def forward() -> None:
+        while True:
+            line = await lines.get()
+            if progress is not None:
+                progress(line)
+
+    forwarding = asyncio.create_task(forward())
     try:
         return await asyncio.to_thread(
             _run_sync,
@@ -257,9 +276,14 @@ async def run_api_tests(
             safe_only=safe_only,
             request_timeout_s=request_timeout_s,
             cancel=cancel,
+            report=lambda line: loop.call_soon_threadsafe(lines.put_nowait, line),
         )
     finally:
         cancel.set()
+        await asyncio.sleep(0)  # lines the thread queued just before it ended
+        forwarding.cancel()
+        while progress is not None and not lines.empty():
+            progress(lines.get_nowait())
 
 
 def junit_xml(run: ApiRun, suite: str) -> str:

@@ -35,6 +35,17 @@ def resolve_action(task_type: str, context: dict[str, Any]) -> str:
     return "api" if context.get("environment") else "unsupported"
 
 
+def _progress_writer() -> Any:
+    """Each tested operation as a progress line in the thread (LangGraph's custom stream)."""
+    try:
+        from langgraph.config import get_stream_writer
+
+        write = get_stream_writer()
+    except (RuntimeError, ImportError):  # called outside a graph run
+        return None
+    return lambda line: write({"progress": line})
+
+
 def _settings(deps: WorkflowDeps) -> ApiTestSettings:
     found = deps.backend(BACKEND)
     return found if isinstance(found, ApiTestSettings) else ApiTestSettings()
@@ -69,6 +80,7 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
         time_budget_s=settings.time_budget_s,
         safe_only=production,
         request_timeout_s=settings.request_timeout_s,
+        progress=_progress_writer(),
     )
     where = f"{service} in {env}" if env else service
     sent = sum(run.requests.values())
