@@ -33,3 +33,18 @@ async def test_slack_gets_the_bytes_not_the_base64(monkeypatch):
     await results._post_file(results._Where(None, "C1", "1.0", ""), _zip_part())
     assert sent["file"] == b"PK\x03\x04\x00\xffbinary" and "content" not in sent
     assert sent["filename"] == "client.zip"
+
+
+async def test_a_failed_upload_of_an_archive_posts_only_the_note(monkeypatch):
+    said = []
+
+    async def upload(client, **kwargs):
+        return "not_allowed"
+
+    async def say(client, channel, thread_ts, text):
+        said.append(text)
+
+    monkeypatch.setattr(results, "upload", upload)
+    monkeypatch.setattr(results, "say", say)
+    await results._post_file(results._Where(None, "C1", "1.0", ""), _zip_part())
+    assert len(said) == 1 and "client.zip" in said[0], said

@@ -79,3 +79,17 @@ async def test_the_junit_report_names_each_failure():
     assert failures == PLANTED
     seed = suite.find("properties/property[@name='seed']")
     assert seed is not None and seed.get("value") == "7"
+
+
+def test_request_bodies_keep_their_json_media_types_only():
+    from workflow.agents.testing_agent.apitest import prefer_json
+
+    doc = library_document()
+    content = doc["paths"]["/books"]["post"]["requestBody"]["content"]
+    content["application/xml"] = {"schema": {"type": "object"}}
+    content["application/x-www-form-urlencoded"] = {"schema": {"type": "object"}}
+    changed = prefer_json(doc)
+    assert list(changed["paths"]["/books"]["post"]["requestBody"]["content"]) == [
+        "application/json"
+    ]
+    assert len(content) == 3, "the document itself is left as it was"
