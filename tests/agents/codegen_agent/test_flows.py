@@ -202,3 +202,26 @@ async def test_without_the_api_extra_the_answer_says_what_to_install(opener, mon
     assert "openapi-python-client is not installed here" in client.summary
     assert "pip install 'devops-bot[api]'" in client.summary
     assert tests.status == "failed" and "schemathesis is not installed here" in tests.summary
+
+
+async def test_api_tests_that_write_to_production_run_only_once_approved(opener):
+    from workflow.service import RefusedError
+
+    async with opener() as h:
+        report = await h.service.start(
+            task_type="test",
+            context={"sandbox": True, "service": "payment-service", "environment": "production",
+                     "test_kind": "api", "include_writes": True, "seed": 3},
+            text="run the API tests against payment-service in prod including writes",
+            requester="U1",
+        )  # fmt: skip
+        assert report.status == "awaiting_approval", report.summary
+        plan = report.approval
+        assert plan["action"] == "api_writes" and plan["environment"] == "production"
+        assert "POST /orders" in plan["preview"] and "seed 3" in plan["preview"]
+        with pytest.raises(RefusedError, match="self-approval"):
+            await h.service.approve(report.thread_id, "U1")
+        done = await h.service.approve(report.thread_id, "U2")
+    assert done.status == "applied", done.summary
+    assert "POST /orders" in done.outcome["result"]["operations"], done.outcome
+    assert done.outcome["result"]["failures"] == [] and done.outcome["result"]["skipped"] == []

@@ -58,6 +58,11 @@ HELD_OUT = [
         {"test_kind": "api", "service": "payment-service", "environment": "production"},
     ),
     (
+        "can we hit checkout's api in prod with schemathesis, posts too this time",
+        TEST,
+        {"test_kind": "api", "environment": "production", "include_writes": True},
+    ),
+    (
         "whats ledger's coverage looking like these days",
         TEST,
         {"test_kind": "coverage", "service": "ledger"},

@@ -5,6 +5,7 @@ apitest.py   schemathesis (Python API) against a service's OpenAPI document: bou
 coverage.py  a coverage.py JSON or Cobertura XML report (catalog `coverage:`) read
 settings.py  the run's bounds (API_TESTS_*) and its `connect` hook
 reading.py   what a request says (api | coverage | scaffold | unit, a spec URL)
+applier.py   runs an approved API test run that writes (production, unsafe methods)
 node.py      the node: api tests, coverage (both reads; against production only safe
              methods are sent)
 """
@@ -22,7 +23,10 @@ SPEC = AgentSpec(
     routes=(TaskRoute("test", "Test creation", row=10),),
     capability="API tests against live services and test coverage reports",
     vocabulary=VOCABULARY,
-    actions=("test", "generate", "create", "update", "status", "api", "coverage"),
+    actions=("test", "generate", "create", "update", "status", "api", "coverage", "api_writes"),
+    # API tests that send unsafe methods to production: planned, approved, then run
+    writes=frozenset({"api_writes"}),
+    appliers={"api_tests": lazy("workflow.agents.testing_agent.applier:apply_api_tests")},
     node=lazy("workflow.agents.testing_agent.node:testing_agent"),
     connect=lazy("workflow.agents.testing_agent.settings:connect"),
 )

@@ -10,18 +10,26 @@ from workflow import parts
 from workflow.agents.base import Answer, Refusal, handler_agent
 from workflow.agents.codegen_agent.client import directory_of
 from workflow.agents.codegen_agent.documents import (
+    Document,
     DocumentError,
     locate_document,
     missing_tools,
 )
 from workflow.agents.testing_agent import NAME
-from workflow.agents.testing_agent.apitest import CHECKS, SAFE_METHODS, junit_xml, run_api_tests
+from workflow.agents.testing_agent.apitest import (
+    CHECKS,
+    SAFE_METHODS,
+    ApiRun,
+    junit_xml,
+    run_api_tests,
+)
 from workflow.agents.testing_agent.coverage import CoverageError, fetch_coverage
 from workflow.agents.testing_agent.settings import BACKEND, ApiTestSettings
 from workflow.deps import WorkflowDeps
+from workflow.plan import Plan
 from workflow.state import DevOpsAgentState
 
-__all__ = ["resolve_action", "testing_agent"]
+__all__ = ["report_run", "resolve_action", "testing_agent"]
 
 NO_PULL_REQUEST = "a pull request is not offered yet (the change-request tool is not built)"
 
@@ -71,10 +79,11 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
     seed = context.get("seed") or settings.seed
     if seed is None:
         seed = random.SystemRandom().randrange(1, 2**31)
-    base = document.base_url()
+    if production and context.get("include_writes"):
+        return _plan_writes(service, env, document, int(seed), settings)
     run = await run_api_tests(
         document.data,
-        base,
+        document.base_url(),
         seed=int(seed),
         max_examples=settings.max_examples,
         time_budget_s=settings.time_budget_s,
@@ -82,6 +91,70 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
         request_timeout_s=settings.request_timeout_s,
         progress=_progress_writer(),
     )
+    return report_run(run, service, env, settings, context)
+
+
+def _unsafe_operations(document: Document) -> list[str]:
+    return [
+        f"{method.upper()} {path}"
+        for path, item in (document.data.get("paths") or {}).items()
+        if isinstance(item, dict)
+        for method in item
+        if method.upper() in {"POST", "PUT", "PATCH", "DELETE"}
+    ]
+
+
+def _plan_writes(
+    service: str, env: str | None, document: Document, seed: int, settings: ApiTestSettings
+) -> Answer:
+    """API tests that send unsafe methods to production: a plan, approved before it runs."""
+    unsafe = _unsafe_operations(document)
+    base = document.base_url()
+    preview = (
+        f"schemathesis will send generated requests to {base} ({env}), up to "
+        f"{settings.max_examples} per operation, seed {seed}, including these writes:\n"
+        + "\n".join(f"  {op}" for op in unsafe or ["(none: the document has no unsafe method)"])
+    )
+    plan = Plan(
+        action="api_writes",
+        kind="ApiTestRun",
+        name=service,
+        environment=env,
+        backend=BACKEND,
+        target=f"{service} API in {env}",
+        body={
+            "document": document.url,
+            "seed": seed,
+            "max_examples": settings.max_examples,
+            "unsafe": unsafe,
+        },
+        preview=preview,
+        dry_run=False,
+        risk=["writes to production"],
+    ).with_hash()
+    summary = (
+        f"API tests of {service} in {env} that send {len(unsafe)} unsafe operation(s) are "
+        "planned: they run once approved"
+    )
+    return Answer(
+        "planned",
+        summary,
+        output={"plan": plan.model_dump(mode="json")},
+        parts=[parts.preview(preview)],
+        plan=plan.model_dump(mode="json"),
+    )
+
+
+def report_run(
+    run: ApiRun,
+    service: str,
+    env: str | None,
+    settings: ApiTestSettings,
+    context: dict[str, Any],
+) -> Answer:
+    """A finished run as the answer: failures with curl lines, what was not sent, JUnit."""
+    base = run.base_url
+    production = env == "production"
     where = f"{service} in {env}" if env else service
     sent = sum(run.requests.values())
     head = (
@@ -96,10 +169,11 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
             lines.append(f"- {f.operation}: {f.check}: {f.message}\n  {f.curl}")
     elif sent:
         lines.append(f"no failures: every response passed {', '.join(CHECKS)}")
-    if run.skipped and production:
+    if run.skipped and production and not context.get("approved_writes"):
         lines.append(
-            f"not sent in production (only {', '.join(sorted(SAFE_METHODS))} run there; a run "
-            f"that writes needs an approval, not offered yet): {', '.join(run.skipped)}"
+            f"not sent in production (only {', '.join(sorted(SAFE_METHODS))} run there; ask "
+            f"for the API tests 'including writes' to plan a run that sends them, approved "
+            f"first): {', '.join(run.skipped)}"
         )
     elif run.skipped:
         lines.append(f"not tested (out of time): {', '.join(run.skipped)}")

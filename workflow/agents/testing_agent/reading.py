@@ -2,6 +2,8 @@
 
 test_kind   api (schemathesis against the live service) | coverage | scaffold | unit
 spec_url    an OpenAPI document URL typed in the request
+include_writes  the run may send unsafe methods (POST, PUT, ...): in production a write,
+            planned and approved first
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from workflow.agents.codegen_agent.reading import api_service, asks_pull_request
 
 __all__ = ["CONTEXT_KEYS", "read_test_request"]
 
-CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request")
+CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request", "include_writes")
 
 _COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
 _SCAFFOLD = re.compile(
@@ -30,6 +32,11 @@ _COVERAGE_OF = re.compile(
     r"|\bcoverage\s+(?:of|for|in)\s+(?:the\s+)?([a-z][a-z0-9-]*)"
 )
 _NOT_A_SERVICE = frozenset({"the", "our", "my", "its", "test", "tests", "code", "unit", "this"})
+_WRITES = re.compile(
+    r"\b(?:including|incl\.?|with|and|also)\s+(?:the\s+)?(?:writes|write\s+(?:operations|ops|calls)"
+    r"|posts?|unsafe\s+(?:methods|operations|calls)|mutations)\b|\ball\s+(?:http\s+)?methods\b"
+    r"|\b(?:posts?|writes|puts|deletes|unsafe\s+methods)\s+(?:too|as\s+well|also)\b"
+)
 _AGAINST = re.compile(r"\b(?:tests?|testing)\b[^.?]{0,30}\bagainst\b")
 
 
@@ -49,6 +56,8 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
         found["test_kind"] = "unit"
     if urls:
         found["spec_url"] = urls[-1]
+    if _WRITES.search(low):
+        found["include_writes"] = True
     if asks_pull_request(low):
         found["pull_request"] = True
     named = api_service(low)
