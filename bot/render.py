@@ -166,7 +166,7 @@ def write_files(folder: Path, files: list[dict[str, Any]]) -> list[Path]:
     written = []
     for target, f in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f["content"], encoding="utf-8")
+        target.write_bytes(parts.file_bytes(f))
         written.append(target)
     return written
 
@@ -193,6 +193,10 @@ def _print_file(where: _Terminal, part: dict[str, Any]) -> None:
     if where.out is not None:
         for path in write_files(where.out, [part]):
             print(f"  file   {path}")
+        return
+    if part.get("encoding") == "base64":
+        size = len(parts.file_bytes(part))
+        print(f"  file   {part['path']} ({size} bytes; --out DIR writes it)")
         return
     lines = part.get("content", "").splitlines()
     print(f"  file   {part['path']} ({len(lines)} lines; --out DIR writes it)")

@@ -170,13 +170,19 @@ async def _post_file(
         thread_ts=where.thread_ts,
         filename=_safe(path),
         title=title,
-        content=str(part.get("content", "")),
+        **(
+            {"file": parts.file_bytes(part)}
+            if part.get("encoding") == "base64"
+            else {"content": str(part.get("content", ""))}
+        ),
         **({"initial_comment": comment} if comment else {}),
     )
     if error is None:
         return
     note = not_uploaded(error) if not_uploaded else messages.file_not_uploaded(path, error)
     await say(where.client, where.channel, where.thread_ts, note)
+    if part.get("encoding") == "base64":
+        return  # an archive's bytes are no message text
     chunks = blocks.preview_chunks(str(part.get("content", "")))
     shown = piece or (lambda c, i, k: messages.file_part(path, c, i, k))
     for n, chunk in enumerate(chunks, 1):

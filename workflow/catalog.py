@@ -133,7 +133,14 @@ def _runbook(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"{value!r} must be an http(s) URL")
+    return value
+
+
 _Text = Annotated[str, AfterValidator(_non_empty)]
+_HttpUrl = Annotated[str, AfterValidator(_http_url)]
 _HarnessRef = Annotated[str, AfterValidator(_harness_ref)]
 
 
@@ -231,6 +238,10 @@ class ServiceEntry(BaseModel):
     databases: dict[Annotated[str, AfterValidator(_environment_key)], DatabaseEntry] = Field(
         default_factory=dict
     )
+    # The service's OpenAPI document per environment (e.g. its own /openapi.json).
+    openapi: dict[Annotated[str, AfterValidator(_environment_key)], _HttpUrl] | None = None
+    # The coverage report its CI publishes: a coverage.py JSON or Cobertura XML URL.
+    coverage: _HttpUrl | None = None
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "KINDS",
+    "MAX_BINARY_BYTES",
     "MAX_FILE_BYTES",
     "MAX_TABLE_ROWS",
     "ChartPart",
@@ -35,9 +36,11 @@ __all__ = [
     "PreviewPart",
     "TablePart",
     "TextPart",
+    "binary_file",
     "chart",
     "check_path",
     "file",
+    "file_bytes",
     "findings",
     "of_kind",
     "parts_of",
@@ -52,6 +55,7 @@ Kind = Literal["text", "table", "file", "chart", "findings", "preview"]
 KINDS: tuple[str, ...] = ("text", "table", "file", "chart", "findings", "preview")
 
 MAX_FILE_BYTES = 256 * 1024  # a generated file larger than this is not an artifact to review
+MAX_BINARY_BYTES = 1024 * 1024  # a generated archive (a client's zip)
 MAX_TABLE_ROWS = 200
 MAX_PATH_CHARS = 255
 
@@ -80,6 +84,7 @@ class FilePart(TypedDict):
     media_type: str
     title: NotRequired[str]
     note: NotRequired[str]
+    encoding: NotRequired[str]  # "base64": `content` is a binary file (a zip), encoded
 
 
 class ChartPart(TypedDict):
@@ -182,6 +187,36 @@ def file(
     if note:
         part["note"] = str(note)
     return part
+
+
+def binary_file(path: str, encoded: str, *, media_type: str, title: str | None = None) -> FilePart:
+    """A binary artifact (a zip): `encoded` is its base64 text, at most MAX_BINARY_BYTES
+    once decoded; the edges upload and write the decoded bytes."""
+    clean = check_path(path)
+    size = len(encoded) * 3 // 4
+    if size > MAX_BINARY_BYTES:
+        raise PartError(
+            f"file {clean} is {size} bytes; binary artifacts are capped at {MAX_BINARY_BYTES} bytes"
+        )
+    part: FilePart = {
+        "kind": "file",
+        "path": clean,
+        "content": str(encoded),
+        "media_type": media_type,
+        "encoding": "base64",
+    }
+    if title:
+        part["title"] = str(title)
+    return part
+
+
+def file_bytes(part: dict[str, Any]) -> bytes:
+    """A file part's bytes (decoded when it is a binary one)."""
+    if part.get("encoding") == "base64":
+        import base64
+
+        return base64.b64decode(str(part.get("content", "")))
+    return str(part.get("content", "")).encode()
 
 
 def chart(metric: dict[str, Any], *, title: str | None = None) -> ChartPart:

@@ -1,6 +1,7 @@
 """How test requests (write, run, fix tests; coverage) are recognised."""
 
 from workflow.agents.spec import Vocabulary
+from workflow.agents.testing_agent.reading import CONTEXT_KEYS, read_test_request
 
 __all__ = ["VOCABULARY"]
 
@@ -23,6 +24,7 @@ SIGNALS: tuple[tuple[str, float, str], ...] = (
         r"|\bselenium\b|\bk6\b|\blocust\b|\bgatling\b",
     ),
     ("test", 2.5, r"\bflak(?:y|iness)\b"),
+    ("test", 5, r"\bschemathesis\b|\bfuzz(?:ing|er)?\b[^.?]{0,30}\bapi\b"),
 )
 
 # The imperative a request starts with (after politeness): first match wins.
@@ -38,6 +40,9 @@ VOCABULARY = Vocabulary(
     },
     default_action={"test": "test"},
     help={
-        "test": "write, run or analyse tests and coverage",
+        "test": "run API tests (schemathesis) against a live service, read its test "
+        "coverage report, write or run tests",
     },
+    context_keys=CONTEXT_KEYS,
+    reader=read_test_request,
 )

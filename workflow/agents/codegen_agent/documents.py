@@ -1,0 +1,302 @@
+"""OpenAPI documents: where a service's is (catalog, sandbox, a URL in the request), fetching
+it, validating it (openapi-spec-validator; each error names its JSON path) and remembering
+the version a client was last generated from.
+
+Shared with testing_agent (`SPEC.public`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import yaml
+
+from workflow.environments import canonical_environment
+
+__all__ = [
+    "ApiDirectory",
+    "Document",
+    "DocumentError",
+    "fetch_document",
+    "json_path",
+    "locate_document",
+    "missing_tools",
+    "parse_document",
+    "validate_document",
+]
+
+_TOOLS = {
+    "client": ("openapi_python_client", "openapi-python-client"),
+    "models": ("datamodel_code_generator", "datamodel-code-generator"),
+    "validate": ("openapi_spec_validator", "openapi-spec-validator"),
+}
+
+
+def missing_tools(*kinds: str) -> str | None:
+    """The sentence saying the `api` extra is missing, or None when it is installed."""
+    absent = [
+        _TOOLS[k][1] for k in ("validate", *kinds) if importlib.util.find_spec(_TOOLS[k][0]) is None
+    ]
+    if not absent:
+        return None
+    return (
+        f"{', '.join(absent)} is not installed here: install devops-bot's `api` extra "
+        "(pip install 'devops-bot[api]')"
+    )
+
+
+FETCH_TIMEOUT_S = 10.0
+# Hosts that keep documents without serving their API: their `servers` are taken as written.
+_STATIC_HOSTS = ("github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org")
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+
+
+class DocumentError(Exception):
+    """A document that cannot be used; the message says where and why."""
+
+
+@dataclass
+class Document:
+    """A fetched, valid OpenAPI document and where it came from."""
+
+    url: str
+    data: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str((self.data.get("info") or {}).get("version") or "?")
+
+    @property
+    def title(self) -> str:
+        return str((self.data.get("info") or {}).get("title") or "API")
+
+    def base_url(self, override: str | None = None) -> str:
+        """Where the API answers: `override`, else the first server (relative to the
+        document's own URL; an absolute one on another host keeps only its path), else the
+        document's origin."""
+        if override:
+            return override.rstrip("/")
+        servers = self.data.get("servers") or []
+        first = servers[0].get("url") if servers and isinstance(servers[0], dict) else None
+        own = urlsplit(self.url)
+        origin = f"{own.scheme}://{own.netloc}"
+        if first and "{" not in first:
+            server = urlsplit(urljoin(self.url, first))
+            if (
+                own.scheme in ("http", "https")
+                and server.netloc != own.netloc
+                and not own.netloc.endswith(_STATIC_HOSTS)
+            ):
+                # The document came from the service itself (its /openapi.json): the API is
+                # there, under the server's path, whatever host the document was written for.
+                return f"{origin}{server.path}".rstrip("/")
+            return urljoin(self.url, first).rstrip("/")
+        return origin
+
+
+def json_path(parts: Any) -> str:
+    """`$.paths['/a'].get.responses['200']` from a list of keys."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(part)):
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(str(part))}]"
+    return out
+
+
+def parse_document(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DocumentError(f"{where}: neither JSON nor YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise DocumentError(f"{where}: an OpenAPI document is a mapping, not {type(data).__name__}")
+    return data
+
+
+def validate_document(data: dict[str, Any], where: str, *, limit: int = 10) -> list[str]:
+    """The document's problems as `JSON path: message` lines (empty: valid)."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
+
+    version = str(data.get("openapi") or "")
+    if not version:
+        if "swagger" in data:
+            return [
+                f"$.swagger: Swagger {data['swagger']} (OpenAPI 2) is not supported: "
+                "convert it to OpenAPI 3"
+            ]
+        return ["$: not an OpenAPI document: no 'openapi' field"]
+    validator_class = (
+        OpenAPIV31SpecValidator if version.startswith("3.1") else (OpenAPIV30SpecValidator)
+    )
+    problems = []
+    try:
+        for error in validator_class(data).iter_errors():
+            path = json_path(getattr(error, "absolute_path", None) or [])
+            message = str(getattr(error, "message", error)).split("\n", 1)[0]
+            problems.append(f"{path}: {message}")
+            if len(problems) >= limit:
+                break
+    except Exception as exc:
+        problems.append(f"$: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return problems
+
+
+async def fetch_document(url: str, *, timeout: float = FETCH_TIMEOUT_S) -> Document:
+    """GET `url` (or read a local path), parse and validate it; a `DocumentError` names
+    each problem with its JSON path."""
+    if not url.startswith(("http://", "https://")):
+        path = Path(url.removeprefix("file://"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DocumentError(f"{url}: cannot read: {exc}") from None
+    else:
+        try:
+            async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as http:
+                response = await http.get(url, headers={"Accept": "application/json, */*"})
+        except httpx.HTTPError as exc:
+            raise DocumentError(f"{url}: cannot fetch the OpenAPI document: {exc!r}") from None
+        if response.status_code != 200:
+            raise DocumentError(f"{url}: HTTP {response.status_code} for the OpenAPI document")
+        if len(response.content) > MAX_DOCUMENT_BYTES:
+            raise DocumentError(f"{url}: the document is over {MAX_DOCUMENT_BYTES} bytes")
+        text = response.text
+    data = parse_document(text, url)
+    problems = validate_document(data, url)
+    if problems:
+        raise DocumentError(f"the OpenAPI document at {url} is not valid:\n" + "\n".join(problems))
+    return Document(url, data)
+
+
+@dataclass
+class ApiDirectory:
+    """Where each service's OpenAPI document is, per environment, and what the bot saw last.
+
+    `catalog` is the service catalog; `sandbox` maps service -> document URL (the sandbox's
+    own servers, any environment); `history_dir` keeps the last document a client was
+    generated from and the last coverage report seen (in memory when None)."""
+
+    catalog: Any = None
+    sandbox: dict[str, str] = field(default_factory=dict)
+    coverage_urls: dict[str, str] = field(default_factory=dict)
+    history_dir: Path | None = None
+    _memory: dict[str, Any] = field(default_factory=dict)
+
+    def entry(self, service: str | None) -> Any:
+        return self.catalog.resolve(service) if self.catalog and service else None
+
+    def service_name(self, service: str | None) -> str | None:
+        entry = self.entry(service)
+        if entry is not None:
+            return entry.name
+        if service and service in self.sandbox:
+            return service
+        return service
+
+    def document_url(self, service: str, environment: str | None) -> str | None:
+        name = self.service_name(service) or service
+        if name in self.sandbox:
+            return self.sandbox[name]
+        entry = self.entry(service)
+        documents = getattr(entry, "openapi", None) or {}
+        if not documents:
+            return None
+        if environment and environment in documents:
+            return documents[environment]
+        for preferred in ("staging", "dev", "production"):
+            if preferred in documents and environment is None:
+                return documents[preferred]
+        return None
+
+    def environments(self, service: str) -> list[str]:
+        entry = self.entry(service)
+        return sorted((getattr(entry, "openapi", None) or {}).keys())
+
+    def coverage_url(self, service: str) -> str | None:
+        name = self.service_name(service) or service
+        if name in self.coverage_urls:
+            return self.coverage_urls[name]
+        return getattr(self.entry(service), "coverage", None)
+
+    # ---- what the bot saw last (a document a client was made from, a coverage report)
+
+    def remembered(self, kind: str, service: str) -> Any:
+        key = f"{kind}.{service}"
+        if self.history_dir is None:
+            return self._memory.get(key)
+        path = self.history_dir / f"{key}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def remember(self, kind: str, service: str, value: Any) -> None:
+        key = f"{kind}.{service}"
+        if self.history_dir is None:
+            self._memory[key] = value
+            return
+        self.history_dir.mkdir(parents=True, exist_ok=True)
+        (self.history_dir / f"{key}.json").write_text(json.dumps(value), encoding="utf-8")
+
+
+def _environment(context: dict[str, Any]) -> str | None:
+    env = context.get("environment")
+    if not env and context.get("environments"):
+        env = context["environments"][0]
+    return canonical_environment(env) if env else None
+
+
+async def locate_document(
+    directory: ApiDirectory, context: dict[str, Any], what: str
+) -> tuple[str, str | None, Document]:
+    """(service, environment, document) of the request: a URL it names, else the catalog's
+    (or the sandbox's) document of its service in its environment. A request that cannot
+    be answered as asked raises the agents' `Refusal`, saying how to ask."""
+    from workflow.agents.base import Refusal
+
+    env = _environment(context)
+    url = context.get("spec_url")
+    service = directory.service_name(context.get("service"))
+    if not url:
+        if not service:
+            raise Refusal(
+                f"which API? name a service, e.g. `{what} checkout`, or paste the URL of its "
+                "OpenAPI document"
+            )
+        url = directory.document_url(service, env)
+        if url is None:
+            where = directory.environments(service)
+            if where:
+                raise Refusal(
+                    f"the catalog names {service}'s OpenAPI document for "
+                    f"{', '.join(where)}, not {env}: ask for one of those"
+                )
+            raise Refusal(
+                f"the catalog has no OpenAPI document for {service}: add "
+                f"`openapi: {{staging: https://.../openapi.json}}` to its entry, or paste "
+                "the document's URL"
+            )
+    try:
+        document = await fetch_document(url)
+    except DocumentError as exc:
+        raise Refusal(str(exc)) from None
+    return service or _name_from(document), env, document
+
+
+def _name_from(document: Document) -> str:
+    words = [w for w in document.title.lower().replace("api", " ").split() if w.isalnum()]
+    return "-".join(words) or "api"

@@ -1,0 +1,236 @@
+"""The codegen node: a checked Python client or pydantic models from a service's OpenAPI
+document, and what changed between two versions of it. Everything here reads: generated
+files are offered as a zip (uploaded in the thread, written by `--out`), nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from workflow import parts
+from workflow.agents.base import Answer, Refusal, handler_agent
+from workflow.agents.codegen_agent import NAME
+from workflow.agents.codegen_agent.client import directory_of
+from workflow.agents.codegen_agent.compare import compare_documents
+from workflow.agents.codegen_agent.documents import (
+    Document,
+    DocumentError,
+    fetch_document,
+    locate_document,
+    missing_tools,
+)
+from workflow.agents.codegen_agent.generate import (
+    Generated,
+    GenerationError,
+    generate_client,
+    generate_models,
+    package_name,
+)
+from workflow.deps import WorkflowDeps
+from workflow.state import DevOpsAgentState
+
+__all__ = ["NO_PULL_REQUEST", "codegen_agent", "resolve_action"]
+
+NO_PULL_REQUEST = (
+    "a pull request is not offered yet: take the files attached here (the change-request "
+    "tool that opens pull requests is not part of this version)"
+)
+
+
+def resolve_action(task_type: str, context: dict[str, Any]) -> str:
+    kind = context.get("codegen_kind")
+    if kind in {"client", "models", "diff"}:
+        return kind
+    return "client"
+
+
+def _checks_table(generated: Generated) -> dict[str, Any]:
+    shown = {True: "passed", False: "FAILED", None: "skipped"}
+    return parts.table(
+        "Checks before it is offered",
+        ["check", "result", "detail"],
+        [[c.name, shown[c.ok], c.detail] for c in generated.checks],
+    )
+
+
+def _offered(
+    generated: Generated,
+    *,
+    service: str,
+    document: Document,
+    name: str,
+    context: dict[str, Any],
+    what: str,
+) -> Answer:
+    from workflow.agents.codegen_agent.generate import zip_part
+
+    output = {
+        "service": service,
+        "package": name,
+        "document": document.url,
+        "api_version": document.version,
+        "tool": generated.tool,
+        "files": sorted(generated.files),
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in generated.checks],
+    }
+    if not generated.ok:
+        failed = [c for c in generated.checks if c.ok is False]
+        why = "; ".join(f"{c.name}: {c.detail.splitlines()[-1] if c.detail else 'failed'}"
+                        for c in failed)  # fmt: skip
+        answer = Answer(
+            "failed",
+            f"the {what} generated for {service} did not pass its checks, so it is not "
+            f"offered: {why}",
+            output=output,
+            parts=[_checks_table(generated)],
+            errors=[f"{c.name} failed" for c in failed],
+        )
+        answer.final = True
+        return answer
+    call = next((c for c in generated.checks if c.name == "safe call"), None)
+    called = f"; {call.detail}" if call is not None and call.ok else ""
+    summary = (
+        f"{what} `{name}` for {service} ({document.title} {document.version}), made with "
+        f"{generated.tool}: {len(generated.files)} file(s), imports and ruff pass{called}"
+    )
+    warnings = []
+    if context.get("pull_request"):
+        warnings.append(NO_PULL_REQUEST)
+    try:
+        archive = zip_part(generated, name)
+    except parts.PartError as exc:
+        return Answer.failed(
+            f"the {what} for {service} passed its checks but is too large to attach ({exc}): "
+            "ask for the models of one schema instead"
+        )
+    return Answer(
+        "completed",
+        summary,
+        output=output,
+        parts=[parts.text(summary), _checks_table(generated), archive],
+        warnings=warnings,
+    )
+
+
+def _python_only(context: dict[str, Any]) -> None:
+    language = context.get("target_language")
+    if language and language != "python":
+        raise Refusal(
+            f"only Python is generated here (openapi-python-client, datamodel-code-generator), "
+            f"not {language}: ask for a python client"
+        )
+
+
+async def _client(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    _python_only(context)
+    missing = missing_tools("client")
+    if missing:
+        return Answer.failed(missing)
+    directory = directory_of(deps)
+    service, _env, document = await locate_document(
+        directory, context, "generate a python client for"
+    )
+    with tempfile.TemporaryDirectory(prefix="devops-bot-client-") as work:
+        generated = await generate_client(document.data, service, document.base_url(), Path(work))
+    answer = _offered(
+        generated,
+        service=service,
+        document=document,
+        name=package_name(service),
+        context=context,
+        what="python client",
+    )
+    if answer.status == "completed":
+        directory.remember("client", service, {"url": document.url, "document": document.data})
+    return answer
+
+
+async def _models(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    _python_only(context)
+    missing = missing_tools("models")
+    if missing:
+        return Answer.failed(missing)
+    service, _env, document = await locate_document(
+        directory_of(deps), context, "pydantic models from the orders schema of"
+    )
+    schema = context.get("schema_name")
+    with tempfile.TemporaryDirectory(prefix="devops-bot-models-") as work:
+        generated = await generate_models(document.data, service, schema, Path(work))
+    what = f"pydantic models of {schema}" if schema else "pydantic models"
+    return _offered(
+        generated,
+        service=service,
+        document=document,
+        name=package_name(service, "models"),
+        context=context,
+        what=what,
+    )
+
+
+async def _diff(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    missing = missing_tools()
+    if missing:
+        return Answer.failed(missing)
+    directory = directory_of(deps)
+    service, _env, new = await locate_document(directory, context, "is the new spec breaking of")
+    if context.get("spec_url_old"):
+        try:
+            old = await fetch_document(context["spec_url_old"])
+        except DocumentError as exc:
+            raise Refusal(str(exc)) from None
+        old_data, old_label = old.data, f"{old.url} ({old.version})"
+    else:
+        seen = directory.remembered("client", service)
+        if not seen:
+            raise Refusal(
+                f"no client of {service} was generated here yet, so there is no earlier "
+                "version to compare with: generate one first, or paste both documents' URLs "
+                "(old first)"
+            )
+        old_data = seen["document"]
+        old_label = (
+            f"the document of the last client ({(old_data.get('info') or {}).get('version', '?')})"
+        )
+    changes = compare_documents(old_data, new.data)
+    breaking = [c for c in changes if c.breaking]
+    rows = [["BREAKING" if c.breaking else "compatible", c.kind, c.where, c.detail]
+            for c in changes]  # fmt: skip
+    new_label = f"{new.url} ({new.version})"
+    if not changes:
+        summary = f"{service}'s API: no changes between {old_label} and {new_label}"
+    elif breaking:
+        named = "; ".join(c.line() for c in breaking[:10])
+        summary = (
+            f"yes: {len(breaking)} breaking change(s) in {service}'s API from {old_label} to "
+            f"{new_label}: {named}"
+        )
+    else:
+        summary = (
+            f"no breaking change in {service}'s API from {old_label} to {new_label}: "
+            f"{len(changes)} compatible change(s)"
+        )
+    shown = [parts.text(summary)]
+    if rows:
+        shown.append(parts.table("API changes", ["impact", "change", "where", "detail"], rows))
+    return Answer(
+        "completed",
+        summary,
+        output={
+            "service": service,
+            "breaking": [c.__dict__ for c in breaking],
+            "changes": [c.__dict__ for c in changes],
+            "old": old_label,
+            "new": new_label,
+        },
+        parts=shown,
+    )
+
+
+codegen_agent = handler_agent(
+    NAME,
+    resolve_action,
+    {"client": _client, "models": _models, "diff": _diff},
+    failures=(GenerationError, DocumentError),
+)

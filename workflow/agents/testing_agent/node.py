@@ -1,0 +1,298 @@
+"""The testing node: API tests against a live service (schemathesis) and its coverage."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from typing import Any
+
+from workflow import parts
+from workflow.agents.base import Answer, Refusal, handler_agent
+from workflow.agents.codegen_agent.client import directory_of
+from workflow.agents.codegen_agent.documents import (
+    Document,
+    DocumentError,
+    locate_document,
+    missing_tools,
+)
+from workflow.agents.testing_agent import NAME
+from workflow.agents.testing_agent.apitest import (
+    CHECKS,
+    SAFE_METHODS,
+    ApiRun,
+    junit_xml,
+    run_api_tests,
+)
+from workflow.agents.testing_agent.coverage import CoverageError, fetch_coverage
+from workflow.agents.testing_agent.settings import BACKEND, ApiTestSettings
+from workflow.deps import WorkflowDeps
+from workflow.plan import Plan
+from workflow.state import DevOpsAgentState
+
+__all__ = ["report_run", "resolve_action", "testing_agent"]
+
+NO_PULL_REQUEST = "a pull request is not offered yet (the change-request tool is not built)"
+
+
+def resolve_action(task_type: str, context: dict[str, Any]) -> str:
+    kind = context.get("test_kind")
+    if kind in {"api", "coverage", "scaffold", "unit"}:
+        return kind
+    if context.get("spec_url"):
+        return "api"
+    return "api" if context.get("environment") else "unsupported"
+
+
+def _progress_writer() -> Any:
+    """Each tested operation as a progress line in the thread (LangGraph's custom stream)."""
+    try:
+        from langgraph.config import get_stream_writer
+
+        write = get_stream_writer()
+    except (RuntimeError, ImportError):  # called outside a graph run
+        return None
+    return lambda line: write({"progress": line})
+
+
+def _settings(deps: WorkflowDeps) -> ApiTestSettings:
+    found = deps.backend(BACKEND)
+    return found if isinstance(found, ApiTestSettings) else ApiTestSettings()
+
+
+async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    missing = missing_tools()
+    if missing or importlib.util.find_spec("schemathesis") is None:
+        return Answer.failed(
+            missing
+            or "schemathesis is not installed here: install devops-bot's `api` extra "
+            "(pip install 'devops-bot[api]')"
+        )
+    if deps.backend(BACKEND) is None and BACKEND in deps.unavailable:
+        return Answer.failed(deps.why_missing(BACKEND))
+    settings = _settings(deps)
+    context = {**context}
+    context.setdefault("environment", "staging" if not context.get("spec_url") else None)
+    service, env, document = await locate_document(
+        directory_of(deps), context, "run the API tests against"
+    )
+    production = env == "production"
+    seed = context.get("seed") or settings.seed
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 2**31)
+    if production and context.get("include_writes"):
+        return _plan_writes(service, env, document, int(seed), settings)
+    run = await run_api_tests(
+        document.data,
+        document.base_url(),
+        seed=int(seed),
+        max_examples=settings.max_examples,
+        time_budget_s=settings.time_budget_s,
+        safe_only=production,
+        request_timeout_s=settings.request_timeout_s,
+        progress=_progress_writer(),
+    )
+    return report_run(run, service, env, settings, context)
+
+
+def _unsafe_operations(document: Document) -> list[str]:
+    return [
+        f"{method.upper()} {path}"
+        for path, item in (document.data.get("paths") or {}).items()
+        if isinstance(item, dict)
+        for method in item
+        if method.upper() in {"POST", "PUT", "PATCH", "DELETE"}
+    ]
+
+
+def _plan_writes(
+    service: str, env: str | None, document: Document, seed: int, settings: ApiTestSettings
+) -> Answer:
+    """API tests that send unsafe methods to production: a plan, approved before it runs."""
+    unsafe = _unsafe_operations(document)
+    base = document.base_url()
+    preview = (
+        f"schemathesis will send generated requests to {base} ({env}), up to "
+        f"{settings.max_examples} per operation, seed {seed}, including these writes:\n"
+        + "\n".join(f"  {op}" for op in unsafe or ["(none: the document has no unsafe method)"])
+    )
+    plan = Plan(
+        action="api_writes",
+        kind="ApiTestRun",
+        name=service,
+        environment=env,
+        backend=BACKEND,
+        target=f"{service} API in {env}",
+        body={
+            "document": document.url,
+            "seed": seed,
+            "max_examples": settings.max_examples,
+            "unsafe": unsafe,
+        },
+        preview=preview,
+        dry_run=False,
+        risk=["writes to production"],
+    ).with_hash()
+    summary = (
+        f"API tests of {service} in {env} that send {len(unsafe)} unsafe operation(s) are "
+        "planned: they run once approved"
+    )
+    return Answer(
+        "planned",
+        summary,
+        output={"plan": plan.model_dump(mode="json")},
+        parts=[parts.preview(preview)],
+        plan=plan.model_dump(mode="json"),
+    )
+
+
+def report_run(
+    run: ApiRun,
+    service: str,
+    env: str | None,
+    settings: ApiTestSettings,
+    context: dict[str, Any],
+) -> Answer:
+    """A finished run as the answer: failures with curl lines, what was not sent, JUnit."""
+    base = run.base_url
+    production = env == "production"
+    where = f"{service} in {env}" if env else service
+    sent = sum(run.requests.values())
+    head = (
+        f"API tests of {where} ({base}): {len(run.operations)} operation(s), {sent} "
+        f"request(s), {run.seconds:.1f} s, seed {run.seed} (schemathesis, up to "
+        f"{run.max_examples} examples per operation)"
+    )
+    lines = [head]
+    if run.failures:
+        lines.append(f"{len(run.failures)} failure(s):")
+        for f in run.failures:
+            lines.append(f"- {f.operation}: {f.check}: {f.message}\n  {f.curl}")
+    elif sent:
+        lines.append(f"no failures: every response passed {', '.join(CHECKS)}")
+    if run.skipped and production and not context.get("approved_writes"):
+        lines.append(
+            f"not sent in production (only {', '.join(sorted(SAFE_METHODS))} run there; ask "
+            f"for the API tests 'including writes' to plan a run that sends them, approved "
+            f"first): {', '.join(run.skipped)}"
+        )
+    elif run.skipped:
+        lines.append(f"not tested (out of time): {', '.join(run.skipped)}")
+    if run.timed_out:
+        lines.append(f"stopped at the time bound ({settings.time_budget_s:.0f} s)")
+    lines += [f"could not test: {e}" for e in run.errors]
+    if context.get("pull_request"):
+        lines.append(NO_PULL_REQUEST)
+    body = "\n".join(lines)
+    shown: list[dict[str, Any]] = [parts.text(body)]
+    if run.failures:
+        shown.append(
+            parts.table(
+                "API test failures",
+                ["operation", "check", "message", "reproduce"],
+                [[f.operation, f.check, f.message, f.curl] for f in run.failures],
+            )
+        )
+    name = f"{service}-api-tests-junit.xml"
+    shown.append(parts.file(name, junit_xml(run, f"{service} API"),
+                            media_type="application/xml", title=name))  # fmt: skip
+    output = {
+        "service": service,
+        "environment": env,
+        "base_url": base,
+        "seed": run.seed,
+        "operations": run.operations,
+        "skipped": run.skipped,
+        "requests": run.requests,
+        "failures": [f.__dict__ for f in run.failures],
+        "errors": run.errors,
+        "seconds": run.seconds,
+    }
+    if not sent and run.errors:
+        answer = Answer("failed", body, output=output, parts=shown, errors=run.errors)
+        answer.final = True
+        return answer
+    summary = head + (
+        f": {len(run.failures)} failure(s) — " + "; ".join(
+            f"{f.operation} {f.check}" for f in run.failures
+        ) if run.failures else ": no failures"
+    )  # fmt: skip
+    return Answer("completed", summary, output=output, parts=shown)
+
+
+async def _coverage(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    directory = directory_of(deps)
+    service = directory.service_name(context.get("service"))
+    if not service:
+        raise Refusal("coverage of which service? e.g. `what is the test coverage of ledger`")
+    url = directory.coverage_url(service)
+    if not url:
+        raise Refusal(
+            f"the catalog names no coverage report for {service}: add `coverage: <URL of the "
+            "coverage.py JSON or Cobertura XML its CI publishes>` to its entry"
+        )
+    try:
+        report = await fetch_coverage(url)
+    except CoverageError as exc:
+        raise Refusal(str(exc)) from None
+    before = directory.remembered("coverage", service)
+    directory.remember("coverage", service, report.to_dict())
+    lines = [f"{service}: {report.percent:.1f}% of lines covered ({report.format}, {url})"]
+    if report.statements is not None and report.covered is not None:
+        lines[0] += f"; {report.covered} of {report.statements} statements"
+    change = None
+    if before:
+        change = round(report.percent - float(before.get("percent", 0.0)), 2)
+        lines.append(
+            f"since the last report seen: {change:+.1f} points (was {before['percent']:.1f}%)"
+            if change
+            else "unchanged since the last report seen"
+        )
+    else:
+        lines.append("the first report seen of it: no change to show yet")
+    lowest = report.lowest(5)
+    rows = []
+    for name, percent in lowest:
+        was = ((before or {}).get("modules") or {}).get(name)
+        rows.append([name, f"{percent:.1f}%", "" if was is None else f"{percent - was:+.1f}"])
+    summary = "; ".join(lines) + (
+        "; lowest: " + ", ".join(f"{n} {p:.0f}%" for n, p in lowest) if lowest else ""
+    )
+    return Answer(
+        "completed",
+        summary,
+        output={
+            "service": service,
+            "report": url,
+            "percent": report.percent,
+            "change": change,
+            "lowest": [{"module": n, "percent": p} for n, p in lowest],
+        },
+        parts=[
+            parts.text("\n".join(lines)),
+            parts.table(
+                f"Lowest-covered modules of {service}", ["module", "covered", "change"], rows
+            ),
+        ],
+    )
+
+
+def _unsupported(action: str) -> str:
+    if action in {"scaffold", "unit"}:
+        what = "scaffolding tests" if action == "scaffold" else "running a service's unit tests"
+        return (
+            f"{what} is not built yet; ask `run the API tests against checkout in staging` or "
+            "`what is the test coverage of checkout`"
+        )
+    return (
+        "which tests? e.g. `run the API tests against checkout in staging` or `what is the "
+        "test coverage of checkout`"
+    )
+
+
+testing_agent = handler_agent(
+    NAME,
+    resolve_action,
+    {"api": _api, "coverage": _coverage},
+    unsupported=_unsupported,
+    failures=(DocumentError, CoverageError),
+)

@@ -1,0 +1,72 @@
+"""What a test request says beyond the shared reading (the vocabulary's `reader` hook).
+
+test_kind   api (schemathesis against the live service) | coverage | scaffold | unit
+spec_url    an OpenAPI document URL typed in the request
+include_writes  the run may send unsafe methods (POST, PUT, ...): in production a write,
+            planned and approved first
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from workflow.agents.codegen_agent.reading import api_service, asks_pull_request, spec_urls
+
+__all__ = ["CONTEXT_KEYS", "read_test_request"]
+
+CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request", "include_writes")
+
+_COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
+_SCAFFOLD = re.compile(
+    r"\b(?:scaffold|write|generate|create|add)\b[^.?]{0,30}\btests?\b(?![^.?]{0,10}\brun)"
+)
+_UNIT = re.compile(r"\bunit\s+tests?\b|\bpytest\b|\btest\s+suite\b")
+_API = re.compile(
+    r"\bapi\s+tests?\b|\bschemathesis\b|\bfuzz\w*\b|\bcontract\s+tests?\b|\bopenapi\b"
+    r"|\bapi\s+testing\b|\btest\s+the\s+(?:[\w-]+\s+)?api\b|\bproperty[\s-]based\b"
+)
+_COVERAGE_OF = re.compile(
+    r"\b([a-z][a-z0-9-]*)(?:'s|\u2019s)\s+(?:test\s+|code\s+|unit\s+test\s+)?coverage\b"
+    r"|\bwhich\s+([a-z][a-z0-9-]*)\s+(?:modules|files|packages)\b"
+    r"|\bcoverage\s+(?:of|for|in)\s+(?:the\s+)?([a-z][a-z0-9-]*)"
+)
+_NOT_A_SERVICE = frozenset({"the", "our", "my", "its", "test", "tests", "code", "unit", "this"})
+_WRITES = re.compile(
+    r"\b(?:including|incl\.?|with|and|also)\s+(?:the\s+)?(?:writes|write\s+(?:operations|ops|calls)"
+    r"|posts?|unsafe\s+(?:methods|operations|calls)|mutations)\b|\ball\s+(?:http\s+)?methods\b"
+    r"|\b(?:posts?|writes|puts|deletes|unsafe\s+methods)\s+(?:too|as\s+well|also)\b"
+)
+_AGAINST = re.compile(r"\b(?:tests?|testing)\b[^.?]{0,30}\bagainst\b")
+
+
+def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dict[str, Any]:
+    if task_type != "test":
+        return {}
+    urls = spec_urls(text)
+    low = " ".join(text.lower().split())
+    found: dict[str, Any] = {}
+    if _COVERAGE.search(low):
+        found["test_kind"] = "coverage"
+    elif _SCAFFOLD.search(low):
+        found["test_kind"] = "scaffold"
+    elif _API.search(low) or _AGAINST.search(low) or urls:
+        found["test_kind"] = "api"
+    elif _UNIT.search(low):
+        found["test_kind"] = "unit"
+    if urls:
+        found["spec_url"] = urls[-1]
+    if _WRITES.search(low):
+        found["include_writes"] = True
+    if asks_pull_request(low):
+        found["pull_request"] = True
+    named = api_service(low)
+    if named:
+        found["service"] = named
+    elif found.get("test_kind") == "coverage" and not context.get("service"):
+        for match in _COVERAGE_OF.finditer(low):
+            name = next(g for g in match.groups() if g)
+            if name not in _NOT_A_SERVICE:
+                found["service"] = name
+                break
+    return found
