@@ -211,3 +211,59 @@ def test_layouts_are_detected_and_numbers_follow_the_highest() -> None:
     flask = {"migrations/versions/x.py": "revision = 'x'\ndown_revision = None\n"}
     layout = detect_layout(flask, None)
     assert (layout.folder, layout.alembic, layout.heads) == ("migrations/versions", True, ["x"])
+
+
+async def test_resumed_after_a_crash_at_either_point_one_branch_one_pull_request(
+    database: str, tmp_path: Path
+) -> None:
+    from workflow.tools.changes.git import GitRemote, push_files
+
+    sandbox = SandboxForge(tmp_path)
+    deps = pr_deps(database, sandbox)
+    plan = (await plan_for(deps, ASK, environment="staging")).plan
+    (file,) = plan["files"]
+    # crash 1: the branch was pushed, the pull request never opened
+    branch = f"devops-bot/billing-migration-{plan['plan_hash'][7:19]}"
+    remote = GitRemote(str(sandbox.repo_path("acme", "billing")))
+    pushed = push_files(
+        remote, {file["path"]: file["content"]}, branch=branch, base="main", message="m"
+    )
+    first = await apply(deps, plan)
+    assert first.result["commit"] == pushed.commit
+    assert first.result["created"] == ["pull request"]
+    # crash 2: the pull request was opened, the ledger row never written
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("DELETE FROM devops_bot.migrations")
+    again = await apply(deps, plan)
+    assert again.result["created"] == [] and again.result["url"] == first.result["url"]
+    assert len(sandbox.pulls()) == 1
+    assert [r[:2] for r in ledger(database)] == [("pull_request", first.result["url"])]
+
+
+async def test_a_schema_changed_since_the_plan_opens_no_pull_request(
+    database: str, tmp_path: Path
+) -> None:
+    from workflow.agents.spec import ApplyError
+
+    sandbox = SandboxForge(tmp_path)
+    deps = pr_deps(database, sandbox)
+    plan = (await plan_for(deps, ASK, environment="staging")).plan
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ALTER TABLE invoices ADD COLUMN note text")
+    with pytest.raises(ApplyError, match="changed since it was approved"):
+        await apply(deps, plan)
+    assert sandbox.pulls() == []
+
+
+async def test_without_a_forge_the_plan_says_so_and_the_click_says_why(
+    database: str,
+) -> None:
+    from workflow.agents.spec import BackendMissing
+
+    deps = pr_deps(database, None)
+    deps.extras.pop("forge")
+    plan = (await plan_for(deps, ASK, environment="staging")).plan
+    assert plan["files"][0]["path"] == "migrations/0001_add_column_memo_text_to_invoices.sql"
+    assert "no forge is configured" in plan["preview"]
+    with pytest.raises(BackendMissing):
+        await apply(deps, plan)
