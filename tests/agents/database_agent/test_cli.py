@@ -105,6 +105,7 @@ def test_staging_migrations_go_through_a_sandbox_pull_request(cli: Cli) -> None:
     shown = cli("sandbox", "show")
     assert "pull request sandbox://acme/billing/pull/1 [sandbox] open" in shown.out, shown
     assert "sandbox://acme/billing/pull/2" not in shown.out
+    assert "0 migration(s) applied, 1 sent as pull request(s) (not run here)" in shown.out
     schema = cli("run", "show the schema of invoices in billing staging", "--as", "U3", "--sandbox")
     assert schema.code == EXIT_OK and "memo" not in schema.out, "the database is unchanged"
     changes = cli(
