@@ -90,7 +90,8 @@ def orders_document(title: str = "Checkout API", version: str = "1.2.0") -> dict
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"$ref": "#/components/schemas/NewOrder"}
+                                "schema": {"$ref": "#/components/schemas/NewOrder"},
+                                "example": {"item": "book", "quantity": 2},
                             }
                         },
                     },
