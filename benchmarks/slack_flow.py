@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import operator
 import os
 import statistics
 import sys
@@ -38,7 +39,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from _slack_common import (
     StallProbe,
@@ -58,6 +59,17 @@ P50_TARGET = 0.150
 STALE_MARK = "changed since the plan was approved"  # the apply's resourceVersion check
 ROLLED_OUT = "*Rolled out*"  # the message that follows "*Applied*" when the rollout ends
 STALL_TARGET = 0.100
+BARE_PATH = (
+    "root_supervisor",
+    "infrastructure_supervisor",
+    "kubernetes_agent",
+    "reflection",
+    "human_approval",  # interrupt() here, as workflow.approval.gate does
+    "apply",
+    "rollout",
+)
+BARE_STEPS = ("bare start -> interrupt", "bare resume -> end")
+CARD_RATIO, APPLIED_RATIO = 1.5, 2.5  # issue 14: ours <= this many times the bare p50
 
 POLICY = """\
 # Benchmark policy: every write needs one approval from U2 or U3, in every environment.
@@ -230,11 +242,11 @@ async def main(args: argparse.Namespace) -> int:
                     kubeconfig = stack.enter_context(sandbox_process(tmp_path / "cluster"))
                 where = "in the app's process" if args.sandbox_in_process else "its own process"
                 print(f"Redis Stack at {redis.url}; sandbox cluster in {where}")
-                if args.replicas:
-                    rounds = await measure_replicas(args, redis.url, policy, kubeconfig, tmp_path)
-                else:
-                    rounds = await measure_in_process(args, redis.url, policy, kubeconfig, tmp_path)
+                async with BareFloor(redis.url) as floor:
+                    measure = measure_replicas if args.replicas else measure_in_process
+                    rounds = await measure(args, redis.url, policy, kubeconfig, tmp_path, floor)
             misses = report(rounds, args)
+            misses += report_floor(rounds, floor.rounds, args)
     finally:
         redis.stop()
     for miss in misses:
@@ -245,7 +257,12 @@ async def main(args: argparse.Namespace) -> int:
 
 
 async def measure_in_process(
-    args: argparse.Namespace, redis_url: str, policy: Path, kubeconfig: Path | None, tmp: Path
+    args: argparse.Namespace,
+    redis_url: str,
+    policy: Path,
+    kubeconfig: Path | None,
+    tmp: Path,
+    floor: BareFloor,
 ) -> list[Round]:
     """The app in this process (tests.slack.harness), the stall probe in its event loop."""
     from bot.server import freeze_startup_heap
@@ -274,11 +291,16 @@ async def measure_in_process(
             result = await work
             return result, await probe.stop()
 
-        return await _rounds(target, args, stall_of)
+        return await _rounds(target, args, stall_of, floor)
 
 
 async def measure_replicas(
-    args: argparse.Namespace, redis_url: str, policy: Path, kubeconfig: Path | None, tmp: Path
+    args: argparse.Namespace,
+    redis_url: str,
+    policy: Path,
+    kubeconfig: Path | None,
+    tmp: Path,
+    floor: BareFloor,
 ) -> list[Round]:
     """The app as `args.replicas` processes (`devops-bot serve --http`), sharing Redis; their
     event-loop lag comes from their /metrics, before and after each round."""
@@ -321,7 +343,7 @@ async def measure_replicas(
                     result = await work
                     return result, _largest_lag(before, await lag())
 
-                return await _rounds(target, args, stall_of)
+                return await _rounds(target, args, stall_of, floor)
     finally:
         await slack.stop()
 
@@ -340,8 +362,11 @@ def _largest_lag(before: list[dict[str, float]], after: list[dict[str, float]]) 
     return largest
 
 
-async def _rounds(target: Target, args: argparse.Namespace, stall_of: Any) -> list[Round]:
-    """Warm up, then `args.rounds` rounds of `args.workflows` workflows each."""
+async def _rounds(
+    target: Target, args: argparse.Namespace, stall_of: Any, floor: BareFloor
+) -> list[Round]:
+    """Warm up, then `args.rounds` rounds of `args.workflows` workflows each, each followed
+    (once ours is drained) by a round of the bare graph with as many in flight."""
     warm = [Flow(-k - 1, f"deploy web:v0.0.{k} dev") for k in range(len(target.senders))]
     await run_flows(target, warm, args.timeout)  # graph, Redis indices, cluster, HTTP pools
     await target.drain(args.timeout)
@@ -356,6 +381,7 @@ async def _rounds(target: Target, args: argparse.Namespace, stall_of: Any) -> li
         wall = time.perf_counter() - started
         await target.drain(args.timeout)
         rounds.append(Round(flows, wall, stall, cpu))
+        await floor.round(args.workflows)
     return rounds
 
 
@@ -440,6 +466,50 @@ def report(rounds: list[Round], args: argparse.Namespace) -> list[str]:
     return misses
 
 
+FLOOR_PAIRS = (  # (our step, its floor, the largest ratio issue 14 allows)
+    ("command -> approval card posted", BARE_STEPS[0], CARD_RATIO),
+    ("approve click -> apply reported (applied only)", BARE_STEPS[1], APPLIED_RATIO),
+)
+
+
+def report_floor(
+    rounds: list[Round], bare: list[dict[str, list[float]]], args: argparse.Namespace
+) -> list[str]:
+    """The bare graph's p50s and ours as ratios to them; returns the ratio targets missed."""
+    print(
+        f"-- the floor: a bare LangGraph graph of {len(BARE_PATH)} nodes "
+        f"({' -> '.join(BARE_PATH)}), interrupt() at human_approval, AsyncRedisSaver as "
+        f"the service configures it, {args.workflows} in flight, {len(bare)} rounds"
+    )
+    for label in BARE_STEPS:
+        p50s = [percentile(r[label], 50) for r in bare]
+        p99s = [percentile(r[label], 99) for r in bare]
+        print(
+            f"{label}: median p50 {fmt_ms(statistics.median(p50s))} "
+            f"(rounds: {', '.join(fmt_ms(p) for p in p50s)}; "
+            f"p99s: {', '.join(fmt_ms(p) for p in p99s)})"
+        )
+    misses = []
+    for ours_label, bare_label, allowed in FLOOR_PAIRS:
+        ours = statistics.median(percentile(r.steps[ours_label], 50) for r in rounds)
+        floor = statistics.median(percentile(r[bare_label], 50) for r in bare)
+        ratio = ours / floor if floor > 0 else math.nan
+        each = ", ".join(
+            f"{percentile(o.steps[ours_label], 50) / percentile(b[bare_label], 50):.1f}x"
+            for o, b in zip(rounds, bare, strict=True)
+        )
+        print(
+            f"{ours_label}: median p50 {fmt_ms(ours)} = {ratio:.2f}x {bare_label} "
+            f"{fmt_ms(floor)} (target <= {allowed}x; per round: {each})"
+        )
+        if not ratio <= allowed:
+            misses.append(
+                f"{ours_label}: {ratio:.2f}x {bare_label} (median p50 {fmt_ms(ours)} vs "
+                f"{fmt_ms(floor)}) > {allowed}x"
+            )
+    return misses
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workflows", type=int, default=20)
@@ -462,6 +532,99 @@ def parse_args() -> argparse.Namespace:
         "does) instead of its own process",
     )
     return parser.parse_args()
+
+
+# ---- The floor: a bare LangGraph graph of our depth on the same Redis checkpointer ----
+
+
+class BareState(TypedDict, total=False):
+    request: str
+    phase: str
+    vote: Any
+    steps: Annotated[list[str], operator.add]
+
+
+def bare_graph(checkpointer: Any) -> Any:
+    """The nodes a deploy passes through in workflow/graph.py, each a trivial async function
+    returning a small state update, with an `interrupt()` at the approval gate."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
+
+    def step(name: str) -> Any:
+        async def node(state: BareState) -> dict[str, Any]:
+            return {"phase": name, "steps": [name]}
+
+        return node
+
+    async def gate(state: BareState) -> dict[str, Any]:
+        vote = interrupt({"kind": "approval_request", "request": state.get("request")})
+        return {"phase": "human_approval", "vote": vote, "steps": ["human_approval"]}
+
+    graph = StateGraph(BareState)
+    previous = START
+    for name in BARE_PATH:
+        graph.add_node(name, gate if name == "human_approval" else step(name))
+        graph.add_edge(previous, name)
+        previous = name
+    graph.add_edge(previous, END)
+    return graph.compile(checkpointer=checkpointer, name="bare")
+
+
+class BareFloor:
+    """The bare graph on the service's checkpointer class with its settings
+    (workflow.persistence: AsyncRedisSaver, the same TTL, no refresh on read) and its
+    durability (workflow.driving: "exit" up to the pause, "sync" from the resume on), on the
+    same Redis Stack server, under its own key prefix."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self.rounds: list[dict[str, list[float]]] = []
+
+    async def __aenter__(self) -> BareFloor:
+        from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+        from redis.asyncio import Redis
+
+        from workflow.persistence import CHECKPOINT_TTL_MINUTES
+
+        prefix = f"bare-{uuid.uuid4().hex[:8]}"
+        self.client = Redis.from_url(self.redis_url, socket_connect_timeout=5)
+        saver = AsyncRedisSaver(
+            redis_client=self.client,
+            ttl={"default_ttl": CHECKPOINT_TTL_MINUTES, "refresh_on_read": False},
+            checkpoint_prefix=f"{prefix}:checkpoint",
+            checkpoint_write_prefix=f"{prefix}:checkpoint_write",
+        )
+        await saver.asetup()
+        self.graph = bare_graph(saver)
+        await self.round(1, record=False)  # warm-up: indices, connections, compiled paths
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    async def round(self, n: int, *, record: bool = True) -> None:
+        """`n` starts together until the interrupt, then `n` resumes together to the end."""
+        from langgraph.types import Command
+
+        configs = [{"configurable": {"thread_id": f"bare-{uuid.uuid4().hex}"}} for _ in range(n)]
+
+        async def start(config: dict[str, Any]) -> float:
+            t0 = time.perf_counter()
+            out = await self.graph.ainvoke({"request": "deploy"}, config, durability="exit")
+            assert out.get("__interrupt__"), "the bare graph did not pause"
+            return time.perf_counter() - t0
+
+        async def resume(config: dict[str, Any]) -> float:
+            t0 = time.perf_counter()
+            vote = {"decision": "approve", "user": "U2"}
+            out = await self.graph.ainvoke(Command(resume=vote), config, durability="sync")
+            assert out.get("phase") == "rollout", out
+            return time.perf_counter() - t0
+
+        starts = await asyncio.gather(*(start(c) for c in configs))
+        resumes = await asyncio.gather(*(resume(c) for c in configs))
+        if record:
+            self.rounds.append({BARE_STEPS[0]: list(starts), BARE_STEPS[1]: list(resumes)})
 
 
 if __name__ == "__main__":
