@@ -256,7 +256,7 @@ async def main(args: argparse.Namespace) -> int:
                     measure = measure_replicas if args.replicas else measure_in_process
                     rounds = await measure(args, redis.url, policy, kubeconfig, tmp_path, floor)
             misses = report(rounds, args)
-            misses += report_floor(rounds, floor.rounds, args)
+            misses += report_floor(rounds, floor, args)
     finally:
         redis.stop()
     for miss in misses:
@@ -482,10 +482,9 @@ FLOOR_PAIRS = (  # (our step, its floor, the largest ratio issue 14 allows)
 )
 
 
-def report_floor(
-    rounds: list[Round], bare: list[dict[str, list[float]]], args: argparse.Namespace
-) -> list[str]:
+def report_floor(rounds: list[Round], floor: BareFloor, args: argparse.Namespace) -> list[str]:
     """The bare graph's p50s and ours as ratios to them; returns the ratio targets missed."""
+    bare = floor.rounds
     print(
         f"-- the floor: a bare LangGraph graph of {len(BARE_PATH)} nodes "
         f"({' -> '.join(BARE_PATH)}), interrupt() at human_approval, AsyncRedisSaver as "
@@ -499,6 +498,12 @@ def report_floor(
             f"(rounds: {', '.join(fmt_ms(p) for p in p50s)}; "
             f"p99s: {', '.join(fmt_ms(p) for p in p99s)})"
         )
+    start_cpu = statistics.median(c[0] for c in floor.cpu)
+    resume_cpu = statistics.median(c[1] for c in floor.cpu)
+    print(
+        f"bare CPU per workflow in this process (median over rounds): {fmt_ms(start_cpu)} "
+        f"start, {fmt_ms(resume_cpu)} resume"
+    )
     misses = []
     for ours_label, bare_label, allowed in FLOOR_PAIRS:
         ours = statistics.median(percentile(r.steps[ours_label], 50) for r in rounds)
@@ -593,6 +598,7 @@ class BareFloor:
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
         self.rounds: list[dict[str, list[float]]] = []
+        self.cpu: list[tuple[float, float]] = []  # per round: CPU s per start, per resume
 
     async def __aenter__(self) -> BareFloor:
         from langgraph.checkpoint.redis.aio import AsyncRedisSaver
@@ -635,10 +641,14 @@ class BareFloor:
             assert out.get("phase") == "rollout", out
             return time.perf_counter() - t0
 
+        cpu0 = time.process_time()
         starts = await asyncio.gather(*(start(c) for c in configs))
+        cpu1 = time.process_time()
         resumes = await asyncio.gather(*(resume(c) for c in configs))
+        cpu2 = time.process_time()
         if record:
             self.rounds.append({BARE_STEPS[0]: list(starts), BARE_STEPS[1]: list(resumes)})
+            self.cpu.append(((cpu1 - cpu0) / n, (cpu2 - cpu1) / n))
 
 
 if __name__ == "__main__":
