@@ -29,6 +29,28 @@ from workflow.tools.logs.pods import KubernetesLogSearch
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = {"account": "devops-bot", "namespace": "devops-bot"}
+FIRST_DEPLOY = {
+    "k8s/deployment.yaml": """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: invoice-api, labels: {app: invoice-api}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: invoice-api}}
+  template:
+    metadata: {labels: {app: invoice-api}}
+    spec:
+      containers: [{name: invoice-api, image: "registry.example.com/invoice-api:latest"}]
+""",
+    "k8s/service.yaml": """
+apiVersion: v1
+kind: Service
+metadata: {name: invoice-api}
+spec:
+  selector: {app: invoice-api}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+""",
+}
 MISSING = "deployment 'no-such-deployment' not found in namespace 'production'"
 # lightkube client method -> RBAC verb (and subresource)
 METHODS = {
@@ -167,6 +189,19 @@ async def drive(server: RbacKubeApiServer) -> list[str]:
             plan = await step(backend.plan(action, environment="production", **kw))
             if plan is not None:
                 await step(backend.apply(plan, wait=action != "delete"))
+        # a first deploy creates the Deployment and Service; applied again, it reads them
+        first = await step(
+            backend.plan_first_deploy(
+                namespace="staging",
+                name="invoice-api",
+                environment="staging",
+                image="v0.1.0",
+                manifests=FIRST_DEPLOY,
+            )
+        )
+        if first is not None:
+            await step(backend.apply(first))
+            await step(backend.apply(first))
     finally:
         await backend.aclose()
     return errors

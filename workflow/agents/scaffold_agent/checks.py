@@ -95,7 +95,8 @@ async def server_dry_run(
     """Each manifest created with `dryRun=All` on the cluster (nothing persists):
     (problems, notes). A kind the cluster does not serve, or a namespace it does not have, is
     a note, not a problem: the schema check above still holds."""
-    from lightkube import ApiError, codecs
+    from workflow.tools.kubernetes import KubernetesError
+    from workflow.tools.kubernetes.creating import CREATE_KINDS
 
     problems: list[str] = []
     notes: list[str] = []
@@ -110,15 +111,16 @@ async def server_dry_run(
             if "apiVersion" not in doc or "kind" not in doc:
                 continue
             kind = doc["kind"]
+            if kind not in CREATE_KINDS:  # the bot's Role creates Deployments and Services
+                notes.append(f"{path}: {kind} not dry-run on the cluster (not a kind it creates)")
+                continue
             try:
-                obj = codecs.from_dict(doc)
-                await kubernetes.client.create(obj, namespace=namespace, dry_run=True)
-            except ApiError as exc:
-                code, message = exc.status.code, exc.status.message or str(exc)
-                if code == 404 or code == 409:
-                    notes.append(f"{path}: {kind} not dry-run on the cluster ({message})")
+                await kubernetes.dry_run_create(doc, namespace)
+            except KubernetesError as exc:
+                if exc.code in (404, 409):
+                    notes.append(f"{path}: {kind} not dry-run on the cluster ({exc})")
                 else:
-                    problems.append(f"{path}: server-side dry-run of {kind}: {message}")
+                    problems.append(f"{path}: server-side dry-run of {kind}: {exc}")
             except Exception as exc:  # lightkube cannot load the kind, or the cluster is gone
                 notes.append(f"{path}: {kind} not dry-run on the cluster ({exc})")
     return problems, notes
