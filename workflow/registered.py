@@ -98,10 +98,10 @@ async def refresh_registered(deps: Any) -> bool:
     """
     from workflow.catalog import load_into_bus
 
-    if deps.registered_shared:
+    if getattr(deps, "registered_shared", False):
         services = dict(await deps.memory.get(Namespace.ORG, REGISTERED_KEY) or {})
         source = f"memory bus org/{REGISTERED_KEY}"
-    elif deps.registered_dir is not None:
+    elif getattr(deps, "registered_dir", None) is not None:
         path = registered_file(deps.registered_dir)
         try:
             stamp = path.stat().st_mtime_ns, path.stat().st_size
