@@ -193,6 +193,14 @@ def _pg_schema(value: str) -> str:
     return value
 
 
+def _repo_folder(value: str) -> str:
+    folder = value.strip().strip("/")
+    parts = folder.split("/")
+    if not folder or any(p in {"", ".", ".."} for p in parts) or parts[0] == ".git":
+        raise ValueError(f"invalid migrations_path {value!r}: a folder inside the repository")
+    return folder
+
+
 class DatabaseEntry(BaseModel):
     """A service's database in one environment, by the NAME of the environment variable
     holding its URL (the URL, with its password, is never in the catalog).
@@ -201,6 +209,9 @@ class DatabaseEntry(BaseModel):
     readonly_url_env  variable holding a read-only URL for reads (optional)
     schema            the schema the service's tables live in
     migrations        `apply` (directly, with a ledger) or `pull_request` (a migration file)
+    migrations_path   with `pull_request`: the folder of the service's repository the file
+                      goes in (default: detected, e.g. migrations/, db/migrations/,
+                      alembic/versions/)
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -211,6 +222,7 @@ class DatabaseEntry(BaseModel):
         default="public", alias="schema"
     )
     migrations: Literal["apply", "pull_request"] = "apply"
+    migrations_path: Annotated[str, AfterValidator(_repo_folder)] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -7,6 +7,7 @@ import base64
 import copy
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -225,3 +226,31 @@ async def test_api_tests_that_write_to_production_run_only_once_approved(opener)
     assert done.status == "applied", done.summary
     assert "POST /orders" in done.outcome["result"]["operations"], done.outcome
     assert done.outcome["result"]["failures"] == [] and done.outcome["result"]["skipped"] == []
+
+
+@pytest.mark.slow
+async def test_scaffolded_tests_run_once_and_say_what_they_found(opener):
+    async with opener() as h:
+        buggy = await h.service.start(
+            task_type="test",
+            context={"sandbox": True, "service": "checkout", "test_kind": "scaffold",
+                     "endpoints": "orders", "pull_request": True},
+            text="scaffold tests for the orders endpoints of checkout and open a PR",
+            requester="U1",
+        )  # fmt: skip
+        clean = await h.service.start(
+            task_type="test",
+            context={"sandbox": True, "service": "payment-service", "test_kind": "scaffold",
+                     "endpoints": "payments"},
+            text="scaffold tests for the payments endpoints of payment-service",
+            requester="U1",
+        )  # fmt: skip
+    assert buggy.status == "done", buggy.summary
+    assert "3 orders operation(s) of checkout" in buggy.summary
+    assert "1 documented example(s)" in buggy.summary
+    assert re.search(r"run once against checkout in staging: 2 failed, 2 passed", buggy.summary)
+    (module,) = [p for p in buggy.result["parts"] if p["kind"] == "file"]
+    assert module["path"] == "test_checkout_api.py"
+    compile(module["content"], module["path"], "exec")
+    assert "pull request is not offered yet" in buggy.result["warnings"][0]
+    assert clean.status == "done" and re.search(r": 1 passed in", clean.summary), clean.summary

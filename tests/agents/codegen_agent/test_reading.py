@@ -63,6 +63,11 @@ HELD_OUT = [
         {"test_kind": "api", "environment": "production", "include_writes": True},
     ),
     (
+        "can u scaffold some tests for the orders endpoints of payments",
+        TEST,
+        {"test_kind": "scaffold", "endpoints": "orders", "service": "payments"},
+    ),
+    (
         "whats ledger's coverage looking like these days",
         TEST,
         {"test_kind": "coverage", "service": "ledger"},

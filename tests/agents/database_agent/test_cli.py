@@ -78,8 +78,40 @@ def test_index_on_payments_planned_approved_and_recorded(cli: Cli, tmp_path) -> 
     assert "payments_account_id_idx" not in again.out, "reset seeds the databases again"
 
 
-def test_a_drop_in_staging_needs_approval_and_is_backed_up(cli: Cli) -> None:
-    run = cli("run", "drop column name from accounts in billing staging", "--as", "U1", "--sandbox")
+def test_a_drop_needs_approval_and_is_backed_up(cli: Cli) -> None:
+    run = cli("run", "drop column name from accounts in billing prod", "--as", "U1", "--sandbox")
     assert run.code == EXIT_PAUSED, run
     assert "destructive" in run.out and "ban-drop-column" in run.out
     assert "copied to devops_bot_backup" in run.out
+
+
+def test_staging_migrations_go_through_a_sandbox_pull_request(cli: Cli) -> None:
+    """billing staging says `migrations: pull_request` in the sandbox catalog: the approved
+    plan opens one pull request on acme/billing in the sandbox forge; the database stays."""
+    ask = "add a nullable memo text column to invoices in billing staging"
+    run = cli("run", ask, "--as", "U1", "--sandbox")
+    no_traceback(run)
+    assert run.code == EXIT_PAUSED, run
+    path = "migrations/0002_add_column_memo_text_to_invoices.sql"
+    assert f"Pull request to acme/billing: {path}" in run.out
+    assert "Rehearsal: ran on the billing staging database" in run.out
+    thread = thread_of(run.out)
+    done = cli("approve", thread, "--as", "U1")
+    no_traceback(done)
+    assert done.code == EXIT_OK, done
+    assert "opened pull request #1 on acme/billing: sandbox://acme/billing/pull/1" in done.out
+    twice = cli("approve", thread, "--as", "U1")
+    no_traceback(twice)
+    shown = cli("sandbox", "show")
+    assert "pull request sandbox://acme/billing/pull/1 [sandbox] open" in shown.out, shown
+    assert "sandbox://acme/billing/pull/2" not in shown.out
+    assert "0 migration(s) applied, 1 sent as pull request(s) (not run here)" in shown.out
+    schema = cli("run", "show the schema of invoices in billing staging", "--as", "U3", "--sandbox")
+    assert schema.code == EXIT_OK and "memo" not in schema.out, "the database is unchanged"
+    changes = cli(
+        "run", "what changed in the billing staging schema this week", "--as", "U3", "--sandbox"
+    )
+    assert changes.code == EXIT_OK, changes
+    assert "pull_request" in changes.out and "sandbox://acme/billing/pull/1" in changes.out
+    for res in (run, done, twice, shown, schema, changes):
+        assert "postgresql://" not in res.both

@@ -70,3 +70,13 @@ def test_sandbox_show_and_reset_cover_what_the_api_agents_remember(sqlite_cli: C
     assert reset.code == 0 and "1 remembered item(s) removed" in reset.both, reset
     again = sqlite_cli("run", "what is the test coverage of checkout", "--sandbox")
     assert "the first report seen of it" in again.out
+
+
+def test_coverage_of_ledger_from_its_cobertura_report(sqlite_cli: Cli) -> None:
+    run = sqlite_cli("run", "what is the test coverage of ledger", "--sandbox")
+    no_traceback(run)
+    assert run.code == 0, run
+    assert "ledger: 81.2% of lines covered (Cobertura XML" in run.out, run.out
+    assert "260 of 320 statements" in run.out
+    lowest = run.out.index("ledger/export.py"), run.out.index("ledger/reconcile.py")
+    assert lowest[0] < lowest[1], "lowest first"

@@ -10,6 +10,8 @@ checks.py      squawk, the rehearsal (BEGIN ... ROLLBACK) and the locks it took
 ledger.py      devops_bot.migrations in the target database
 node.py        the node: reads (completed) and migrations (planned)
 applier.py     applies an approved `postgres` plan exactly once
+pull_request.py  `migrations: pull_request`: the migration file in the service's repository,
+               one pull request (the change-request tool), recorded in the ledger
 server.py      a local PostgreSQL cluster (sandbox, tests)
 sandbox.py     the sandbox's seeded billing databases; `devops-bot sandbox show|reset`
 """
@@ -31,8 +33,9 @@ SPEC = AgentSpec(
     ),
     capability="schema design and migrations",
     vocabulary=VOCABULARY,
-    actions=("query", "migrate", "seed"),
-    writes=frozenset({"migrate", "seed"}),
+    actions=("query", "migrate", "seed", "open_pull_request"),
+    # open_pull_request: a `migrations: pull_request` database's migration file, in a PR
+    writes=frozenset({"migrate", "seed", "open_pull_request"}),
     backends={
         "postgres": "no database is configured: name one under `databases:` in the service "
         "catalog and set the variable holding its URL, or use --sandbox",

@@ -55,6 +55,15 @@ async def apply_postgres(plan: Plan, deps: WorkflowDeps) -> Applied:
         target = databases.target(body.get("service"), body.get("environment"))
     except Refusal as exc:
         raise ApplyError(str(exc)) from None
+    if body.get("mode") == "pull_request":  # `migrations: pull_request`: the file, in a PR
+        from workflow.agents.database_agent.pull_request import apply_pull_request
+
+        try:
+            return await apply_pull_request(plan, deps, target)
+        except psycopg.Error as exc:
+            raise ApplyError(scrub(f"the {target.label} said: {exc}")) from None
+        except DatabaseError as exc:
+            raise ApplyError(exc.message) from None
     from workflow.apply import APPLYING
 
     who = APPLYING.get() or {}

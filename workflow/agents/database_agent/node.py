@@ -63,6 +63,8 @@ READ_EXAMPLES = (
 # A table this big (or with this many rows) makes a blocking lock on it a warning.
 BIG_BYTES = 100 * 1024 * 1024
 BIG_ROWS = 1_000_000
+# Data, not schema: applied directly even where migrations go through a pull request.
+DATA_OPS = {"seed", "restore_column"}
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
@@ -201,7 +203,7 @@ async def _changes(conn: psycopg.AsyncConnection, target: Target, days: float) -
         [
             f"{r['started_at']:%Y-%m-%d %H:%M}",
             r["outcome"],
-            r["title"],
+            f"{r['title']} ({r['detail']})" if r["outcome"] == "pull_request" else r["title"],
             r["requester"] or "",
             ", ".join(r["approvers"] or []),
             r["plan_hash"],
@@ -273,9 +275,10 @@ async def _migrate(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAge
         if typed:
             context = {**context, "sql": typed}
     started = time.perf_counter()
+    pr = await _repository_of(deps, target, context)
     conn = await target.open()
     try:
-        return await _plan(conn, target, dict(context), settings, started)
+        return await _plan(conn, target, dict(context), settings, started, pr)
     except MigrationError as exc:
         raise Refusal(str(exc)) from None
     except psycopg.Error as exc:
@@ -290,6 +293,7 @@ async def _plan(
     context: dict[str, Any],
     settings: Any,
     started: float,
+    pr: dict[str, Any] | None = None,
 ) -> Answer:
     schema = target.schema
     if context.get("db_op") == "drop_index" and not context.get("table"):
@@ -358,6 +362,8 @@ async def _plan(
     after_names = tables_after(migration)
     plan_ms = (time.perf_counter() - started) * 1000
     timing = {"plan_ms": round(plan_ms, 1), "rehearsal_ms": round(rehearsal.ms, 1)}
+    if pr is not None:  # nothing is applied by the bot: no copy aside either
+        migration.backup = None
     preview = _preview(target, migration, before, rehearsal, findings, lint_note, sql)
     if rehearsal.error and not rehearsal.timed_out:
         summary = (
@@ -372,21 +378,13 @@ async def _plan(
             errors=[scrub(rehearsal.error)],
             final=True,
         )
-    if target.entry.migrations == "pull_request":
-        summary = (
-            f"{target.service}'s migrations go through its repository: here is "
-            f"the migration file, checked and rehearsed on the {target.label}"
-        )
-        path = f"migrations/{_file_name(target, migration)}"
-        return Answer(
-            "completed",
-            summary,
-            output=timing,
-            parts=[parts.preview(scrub(preview)), parts.file(path, sql)],
-        )
     risk = _risk(migration, before, rehearsal, findings)
     if rehearsal.timed_out:  # valid so far, but slow: holds its lock at least that long
         risk += [t for t in ("rehearsal_incomplete", "high_risk") if t not in risk]
+    if pr is not None:
+        return _pull_request_plan(
+            target, migration, context, before, rehearsal, sql, preview, risk, pr, timing
+        )
     plan = Plan(
         action="seed" if migration.op == "seed" else "migrate",
         kind="Migration",
@@ -439,6 +437,119 @@ async def _plan(
             if rehearsal.sample
             else []
         ),
+        plan=data,
+    )
+
+
+async def _repository_of(
+    deps: WorkflowDeps, target: Target, context: dict[str, Any]
+) -> dict[str, Any] | None:
+    """For a `migrations: pull_request` database: the service's repository and the layout
+    of its migrations folder (read on the forge). Seeds and restores are data, not schema
+    changes: they are applied directly, as for `apply`."""
+    if target.entry.migrations != "pull_request" or context.get("db_op") in DATA_OPS:
+        return None
+    from workflow.agents.database_agent.pull_request import FORGE, read_layout
+
+    entry = deps.catalog.services.get(target.service)
+    repository = entry.repository if entry is not None else None
+    if not repository:
+        raise Refusal(
+            f"{target.service}'s migrations go through its repository (`migrations: "
+            f"pull_request`), but the catalog names no `repository:` for {target.service}"
+        )
+    forge = deps.backend(FORGE)
+    if forge is not None:
+        import asyncio
+
+        from workflow.agents.database_agent.pull_request import seed_sandbox_repository
+        from workflow.agents.database_agent.sandbox import BILLING_SCHEMA
+
+        await asyncio.to_thread(seed_sandbox_repository, forge, repository, BILLING_SCHEMA)
+    layout = await read_layout(forge, repository, target.entry.migrations_path)
+    return {"repository": repository, "layout": layout}
+
+
+def _pull_request_plan(
+    target: Target,
+    migration: Migration,
+    context: dict[str, Any],
+    before: dict[str, Any],
+    rehearsal: Rehearsal,
+    sql: str,
+    preview: str,
+    risk: list[str],
+    pr: dict[str, Any],
+    timing: dict[str, Any],
+) -> Answer:
+    from workflow.agents.database_agent.pull_request import MODE, down_sql, migration_file
+
+    layout = pr["layout"]
+    repository = pr["repository"]
+    note = (
+        f"Generated by devops-bot: linted with squawk and rehearsed on the {target.label} "
+        "(rolled back)."
+    )
+    down = down_sql(migration, context, target.schema)
+    path, content = migration_file(layout, migration, down, note)
+    style = "an Alembic revision" if layout.alembic else "a numbered SQL file"
+    head = [
+        f"Pull request to {repository}: {path} ({style} in {layout.folder}/"
+        f"{'' if layout.found else ', a new folder'})",
+        f"Nothing runs on the {target.label}: the migration runs when the pull request is "
+        "merged and deployed.",
+    ]
+    if layout.note:
+        head.append(f"Note: {layout.note}.")
+    preview = "\n".join(head) + "\n\n" + preview
+    plan = Plan(
+        action="open_pull_request",
+        kind="PullRequest",
+        name=f"{target.service}-{target.environment}-{migration.op}",
+        environment=target.environment,
+        backend=BACKEND,
+        target=f"{repository} ({path}), for the {target.label}",
+        body={
+            "mode": MODE,
+            "service": target.service,
+            "environment": target.environment,
+            "op": migration.op,
+            "title": migration.title,
+            "repository": repository,
+            "base": "main",
+            "path": path,
+            "sql": sql,
+            "steps": [s.to_dict() for s in migration.steps],
+            "tables": migration.tables,
+        },
+        resource_version=fingerprint(before),
+        before={"tables": {t: _summary(d) for t, d in before.items()}},
+        after={"tables": {t: _summary(d) for t, d in rehearsal.after.items()}},
+        preview=scrub(preview),
+        dry_run=True,
+        risk=risk,
+        files=[
+            PlanFile(
+                path=path,
+                content=content,
+                media_type="text/x-python" if layout.alembic else "text/x-sql",
+            )
+        ],
+    ).with_hash()
+    summary = (
+        f"planned a pull request to {repository} adding {path} ({migration.title}), "
+        f"rehearsed on the {target.label} in {rehearsal.ms:.0f} ms and rolled back; nothing "
+        "runs on the database"
+    )
+    data = plan.model_dump(mode="json")
+    return Answer(
+        "planned",
+        summary,
+        output={"plan": data, **timing, "path": path},
+        parts=[
+            parts.preview(plan.preview, title="Migration pull request"),
+            parts.file(path, content),
+        ],
         plan=data,
     )
 

@@ -270,13 +270,18 @@ class _SandboxPostgres:
                     "n.oid = c.relnamespace WHERE n.nspname = 'public' AND relkind = 'r' "
                     "ORDER BY relname"
                 ).fetchall()
-                applied = 0
+                applied, pulls = 0, 0
                 with contextlib.suppress(psycopg.Error):
-                    applied = conn.execute("SELECT count(*) FROM devops_bot.migrations").fetchone()[
-                        0
-                    ]
+                    applied, pulls = conn.execute(
+                        "SELECT count(*) FILTER (WHERE outcome <> 'pull_request'), "
+                        "count(*) FILTER (WHERE outcome = 'pull_request') "
+                        "FROM devops_bot.migrations"
+                    ).fetchone()
             listing = ", ".join(f"{t} (~{max(r, 0)} rows)" for t, r in tables)
-            lines.append(f"  {name}: {listing or 'no tables'}; {applied} migration(s) applied")
+            said = f"  {name}: {listing or 'no tables'}; {applied} migration(s) applied"
+            if pulls:
+                said += f", {pulls} sent as pull request(s) (not run here)"
+            lines.append(said)
         return lines
 
 

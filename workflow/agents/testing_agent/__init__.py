@@ -2,6 +2,7 @@
 
 apitest.py   schemathesis (Python API) against a service's OpenAPI document: bounded
              examples and time, a fixed seed, four checks; failures with a curl line; JUnit
+scaffold.py  a pytest module generated from the document (property + example tests), run once
 coverage.py  a coverage.py JSON or Cobertura XML report (catalog `coverage:`) read
 settings.py  the run's bounds (API_TESTS_*) and its `connect` hook
 reading.py   what a request says (api | coverage | scaffold | unit, a spec URL)

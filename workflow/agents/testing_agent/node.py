@@ -276,9 +276,48 @@ async def _coverage(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
     )
 
 
+async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    from workflow.agents.testing_agent.scaffold import run_module, scaffold_module
+
+    missing = missing_tools()
+    if missing or importlib.util.find_spec("schemathesis") is None:
+        return Answer.failed(
+            missing or "schemathesis is not installed here: install the `api` extra"
+        )
+    settings = _settings(deps)
+    context = {**context}
+    context.setdefault("environment", "staging" if not context.get("spec_url") else None)
+    service, env, document = await locate_document(
+        directory_of(deps), context, "scaffold tests for the orders endpoints of"
+    )
+    word = context.get("endpoints")
+    made = scaffold_module(document.data, document.url, document.base_url(), service, word)
+    if not made.operations:
+        raise Refusal(f"{service}'s API has no operation whose path or tag names {word!r}")
+    code, result = await run_module(
+        made.text, document.url, document.base_url(), settings.time_budget_s
+    )
+    ran = f"run once against {service} in {env or 'the URL given'}: {result}"
+    summary = (
+        f"API tests of {len(made.operations)} {word or ''} operation(s) of {service} "
+        f"(schemathesis property tests, {made.examples} documented example(s)); {ran}"
+    ).replace("  ", " ")
+    name = f"test_{service.replace('-', '_')}_api.py"
+    warnings = [NO_PULL_REQUEST] if context.get("pull_request") else []
+    if code not in (0, 1):
+        return Answer.failed(f"the generated tests could not run: {result}")
+    return Answer(
+        "completed",
+        summary,
+        output={"service": service, "operations": made.operations, "run": result, "exit": code},
+        parts=[parts.text(summary), parts.file(name, made.text, title=name)],
+        warnings=warnings,
+    )
+
+
 def _unsupported(action: str) -> str:
-    if action in {"scaffold", "unit"}:
-        what = "scaffolding tests" if action == "scaffold" else "running a service's unit tests"
+    if action == "unit":
+        what = "running a service's unit tests"
         return (
             f"{what} is not built yet; ask `run the API tests against checkout in staging` or "
             "`what is the test coverage of checkout`"
@@ -292,7 +331,7 @@ def _unsupported(action: str) -> str:
 testing_agent = handler_agent(
     NAME,
     resolve_action,
-    {"api": _api, "coverage": _coverage},
+    {"api": _api, "coverage": _coverage, "scaffold": _scaffold},
     unsupported=_unsupported,
     failures=(DocumentError, CoverageError),
 )

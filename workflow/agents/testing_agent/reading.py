@@ -2,6 +2,7 @@
 
 test_kind   api (schemathesis against the live service) | coverage | scaffold | unit
 spec_url    an OpenAPI document URL typed in the request
+endpoints   the operations a scaffold is for ("the orders endpoints of payments": orders)
 include_writes  the run may send unsafe methods (POST, PUT, ...): in production a write,
             planned and approved first
 """
@@ -15,7 +16,7 @@ from workflow.agents.codegen_agent.reading import api_service, asks_pull_request
 
 __all__ = ["CONTEXT_KEYS", "read_test_request"]
 
-CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request", "include_writes")
+CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request", "include_writes", "endpoints")
 
 _COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
 _SCAFFOLD = re.compile(
@@ -36,6 +37,10 @@ _WRITES = re.compile(
     r"\b(?:including|incl\.?|with|and|also)\s+(?:the\s+)?(?:writes|write\s+(?:operations|ops|calls)"
     r"|posts?|unsafe\s+(?:methods|operations|calls)|mutations)\b|\ball\s+(?:http\s+)?methods\b"
     r"|\b(?:posts?|writes|puts|deletes|unsafe\s+methods)\s+(?:too|as\s+well|also)\b"
+)
+_ENDPOINTS = re.compile(
+    r"\b(?:the\s+)?([a-z][\w-]*)\s+(?:endpoints?|operations|routes|resources?)\b"
+    r"(?:\s+(?:of|in|on|for)\s+(?:the\s+)?([a-z][a-z0-9-]*))?"
 )
 _AGAINST = re.compile(r"\b(?:tests?|testing)\b[^.?]{0,30}\bagainst\b")
 
@@ -60,6 +65,12 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
         found["include_writes"] = True
     if asks_pull_request(low):
         found["pull_request"] = True
+    if found.get("test_kind") == "scaffold":
+        match = _ENDPOINTS.search(low)
+        if match and match.group(1) not in {"the", "all", "api", "every", "its", "our"}:
+            found["endpoints"] = match.group(1)
+            if match.group(2):
+                found["service"] = match.group(2)
     named = api_service(low)
     if named:
         found["service"] = named

@@ -24,6 +24,7 @@ SIGNALS: tuple[tuple[str, float, str], ...] = (
         r"|\bselenium\b|\bk6\b|\blocust\b|\bgatling\b",
     ),
     ("test", 2.5, r"\bflak(?:y|iness)\b"),
+    ("test", 6, r"\bscaffold\w*\s+(?:\w+\s+)?tests?\b|\btests?\s+scaffold"),
     ("test", 5, r"\bschemathesis\b|\bfuzz(?:ing|er)?\b[^.?]{0,30}\bapi\b"),
 )
 

@@ -75,13 +75,6 @@ class _Creating:
             call = client.create(Service.from_dict(obj), namespace=namespace, dry_run=dry_run)
         return await self._call(call, obj["kind"].lower(), name, namespace)  # type: ignore[attr-defined]
 
-    async def dry_run_create(self, obj: dict, namespace: str) -> dict:
-        """Create `obj` (a Deployment or Service) with dryRun=All: what the server would keep."""
-        if obj.get("kind") not in CREATE_KINDS:
-            raise InvalidInputError(f"cannot create a {obj.get('kind')!r}")
-        obj = {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": namespace}}
-        return (await self._create(obj, namespace, dry_run=True)).to_dict()
-
     async def _read(self, kind: str, name: str, namespace: str) -> Any:
         client = self.client  # type: ignore[attr-defined]
         if kind == "Deployment":
