@@ -153,6 +153,8 @@ async def open_service(options: ServiceOptions) -> AsyncIterator[ServiceHandle]:
             llm=options.llm,
             ops=options.ops,
             extras=own.backends,
+            registered_dir=options.data_dir if options.persistence != "memory" else None,
+            registered_shared=bool(options.redis_url) and options.persistence != "memory",
             **ops,
         )
         deps.unavailable.update(own.unavailable)

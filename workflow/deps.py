@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workflow.agents.registry import REGISTRY
@@ -89,6 +90,12 @@ class WorkflowDeps:
     sandbox: bool = False
     # Backends the agents open themselves (`AgentSpec.connect`): backend -> client.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Where the services the bot registered (scaffolded) are shared between replicas: the
+    # memory bus when it is Redis (`registered_shared`), else this data directory's file.
+    # `workflow.registered.refresh_registered` merges new ones at the start of each run.
+    registered_dir: Path | None = None
+    registered_shared: bool = False
+    registered_seen: Any = field(default=None, repr=False)  # what was last merged
 
     def backend(self, name: str) -> Any | None:
         """An agent-owned backend's client, or None (`why_missing(name)` says why)."""

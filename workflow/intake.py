@@ -28,6 +28,7 @@ from langgraph.types import Command
 from workflow.approval.gate import NODE as GATE
 from workflow.classify import classify
 from workflow.deps import WorkflowDeps, deps_of
+from workflow.registered import refresh_registered
 from workflow.state import DevOpsAgentState, initial_state
 from workflow.supervisors import ROOT
 
@@ -70,6 +71,7 @@ async def intake(state: DevOpsAgentState, runtime: Runtime[WorkflowDeps]) -> Com
         "requester": message.name or context.get("requester") or DEFAULT_REQUESTER,
         "message_id": message.id,
     }
+    await refresh_registered(deps)  # services registered meanwhile, maybe on another replica
     if started.get("service"):
         started["service"] = deps.catalog.canonical_name(started["service"])
     update: dict[str, Any] = dict(initial_state(request.task_type, started, request.text or text))

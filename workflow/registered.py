@@ -23,6 +23,7 @@ __all__ = [
     "merge_registered",
     "merge_registered_bus",
     "publish_registered",
+    "refresh_registered",
     "register_service",
     "registered_file",
 ]
@@ -88,3 +89,33 @@ def register_service(
     os.replace(tmp, path)
     merged = {**catalog.to_dict()["services"], entry.name: entry.to_dict()}
     return ServiceCatalog.from_dict({"services": merged}, source=str(path))
+
+
+async def refresh_registered(deps: Any) -> bool:
+    """Merge into `deps.catalog` the services registered since it was built, by this or any
+    other replica; True when the catalog changed. Cheap enough for every run: one small read
+    of the memory bus (Redis), or a stat of the data directory's file (read when it changed).
+    """
+    from workflow.catalog import load_into_bus
+
+    if getattr(deps, "registered_shared", False):
+        services = dict(await deps.memory.get(Namespace.ORG, REGISTERED_KEY) or {})
+        source = f"memory bus org/{REGISTERED_KEY}"
+    elif getattr(deps, "registered_dir", None) is not None:
+        path = registered_file(deps.registered_dir)
+        try:
+            stamp = path.stat().st_mtime_ns, path.stat().st_size
+        except FileNotFoundError:
+            return False
+        if stamp == deps.registered_seen:
+            return False
+        deps.registered_seen = stamp
+        services, source = _read(deps.registered_dir), str(path)
+    else:
+        return False
+    catalog = _merged(deps.catalog, services, source)
+    if catalog is deps.catalog:
+        return False
+    deps.catalog = catalog
+    await load_into_bus(catalog, deps.memory)
+    return True

@@ -33,6 +33,7 @@ from workflow.approval.store import ApprovalStore, LockTimeoutError
 from workflow.audit import AuditLog, InMemoryAuditLog
 from workflow.deps import WorkflowDeps
 from workflow.driving import PROGRESS_NODE, ProgressCallback, _Driver
+from workflow.registered import refresh_registered
 from workflow.reports import RunReport, _not_pending, _report, _summary
 from workflow.state import initial_state
 
@@ -139,6 +140,8 @@ class DevOpsService(_Driver):
                 "ask again once its result is posted"
             )
         context = {**context, "requester": requester}
+        # services registered (scaffolded) meanwhile, maybe by another replica
+        await refresh_registered(self.deps)
         if context.get("service"):
             context["service"] = self.deps.catalog.canonical_name(context["service"])
         state = initial_state(task_type, context, text)

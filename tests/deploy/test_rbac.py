@@ -52,6 +52,28 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 """,
 }
+FIRST_DEPLOY = {
+    "k8s/deployment.yaml": """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: invoice-api, labels: {app: invoice-api}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: invoice-api}}
+  template:
+    metadata: {labels: {app: invoice-api}}
+    spec:
+      containers: [{name: invoice-api, image: "registry.example.com/invoice-api:latest"}]
+""",
+    "k8s/service.yaml": """
+apiVersion: v1
+kind: Service
+metadata: {name: invoice-api}
+spec:
+  selector: {app: invoice-api}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+""",
+}
 MISSING = "deployment 'no-such-deployment' not found in namespace 'production'"
 # lightkube client method -> RBAC verb (and subresource)
 METHODS = {
@@ -209,6 +231,19 @@ async def drive(server: RbacKubeApiServer) -> list[str]:
         # a scaffolded service's manifests, dry-run before anyone sees them
         problems, notes = await server_dry_run(backend, SCAFFOLDED, "staging")
         errors += problems + [n for n in notes if "forbidden" in n.lower()]
+        # a first deploy creates the Deployment and Service; applied again, it reads them
+        first = await step(
+            backend.plan_first_deploy(
+                namespace="staging",
+                name="invoice-api",
+                environment="staging",
+                image="v0.1.0",
+                manifests=FIRST_DEPLOY,
+            )
+        )
+        if first is not None:
+            await step(backend.apply(first))
+            await step(backend.apply(first))
     finally:
         await backend.aclose()
     return errors

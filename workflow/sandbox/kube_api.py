@@ -277,6 +277,8 @@ class KubeApiServer(ThreadedServer):
         r.add_get("/api/v1/namespaces/{ns}/pods/{name}/log", self._pod_log)
         r.add_get("/api/v1/events", self._list_events)
         r.add_get("/api/v1/namespaces/{ns}/events", self._list_events)
+        r.add_post("/api/v1/namespaces/{ns}/services", self._create_service)
+        r.add_get("/api/v1/namespaces/{ns}/services/{name}", self._get_service)
         r.add_get("/apis/apps/v1/deployments", self._list_deployments)
         r.add_get("/apis/apps/v1/namespaces/{ns}/deployments", self._list_deployments)
         r.add_post("/apis/apps/v1/namespaces/{ns}/deployments", self._create_deployment)
@@ -467,6 +469,22 @@ class KubeApiServer(ThreadedServer):
         body = await self._json_body(request)
         result = self._run(
             lambda now: self._cluster.create_deployment(
+                namespace, body, dry_run=dry_run, manager=manager, now=now
+            )
+        )
+        return _json_response(result, 201)
+
+    async def _get_service(self, request: web.Request) -> web.Response:
+        namespace, name = request.match_info["ns"], request.match_info["name"]
+        return _json_response(self._run(lambda now: self._cluster.get_service(namespace, name)))
+
+    async def _create_service(self, request: web.Request) -> web.Response:
+        self._require_json(request)
+        namespace = request.match_info["ns"]
+        dry_run, manager = self._dry_run(request), self._manager(request)
+        body = await self._json_body(request)
+        result = self._run(
+            lambda now: self._cluster.create_service(
                 namespace, body, dry_run=dry_run, manager=manager, now=now
             )
         )

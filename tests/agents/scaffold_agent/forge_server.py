@@ -138,6 +138,25 @@ def serve(forge: Forge) -> tuple[ThreadingHTTPServer, threading.Thread]:
                 if not forge.bare(*m.groups()).exists():
                     return self._json(404, {"message": "Not Found"})
                 return self._json(200, forge.repo_json(*m.groups()))
+            m = re.fullmatch(r"/repos/([^/]+)/([^/]+)/contents/(.+)", url.path)
+            if m and self.command == "GET":  # with Accept: application/vnd.github.raw+json
+                owner, name, path = m.groups()
+                ref = (parse_qs(url.query).get("ref") or ["main"])[0]
+                text = None
+                if forge.bare(owner, name).exists():
+                    try:
+                        text = forge.show(owner, name, ref, path)
+                    except subprocess.CalledProcessError:
+                        text = None
+                if text is None:
+                    return self._json(404, {"message": "Not Found"})
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.github.raw; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return None
             m = re.fullmatch(r"/orgs/([^/]+)/repos", url.path)
             if m and self.command == "POST":
                 org, name = m[1], data["name"]

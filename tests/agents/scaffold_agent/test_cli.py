@@ -143,6 +143,15 @@ def test_scaffold_on_github_creates_one_repository_over_real_git(forge, tmp_path
         opened.out
     )
     assert len(forge.pulls["acme/invoice-api"]) == 1
+    # its first deploy creates it from the manifests read on GitHub (contents API)
+    deploy = cli("run", "deploy invoice-api:v0.1.0 staging", "--as", "U1", "--sandbox")
+    no_traceback(deploy)
+    assert deploy.code == EXIT_OK, deploy
+    assert "first deploy: creates its Deployment and Service" in deploy.out
+    assert "rollout complete" in deploy.out
+    read = [r[1] for r in forge.requests if "/contents/" in r[1]]
+    assert read[0].startswith("/repos/acme/invoice-api/contents/k8s/deployment.yaml?ref=main")
+    assert TOKEN not in deploy.both
 
 
 def test_a_bot_killed_mid_push_then_resumed_opens_one_pull_request(forge, tmp_path: Path):

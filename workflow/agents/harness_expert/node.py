@@ -346,8 +346,25 @@ async def _update(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     )
 
 
+def _codebase_build(context: dict[str, Any], entry: ServiceEntry | None) -> dict | None:
+    """The CI codebase's `build` input: a branch or git tag the request names (`branch=...`,
+    `git_tag=...`), else the main branch of the service's repository (the branch the bot
+    creates repositories with); None (asked back) when the catalog names no repository."""
+    if context.get("git_tag"):
+        return {"type": "tag", "spec": {"tag": str(context["git_tag"])}}
+    if context.get("branch"):
+        return {"type": "branch", "spec": {"branch": str(context["branch"])}}
+    if entry is not None and entry.repository:
+        return {"type": "branch", "spec": {"branch": "main"}}
+    return None
+
+
 def _answers(
-    deps: WorkflowDeps, entry: ServiceEntry | None, environment: str, tag: str
+    deps: WorkflowDeps,
+    entry: ServiceEntry | None,
+    environment: str,
+    tag: str,
+    context: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The function that fills runtime inputs from a deploy request, and what it used."""
     refs = entry.harness.environments.get(environment) if entry and entry.harness else None
@@ -368,6 +385,8 @@ def _answers(
             value = infra
         elif key in _ENVIRONMENT_INPUTS:
             value = env_ref  # what the pipeline passes on as environmentRef
+        elif key == "build" and field.path[-2:] == ("codebase", "build"):
+            value = _codebase_build(context or {}, entry)
         if value is not None:
             used[field.fqn] = value
         return value
@@ -388,7 +407,7 @@ async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     pipeline = _pipeline_id(deps, context, "deploy")
     stored = await _stored(client, pipeline)
     template = await client.input_template(pipeline)
-    answer, used = _answers(deps, entry, environment, str(tag))
+    answer, used = _answers(deps, entry, environment, str(tag), context)
     try:
         inputs, missing = fill_template(template, answer) if template else ("", [])
     except ValueError as exc:

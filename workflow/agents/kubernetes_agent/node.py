@@ -12,10 +12,11 @@ from typing import Any
 from workflow import parts
 from workflow.agents.base import Answer, handler_agent
 from workflow.agents.kubernetes_agent import NAME, SPEC
+from workflow.agents.kubernetes_agent.first_deploy import first_deploy_plan
 from workflow.deps import WorkflowDeps
 from workflow.plan import WRITE_ACTIONS
 from workflow.state import DevOpsAgentState
-from workflow.tools.kubernetes import KubernetesError
+from workflow.tools.kubernetes import KubernetesError, NotFoundError
 
 __all__ = ["NAME", "kubernetes_agent", "resolve_action"]
 
@@ -92,24 +93,33 @@ async def _run(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
                 warnings=warnings,
                 state={"infrastructure_state": {f"{namespace}/{name}": status}},
             )
-        plan = await deps.kubernetes.plan(
-            action,
-            namespace=namespace,
-            name=name,
-            environment=environment,
-            image=context.get("image") or context.get("image_tag"),
-            replicas=context.get("replicas"),
-        )
+        try:
+            plan = await deps.kubernetes.plan(
+                action,
+                namespace=namespace,
+                name=name,
+                environment=environment,
+                image=context.get("image") or context.get("image_tag"),
+                replicas=context.get("replicas"),
+            )
+        except NotFoundError as exc:
+            if action != "deploy" or not str(exc).startswith("deployment "):
+                raise
+            first = await first_deploy_plan(deps, context, namespace, name, environment)
+            if isinstance(first, Answer):
+                return first
+            plan = first
     except KubernetesError as exc:
         why = f"{action} {namespace}/{name} on {cluster}: {exc}"
         return Answer("failed", why, errors=[str(exc)], retryable=getattr(exc, "retryable", False))
 
     plan_data = plan.model_dump(mode="json")
     warnings = ["the dry-run shows no change"] if "no_change" in plan.risk else []
+    first = " (first deploy: creates its Deployment and Service)" if "creates" in plan.risk else ""
     return Answer(
         "planned",
-        f"planned {action} of {plan.target} on {cluster} (server-side dry-run accepted); "
-        "nothing has changed yet",
+        f"planned {action} of {plan.target}{first} on {cluster} (server-side dry-run "
+        "accepted); nothing has changed yet",
         output={"plan": plan_data},
         parts=[parts.preview(plan.preview)] if plan.preview else [],
         warnings=warnings,

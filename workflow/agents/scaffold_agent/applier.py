@@ -61,8 +61,8 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
                 f"created repository {result.repository} ({result.url}), commit "
                 f"{result.commit[:12]} on {result.branch}; {plan.name} is registered in the "
                 f"catalog (owners, repository, image), so 'create a pipeline for {plan.name}' "
-                f"works now; its first deploy goes through that pipeline (the Deployment does "
-                "not exist on a cluster until then)"
+                f"works now, and 'deploy {plan.name}:<tag> staging' creates its Deployment and "
+                "Service from the repository's k8s/ manifests"
             )
             return Applied(out, where=where, said=said)
         if op == "open_pull_request":

@@ -107,8 +107,8 @@ class _Cluster(_DeploymentController, _Kubelet):
         if dry_run:
             return ns
         # The namespace controller empties a terminating namespace; do it at once.
-        for kind in ("deployments", "replicasets", "pods", "events"):
-            self.data[kind].pop(name, None)
+        for kind in ("deployments", "replicasets", "pods", "events", "services"):
+            self.data.setdefault(kind, {}).pop(name, None)
         for key in [k for k in self.data["controller"] if k.startswith(f"{name}/")]:
             del self.data["controller"][key]
         rollouts = self.data.get("rollouts", {})
@@ -117,6 +117,59 @@ class _Cluster(_DeploymentController, _Kubelet):
         del self.data["namespaces"][name]
         self._touch(ns)
         return ns
+
+    # -- services (stored as created: no endpoints, no cluster IP allocation beyond a label)
+
+    def get_service(self, namespace: str, name: str) -> dict:
+        svc = self.data.setdefault("services", {}).get(namespace, {}).get(name)
+        if svc is None:
+            raise _not_found("services", "", name)
+        return svc
+
+    def create_service(
+        self, namespace: str, body: dict, *, dry_run: bool, manager: str | None, now: float
+    ) -> dict:
+        _check_kind(body, "v1", "Service")
+        meta = body.get("metadata") or {}
+        if meta.get("namespace") not in (None, "", namespace):
+            raise _bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        if meta.get("resourceVersion"):
+            raise _bad_request("resourceVersion should not be set on objects to be created")
+        self._require_namespace(namespace)
+        name = meta.get("name") or ""
+        spec = copy.deepcopy(body.get("spec") or {})
+        if not name or not spec.get("ports"):
+            raise _bad_request("a Service needs metadata.name and spec.ports")
+        spec.setdefault("type", "ClusterIP")
+        for port in spec["ports"]:
+            port.setdefault("protocol", "TCP")
+            port.setdefault("targetPort", port.get("port"))
+        svc = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": _iso(now),
+            },
+            "spec": spec,
+            "status": {"loadBalancer": {}},
+        }
+        for key in ("labels", "annotations"):
+            if meta.get(key):
+                svc["metadata"][key] = dict(meta[key])
+        bucket = self.data.setdefault("services", {}).setdefault(namespace, {})
+        if name in bucket:
+            raise _already_exists("services", "", name)
+        if dry_run:
+            return svc
+        self._touch(svc)
+        bucket[name] = svc
+        return svc
 
     # -- deployments
 

@@ -83,6 +83,21 @@ class GitHubForge:
             raise self._refused(f"read repository {owner}/{name}", r)
         return r.json()
 
+    async def read_file(self, repository: str, path: str, ref: str = "main") -> str | None:
+        """The text of `path` at `ref` (GitHub's contents API, raw), or None when absent."""
+        owner, name = split_repository(repository)
+        r = await self._call(
+            "GET",
+            f"/repos/{owner}/{name}/contents/{path}",
+            params={"ref": ref},
+            headers={"Accept": "application/vnd.github.raw+json"},
+        )
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise self._refused(f"read {path} of {owner}/{name}", r)
+        return r.text
+
     async def create_repository(self, name: str, description: str) -> dict[str, Any]:
         body = {"name": name, "description": description, "private": True, "auto_init": False}
         r = await self._call("POST", f"/orgs/{self.org}/repos", json=body)

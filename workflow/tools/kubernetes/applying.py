@@ -10,6 +10,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace
 
 from workflow.plan import Plan, compute_plan_hash
+from workflow.tools.kubernetes.creating import _Creating
 from workflow.tools.kubernetes.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -23,7 +24,7 @@ from workflow.tools.kubernetes.reads import _Reads
 from workflow.tools.kubernetes.shapes import _rollout_state
 
 
-class _Applying(_Reads):
+class _Applying(_Reads, _Creating):
     """Writes of approved plans; a plan whose object moved on is refused as stale."""
 
     async def apply(self, plan: Plan, *, wait: bool = True) -> dict[str, Any]:
@@ -63,6 +64,8 @@ class _Applying(_Reads):
                 "elapsed_s": round(time.monotonic() - started, 3),
             }
         name = validate_name(plan.name, "deployment")
+        if plan.action == "deploy" and plan.body is not None and "create" in plan.body:
+            return await self._apply_create(plan, started)
         if plan.action == "delete":
             current = await self._get_deployment(namespace, name)
             if current["metadata"]["resourceVersion"] != plan.resource_version:
