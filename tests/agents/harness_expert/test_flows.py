@@ -354,3 +354,14 @@ async def test_the_services_pipeline_named_by_the_service(opener):
         )
     assert report.status == "done", report.summary
     assert "payment_service_deploy" in report.summary
+
+
+async def test_a_new_pipeline_says_how_deploys_start_to_use_it(opener):
+    """The catalog routes deploys; a created pipeline says what makes them use it."""
+    async with opener() as h:
+        request = pipeline_request(
+            "create a pipeline for web", action="create", service="web", environments=["dev"]
+        )
+        report = await h.service.start(**request, requester="U1")
+    assert report.status == "awaiting_approval", report.summary
+    assert "says `harness_pipeline: web_cicd`" in report.approval["preview"]

@@ -269,6 +269,14 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         )
     checked = await _checked_yaml(client, text)
     stages = _stage_lines(text)
+    notes = list(design.notes)
+    if design.environments and (entry is None or entry.harness_pipeline != design.identifier):
+        # The catalog decides where a deploy goes; the bot does not rewrite the catalog file.
+        notes.append(
+            f"Deploys of {service} go through this pipeline once the catalog entry of "
+            f"{service} says `harness_pipeline: {design.identifier}`; until then `deploy "
+            f"{service} ...` changes the cluster directly."
+        )
     preview = "\n".join(
         [
             f"Create pipeline {design.identifier} ({design.name}) in {client.label}, "
@@ -276,7 +284,7 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
             "stages:",
             *stages,
             f"checked by: {', '.join(checked)}",
-            *(f"note: {n}" for n in design.notes),
+            *(f"note: {n}" for n in notes),
             "",
             text,
         ]
@@ -297,7 +305,7 @@ async def _create(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
         plan,
         f"planned creating pipeline {design.identifier} for {service} with {len(stages)} "
         f"stage(s) (validated by {client.label}); nothing created yet",
-        warnings=list(design.notes),
+        warnings=notes,
     )
 
 
