@@ -31,7 +31,11 @@ from workflow.state import DevOpsAgentState
 
 __all__ = ["report_run", "resolve_action", "testing_agent"]
 
-NO_PULL_REQUEST = "a pull request is not offered yet (the change-request tool is not built)"
+NO_PULL_REQUEST = (
+    "an API test run is not a pull request: ask `scaffold tests for the orders endpoints of "
+    "checkout and open a pull request` for a test module in the service's repository"
+)
+TESTS_DIR = "tests/api"  # where a scaffolded module goes in the service's repository
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
@@ -303,15 +307,70 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
         f"(schemathesis property tests, {made.examples} documented example(s)); {ran}"
     ).replace("  ", " ")
     name = f"test_{service.replace('-', '_')}_api.py"
-    warnings = [NO_PULL_REQUEST] if context.get("pull_request") else []
     if code not in (0, 1):
         return Answer.failed(f"the generated tests could not run: {result}")
-    return Answer(
+    answer = Answer(
         "completed",
         summary,
         output={"service": service, "operations": made.operations, "run": result, "exit": code},
         parts=[parts.text(summary), parts.file(name, made.text, title=name)],
-        warnings=warnings,
+    )
+    if not context.get("pull_request"):
+        return answer
+    return await _scaffold_pull_request(deps, context, service, env, document, made, name, answer)
+
+
+async def _scaffold_pull_request(
+    deps: WorkflowDeps,
+    context: dict[str, Any],
+    service: str,
+    env: str | None,
+    document: Document,
+    made: Any,
+    name: str,
+    offered: Answer,
+) -> Answer:
+    """The scaffolded module, planned as a pull request on the service's own repository; its
+    description carries the result of the one run."""
+    from workflow.tools.changes import ChangeError
+    from workflow.tools.changes.proposal import pull_request_plan
+
+    entry = deps.catalog.resolve(service)
+    repository = entry.repository if entry is not None else None
+    if not repository:
+        offered.warnings.append(
+            f"no pull request: the catalog names no repository for {service} (its `repository:`)"
+        )
+        return offered
+    run = offered.output["run"]
+    description = (
+        f"API tests of {len(made.operations)} operation(s) of {service}, scaffolded by "
+        f"devops-bot from {document.url} ({document.title} {document.version}): schemathesis "
+        f"property tests and {made.examples} documented example(s).\n\n"
+        f"Run once against {service} in {env or 'the URL given'} ({document.base_url()}) "
+        f"before this pull request was planned: **{run}**.\n\n"
+        "Operations: " + ", ".join(f"`{op}`" for op in made.operations) + "\n"
+    )
+    try:
+        plan, summary = await pull_request_plan(
+            deps,
+            name=f"{service}-api-tests",
+            repository=repository,
+            files={f"{TESTS_DIR}/{name}": made.text},
+            title=f"{service}: API tests of {context.get('endpoints') or 'its'} endpoints",
+            description=description,
+            requester=str(context.get("requester") or ""),
+        )
+    except ChangeError as exc:
+        offered.warnings.append(f"no pull request: {exc.message}")
+        return offered
+    data = plan.model_dump(mode="json")
+    return Answer(
+        "planned",
+        f"{offered.summary}; {summary}",
+        output={**offered.output, "plan": data},
+        parts=[parts.preview(plan.preview, title="Plan preview"), *offered.parts],
+        plan=data,
     )
 
 
