@@ -23,12 +23,35 @@ from lightkube.resources import apps_v1, core_v1
 
 from tests.deploy.kustomize import render
 from tests.deploy.rbac import Access, Authorizer, RbacKubeApiServer, access_of
+from workflow.agents.scaffold_agent.checks import server_dry_run
 from workflow.tools.kubernetes import KubernetesBackend, KubernetesError
 from workflow.tools.logs.model import LogQuery
 from workflow.tools.logs.pods import KubernetesLogSearch
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = {"account": "devops-bot", "namespace": "devops-bot"}
+SCAFFOLDED = {
+    "k8s/deployment.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: invoice-api}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: invoice-api}}
+  template:
+    metadata: {labels: {app: invoice-api}}
+    spec:
+      containers: [{name: app, image: registry.example.com/invoice-api:v0.1.0}]
+""",
+    "k8s/service.yaml": """\
+apiVersion: v1
+kind: Service
+metadata: {name: invoice-api}
+spec:
+  selector: {app: invoice-api}
+  ports: [{port: 80, targetPort: 8080}]
+""",
+}
 MISSING = "deployment 'no-such-deployment' not found in namespace 'production'"
 # lightkube client method -> RBAC verb (and subresource)
 METHODS = {
@@ -79,6 +102,16 @@ def cluster_modules() -> list[Path]:
     return found
 
 
+def _dry_run_kinds(path: Path) -> tuple[str, ...]:
+    """The module's `DRY_RUN_KINDS = ("Deployment", ...)`: the kinds a dynamic create takes."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "DRY_RUN_KINDS" for t in node.targets
+        ):
+            return tuple(ast.literal_eval(node.value))
+    raise AssertionError(f"{path}: client.create(obj, ...) without DRY_RUN_KINDS")
+
+
 def calls_in_code() -> set[tuple[str, str, str]]:
     """(verb, group, resource) of every `<...>client.<method>(Resource, ...)` call."""
     used: set[tuple[str, str, str]] = set()
@@ -107,6 +140,12 @@ def calls_in_code() -> set[tuple[str, str, str]]:
                 (r for m in (apps_v1, core_v1) if isinstance(r := getattr(m, kind, None), type)),
                 None,
             )
+            if res is None and kind == "obj":
+                # a dry-run create of rendered manifests: of the kinds the module names
+                for name in _dry_run_kinds(path):
+                    info = next(getattr(m, name) for m in (apps_v1, core_v1) if hasattr(m, name))
+                    used.add((verb, info._api_info.resource.group, info._api_info.plural + sub))
+                continue
             if res is None:
                 # `client.list(res, ...)` inside the helper itself: its callers are scanned
                 assert kind == "res", f"{path}: client.{method}({kind}, ...) not understood"
@@ -167,6 +206,9 @@ async def drive(server: RbacKubeApiServer) -> list[str]:
             plan = await step(backend.plan(action, environment="production", **kw))
             if plan is not None:
                 await step(backend.apply(plan, wait=action != "delete"))
+        # a scaffolded service's manifests, dry-run before anyone sees them
+        problems, notes = await server_dry_run(backend, SCAFFOLDED, "staging")
+        errors += problems + [n for n in notes if "forbidden" in n.lower()]
     finally:
         await backend.aclose()
     return errors
