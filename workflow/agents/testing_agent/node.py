@@ -374,13 +374,72 @@ async def _scaffold_pull_request(
     )
 
 
-def _unsupported(action: str) -> str:
-    if action == "unit":
-        what = "running a service's unit tests"
-        return (
-            f"{what} is not built yet; ask `run the API tests against checkout in staging` or "
-            "`what is the test coverage of checkout`"
+UNIT_BACKEND = "unit_tests"  # the plan backend of a unit test Job (applier.apply_unit_tests)
+KUBERNETES = "kubernetes"
+
+
+async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    """`run the unit tests of ledger`: a Kubernetes Job with the catalog's image and command,
+    planned (running it is a write) and applied per policy."""
+    import secrets
+
+    import yaml
+
+    from workflow.agents.testing_agent.unit import job_manifest
+
+    name = context.get("service")
+    entry = deps.catalog.resolve(str(name)) if name else None
+    if entry is None:
+        raise Refusal("the unit tests of which service? e.g. `run the unit tests of ledger`")
+    if entry.unit_tests is None:
+        via = (
+            f" (its Harness pipeline {entry.harness_pipeline} is not triggered for unit tests "
+            "by this version)"
+            if entry.harness_pipeline
+            else ""
         )
+        raise Refusal(
+            f"the catalog does not say how {entry.name}'s unit tests run{via}: add `unit_tests: "
+            "{image: <image holding the tests>, command: [pytest, -q]}` to its entry"
+        )
+    if deps.kubernetes is None:
+        return Answer.failed(deps.why_missing(KUBERNETES))
+    env = str(context.get("environment") or "staging")
+    namespace = entry.namespaces.get(env) or env
+    tests = entry.unit_tests
+    job = f"{entry.name}-unit-tests-{secrets.token_hex(3)}"[:63]
+    manifest = job_manifest(
+        job, namespace, entry.name, tests.image, list(tests.command), tests.deadline_s
+    )
+    preview = (
+        f"Run {entry.name}'s unit tests as a Kubernetes Job in namespace {namespace} ({env}), "
+        f"bounded by {tests.deadline_s} s, followed to its end; results read from its log:\n"
+        + yaml.safe_dump(manifest, sort_keys=False)
+    )
+    plan = Plan(
+        action="run_unit_tests",
+        kind="Job",
+        name=job,
+        namespace=namespace,
+        environment=env,
+        backend=UNIT_BACKEND,
+        target=f"unit tests of {entry.name} (Job {namespace}/{job})",
+        body={"service": entry.name, "manifest": manifest},
+        preview=preview,
+        dry_run=False,
+    ).with_hash()
+    data = plan.model_dump(mode="json")
+    return Answer(
+        "planned",
+        f"planned {entry.name}'s unit tests as Job {job} in {namespace} ({tests.image}, "
+        f"{' '.join(tests.command)}, deadline {tests.deadline_s} s)",
+        output={"plan": data},
+        parts=[parts.preview(preview)],
+        plan=data,
+    )
+
+
+def _unsupported(action: str) -> str:
     return (
         "which tests? e.g. `run the API tests against checkout in staging` or `what is the "
         "test coverage of checkout`"
@@ -390,7 +449,7 @@ def _unsupported(action: str) -> str:
 testing_agent = handler_agent(
     NAME,
     resolve_action,
-    {"api": _api, "coverage": _coverage, "scaffold": _scaffold},
+    {"api": _api, "coverage": _coverage, "scaffold": _scaffold, "unit": _unit},
     unsupported=_unsupported,
     failures=(DocumentError, CoverageError),
 )
