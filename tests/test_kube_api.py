@@ -99,7 +99,7 @@ async def test_missing_objects_are_404_status(kube):
 
 async def test_unknown_path_is_a_404_status(server):
     async with httpx.AsyncClient(base_url=server.url) as http:
-        resp = await http.get("/apis/batch/v1/namespaces/dev/jobs")
+        resp = await http.get("/apis/batch/v1/namespaces/dev/cronjobs")
     assert resp.status_code == 404
     assert resp.headers["content-type"] == "application/json"
     assert resp.json()["kind"] == "Status"

@@ -201,6 +201,13 @@ def _repo_folder(value: str) -> str:
     return folder
 
 
+def _image_ref(value: str) -> str:
+    text = str(value).strip()
+    if not text or any(c.isspace() for c in text) or text.startswith(("-", "/")):
+        raise ValueError(f"invalid image {value!r}: e.g. registry.example.com/ledger-tests:1.4")
+    return text
+
+
 class DatabaseEntry(BaseModel):
     """A service's database in one environment, by the NAME of the environment variable
     holding its URL (the URL, with its password, is never in the catalog).
@@ -226,6 +233,19 @@ class DatabaseEntry(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class UnitTestsEntry(BaseModel):
+    """How a service's unit tests run as a Kubernetes Job (testing_agent), when it has no
+    Harness pipeline to run them: the image holding the tests and the command that runs them
+    (it prints pytest's summary line or a JUnit XML report). `deadline_s` bounds the Job
+    (activeDeadlineSeconds)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image: Annotated[str, AfterValidator(_image_ref)]
+    command: list[_Text] = Field(min_length=1)
+    deadline_s: int = Field(default=900, ge=10, le=6 * 3600)
 
 
 class ServiceEntry(BaseModel):
@@ -254,6 +274,8 @@ class ServiceEntry(BaseModel):
     openapi: dict[Annotated[str, AfterValidator(_environment_key)], _HttpUrl] | None = None
     # The coverage report its CI publishes: a coverage.py JSON or Cobertura XML URL.
     coverage: _HttpUrl | None = None
+    # Its unit tests as a Kubernetes Job (image + command), for `run the unit tests of X`.
+    unit_tests: UnitTestsEntry | None = None
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -19,11 +19,12 @@ import pytest
 from lightkube import AsyncClient, KubeConfig
 from lightkube.config.models import Cluster, User
 from lightkube.core.exceptions import ApiError
-from lightkube.resources import apps_v1, core_v1
+from lightkube.resources import apps_v1, batch_v1, core_v1
 
 from tests.deploy.kustomize import render
 from tests.deploy.rbac import Access, Authorizer, RbacKubeApiServer, access_of
 from workflow.agents.scaffold_agent.checks import server_dry_run
+from workflow.agents.testing_agent.unit import UnitTestError, job_manifest, run_test_job
 from workflow.tools.kubernetes import KubernetesBackend, KubernetesError
 from workflow.tools.logs.model import LogQuery
 from workflow.tools.logs.pods import KubernetesLogSearch
@@ -159,7 +160,11 @@ def calls_in_code() -> set[tuple[str, str, str]]:
                     first = first.func.value  # type: ignore[attr-defined]
                 kind = first.id  # type: ignore[attr-defined]
             res = next(
-                (r for m in (apps_v1, core_v1) if isinstance(r := getattr(m, kind, None), type)),
+                (
+                    r
+                    for m in (apps_v1, batch_v1, core_v1)
+                    if isinstance(r := getattr(m, kind, None), type)
+                ),
                 None,
             )
             if res is None and kind == "obj":
@@ -203,7 +208,7 @@ async def drive(server: RbacKubeApiServer) -> list[str]:
     async def step(coro) -> object:
         try:
             return await coro
-        except KubernetesError as exc:
+        except (KubernetesError, UnitTestError) as exc:
             errors.append(str(exc))
         except Exception as exc:  # a 403 seen through the log search's own errors
             errors.append(f"{type(exc).__name__}: {exc}")
@@ -244,6 +249,13 @@ async def drive(server: RbacKubeApiServer) -> list[str]:
         if first is not None:
             await step(backend.apply(first))
             await step(backend.apply(first))
+        # a service's unit tests as a Job (testing_agent): create, follow, its pod's log
+        job = job_manifest(
+            "ledger-unit-tests-1", "staging", "ledger", "ledger-tests:1", ["pytest"], 60
+        )
+        run = await step(run_test_job(backend.client, job, poll_s=0.05))
+        if run is not None and run.passed is None:  # type: ignore[attr-defined]
+            errors.append(f"no test counts read from the Job's log: {run}")
     finally:
         await backend.aclose()
     return errors

@@ -39,6 +39,7 @@ from aiohttp import web
 
 from workflow.sandbox._serve import ThreadedServer
 from workflow.sandbox._state import SharedStateFile
+from workflow.sandbox.kube import jobs as _jobs
 from workflow.sandbox.kube.cluster import _Cluster
 from workflow.sandbox.kube.common import _REVISION, _iso_nano, image_fault
 from workflow.sandbox.kube.errors import _ApiError, _bad_request, _invalid, _not_found
@@ -291,7 +292,30 @@ class KubeApiServer(ThreadedServer):
         r.add_get("/apis/apps/v1/replicasets", self._list_replicasets)
         r.add_get("/apis/apps/v1/namespaces/{ns}/replicasets", self._list_replicasets)
         r.add_get("/apis/apps/v1/namespaces/{ns}/replicasets/{name}", self._get_replicaset)
+        # batch/v1 Jobs: simulated test runs (workflow/sandbox/kube/jobs.py)
+        r.add_post("/apis/batch/v1/namespaces/{ns}/jobs", self._create_job)
+        r.add_get("/apis/batch/v1/namespaces/{ns}/jobs/{name}", self._get_job)
+        r.add_get("/apis/batch/v1/namespaces/{ns}/jobs/{name}/status", self._get_job)
         return app
+
+    async def _create_job(self, request: web.Request) -> web.Response:
+        self._require_json(request)
+        namespace, dry_run = request.match_info["ns"], self._dry_run(request)
+        body = await self._json_body(request)
+        return _json_response(
+            self._run(
+                lambda now: _jobs.create_job(
+                    self._cluster, namespace, body, dry_run=dry_run, now=now
+                )
+            ),
+            201,
+        )
+
+    async def _get_job(self, request: web.Request) -> web.Response:
+        namespace, name = request.match_info["ns"], request.match_info["name"]
+        return _json_response(
+            self._run(lambda now: _jobs.get_job(self._cluster, namespace, name, now))
+        )
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -601,6 +625,10 @@ class KubeApiServer(ThreadedServer):
                 rendered = self._cluster.render_pod(pod, now)
                 if _fields_match(rendered, fields):
                     items.append(rendered)
+            for rendered in _jobs.job_pods(self._cluster, namespace, now):
+                labelled = _labels_match(rendered["metadata"]["labels"], labels)
+                if labelled and _fields_match(rendered, fields):
+                    items.append(rendered)
             body = _list_body("PodList", "v1", items, self._cluster.list_rv)
             return _paginate(request, items, body)
 
@@ -608,9 +636,14 @@ class KubeApiServer(ThreadedServer):
 
     async def _get_pod(self, request: web.Request) -> web.Response:
         namespace, name = request.match_info["ns"], request.match_info["name"]
-        return _json_response(
-            self._run(lambda now: self._cluster.render_pod(self._find_pod(namespace, name), now))
-        )
+
+        def fn(now: float) -> dict:
+            job_pod = _jobs.find_job_pod(self._cluster, namespace, name, now)
+            if job_pod is not None:
+                return job_pod
+            return self._cluster.render_pod(self._find_pod(namespace, name), now)
+
+        return _json_response(self._run(fn))
 
     async def _pod_log(self, request: web.Request) -> web.Response:
         namespace, name = request.match_info["ns"], request.match_info["name"]
@@ -636,9 +669,13 @@ class KubeApiServer(ThreadedServer):
             )
 
         def read(now: float) -> list[tuple[float, str]]:
-            out = self._cluster.pod_log(
-                self._find_pod(namespace, name), container, now, previous=previous
-            )
+            job_pod = _jobs.find_job_pod(self._cluster, namespace, name, now)
+            if job_pod is not None:
+                out = _jobs.job_log(self._cluster, job_pod, now)
+            else:
+                out = self._cluster.pod_log(
+                    self._find_pod(namespace, name), container, now, previous=previous
+                )
             if since_seconds is not None:
                 out = [(ts, line) for ts, line in out if ts >= now - since_seconds]
             return out

@@ -13,7 +13,6 @@ import zipfile
 import pytest
 
 from tests.api_services import BROKEN, library_document, serve
-from workflow.agents.codegen_agent.node import NO_PULL_REQUEST
 from workflow.assembly import ServiceOptions, open_service
 
 
@@ -53,7 +52,7 @@ async def test_a_client_for_the_sandbox_checkout_is_a_zip_that_was_called(opener
         assert archive["path"] == "checkout_client.zip" and archive["encoding"] == "base64"
         names = zipfile.ZipFile(io.BytesIO(base64.b64decode(archive["content"]))).namelist()
         assert "checkout_client/api/default/list_orders.py" in names
-        assert NO_PULL_REQUEST in result["warnings"]
+        assert "no pull request: to which service's repository?" in result["warnings"][0]
 
         # the document the client came from is remembered: no change since
         again = await h.service.start(
@@ -234,8 +233,8 @@ async def test_scaffolded_tests_run_once_and_say_what_they_found(opener):
         buggy = await h.service.start(
             task_type="test",
             context={"sandbox": True, "service": "checkout", "test_kind": "scaffold",
-                     "endpoints": "orders", "pull_request": True},
-            text="scaffold tests for the orders endpoints of checkout and open a PR",
+                     "endpoints": "orders"},
+            text="scaffold tests for the orders endpoints of checkout",
             requester="U1",
         )  # fmt: skip
         clean = await h.service.start(
@@ -252,5 +251,5 @@ async def test_scaffolded_tests_run_once_and_say_what_they_found(opener):
     (module,) = [p for p in buggy.result["parts"] if p["kind"] == "file"]
     assert module["path"] == "test_checkout_api.py"
     compile(module["content"], module["path"], "exec")
-    assert "pull request is not offered yet" in buggy.result["warnings"][0]
+    assert not buggy.result["warnings"], "a pull request only when asked (test_pull_requests)"
     assert clean.status == "done" and re.search(r": 1 passed in", clean.summary), clean.summary

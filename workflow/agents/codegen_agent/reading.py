@@ -3,7 +3,8 @@
 codegen_kind     client | models | diff (what changed between two versions of a document)
 target_language  the language asked for (python when none is named)
 schema_name      the schema named ("the orders schema")
-pull_request     the request asks for a pull request (not offered yet: the answer says so)
+pull_request     the request asks for a pull request (planned: workflow.tools.changes)
+pr_target        the service whose repository the pull request goes to ("... to web")
 spec_url         an OpenAPI document URL typed in the request; `spec_url_old` the first of
                  two (compare old -> new)
 """
@@ -22,8 +23,13 @@ CONTEXT_KEYS = (
     "spec_url",
     "spec_url_old",
     "pull_request",
+    "pr_target",
 )
 _PR = re.compile(r"\bpull\s+request\b|\bpr\b|\bmerge\s+request\b")
+_PR_TO = re.compile(
+    r"\b(?:pull\s+request|pr|merge\s+request)\s+(?:to|on|against|in|into|for)\s+"
+    r"(?:the\s+)?([a-z][a-z0-9-]*)(?:'s)?(?:\s+repo(?:sitory)?)?"
+)
 
 _URL = re.compile(r"https?://[^\s<>|\"'`]+")
 _DIFF = re.compile(
@@ -100,6 +106,9 @@ def read_codegen_request(task_type: str, text: str, context: dict[str, Any]) -> 
                 break
     if asks_pull_request(low):
         found["pull_request"] = True
+        to = _PR_TO.search(low)
+        if to and to.group(1) not in {"it", "its", "a", "an", "this", "that", "them"}:
+            found["pr_target"] = to.group(1)
     if urls:
         found["spec_url"] = urls[-1]
         if len(urls) > 1:

@@ -75,7 +75,7 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
                 branch=branch_for(plan.name, plan.plan_hash),
                 title=title,
                 message=_message(plan, title),
-                body=plan.preview[:4000],
+                body=str(body.get("description") or plan.preview[:4000])[:60000],
             )
             result = await forge.submit(request)
             said = (

@@ -31,7 +31,11 @@ from workflow.state import DevOpsAgentState
 
 __all__ = ["report_run", "resolve_action", "testing_agent"]
 
-NO_PULL_REQUEST = "a pull request is not offered yet (the change-request tool is not built)"
+NO_PULL_REQUEST = (
+    "an API test run is not a pull request: ask `scaffold tests for the orders endpoints of "
+    "checkout and open a pull request` for a test module in the service's repository"
+)
+TESTS_DIR = "tests/api"  # where a scaffolded module goes in the service's repository
 
 
 def resolve_action(task_type: str, context: dict[str, Any]) -> str:
@@ -303,25 +307,139 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
         f"(schemathesis property tests, {made.examples} documented example(s)); {ran}"
     ).replace("  ", " ")
     name = f"test_{service.replace('-', '_')}_api.py"
-    warnings = [NO_PULL_REQUEST] if context.get("pull_request") else []
     if code not in (0, 1):
         return Answer.failed(f"the generated tests could not run: {result}")
-    return Answer(
+    answer = Answer(
         "completed",
         summary,
         output={"service": service, "operations": made.operations, "run": result, "exit": code},
         parts=[parts.text(summary), parts.file(name, made.text, title=name)],
-        warnings=warnings,
+    )
+    if not context.get("pull_request"):
+        return answer
+    return await _scaffold_pull_request(deps, context, service, env, document, made, name, answer)
+
+
+async def _scaffold_pull_request(
+    deps: WorkflowDeps,
+    context: dict[str, Any],
+    service: str,
+    env: str | None,
+    document: Document,
+    made: Any,
+    name: str,
+    offered: Answer,
+) -> Answer:
+    """The scaffolded module, planned as a pull request on the service's own repository; its
+    description carries the result of the one run."""
+    from workflow.tools.changes import ChangeError
+    from workflow.tools.changes.proposal import pull_request_plan
+
+    entry = deps.catalog.resolve(service)
+    repository = entry.repository if entry is not None else None
+    if not repository:
+        offered.warnings.append(
+            f"no pull request: the catalog names no repository for {service} (its `repository:`)"
+        )
+        return offered
+    run = offered.output["run"]
+    description = (
+        f"API tests of {len(made.operations)} operation(s) of {service}, scaffolded by "
+        f"devops-bot from {document.url} ({document.title} {document.version}): schemathesis "
+        f"property tests and {made.examples} documented example(s).\n\n"
+        f"Run once against {service} in {env or 'the URL given'} ({document.base_url()}) "
+        f"before this pull request was planned: **{run}**.\n\n"
+        "Operations: " + ", ".join(f"`{op}`" for op in made.operations) + "\n"
+    )
+    try:
+        plan, summary = await pull_request_plan(
+            deps,
+            name=f"{service}-api-tests",
+            repository=repository,
+            files={f"{TESTS_DIR}/{name}": made.text},
+            title=f"{service}: API tests of {context.get('endpoints') or 'its'} endpoints",
+            description=description,
+            requester=str(context.get("requester") or ""),
+        )
+    except ChangeError as exc:
+        offered.warnings.append(f"no pull request: {exc.message}")
+        return offered
+    data = plan.model_dump(mode="json")
+    return Answer(
+        "planned",
+        f"{offered.summary}; {summary}",
+        output={**offered.output, "plan": data},
+        parts=[parts.preview(plan.preview, title="Plan preview"), *offered.parts],
+        plan=data,
+    )
+
+
+UNIT_BACKEND = "unit_tests"  # the plan backend of a unit test Job (applier.apply_unit_tests)
+KUBERNETES = "kubernetes"
+
+
+async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
+    """`run the unit tests of ledger`: a Kubernetes Job with the catalog's image and command,
+    planned (running it is a write) and applied per policy."""
+    import secrets
+
+    import yaml
+
+    from workflow.agents.testing_agent.unit import job_manifest
+
+    name = context.get("service")
+    entry = deps.catalog.resolve(str(name)) if name else None
+    if entry is None:
+        raise Refusal("the unit tests of which service? e.g. `run the unit tests of ledger`")
+    if entry.unit_tests is None:
+        via = (
+            f" (its Harness pipeline {entry.harness_pipeline} is not triggered for unit tests "
+            "by this version)"
+            if entry.harness_pipeline
+            else ""
+        )
+        raise Refusal(
+            f"the catalog does not say how {entry.name}'s unit tests run{via}: add `unit_tests: "
+            "{image: <image holding the tests>, command: [pytest, -q]}` to its entry"
+        )
+    if deps.kubernetes is None:
+        return Answer.failed(deps.why_missing(KUBERNETES))
+    env = str(context.get("environment") or "staging")
+    namespace = entry.namespaces.get(env) or env
+    tests = entry.unit_tests
+    job = f"{entry.name}-unit-tests-{secrets.token_hex(3)}"[:63]
+    manifest = job_manifest(
+        job, namespace, entry.name, tests.image, list(tests.command), tests.deadline_s
+    )
+    preview = (
+        f"Run {entry.name}'s unit tests as a Kubernetes Job in namespace {namespace} ({env}), "
+        f"bounded by {tests.deadline_s} s, followed to its end; results read from its log:\n"
+        + yaml.safe_dump(manifest, sort_keys=False)
+    )
+    plan = Plan(
+        action="run_unit_tests",
+        kind="Job",
+        name=job,
+        namespace=namespace,
+        environment=env,
+        backend=UNIT_BACKEND,
+        target=f"unit tests of {entry.name} (Job {namespace}/{job})",
+        body={"service": entry.name, "manifest": manifest},
+        preview=preview,
+        dry_run=False,
+    ).with_hash()
+    data = plan.model_dump(mode="json")
+    return Answer(
+        "planned",
+        f"planned {entry.name}'s unit tests as Job {job} in {namespace} ({tests.image}, "
+        f"{' '.join(tests.command)}, deadline {tests.deadline_s} s)",
+        output={"plan": data},
+        parts=[parts.preview(preview)],
+        plan=data,
     )
 
 
 def _unsupported(action: str) -> str:
-    if action == "unit":
-        what = "running a service's unit tests"
-        return (
-            f"{what} is not built yet; ask `run the API tests against checkout in staging` or "
-            "`what is the test coverage of checkout`"
-        )
     return (
         "which tests? e.g. `run the API tests against checkout in staging` or `what is the "
         "test coverage of checkout`"
@@ -331,7 +449,7 @@ def _unsupported(action: str) -> str:
 testing_agent = handler_agent(
     NAME,
     resolve_action,
-    {"api": _api, "coverage": _coverage, "scaffold": _scaffold},
+    {"api": _api, "coverage": _coverage, "scaffold": _scaffold, "unit": _unit},
     unsupported=_unsupported,
     failures=(DocumentError, CoverageError),
 )
