@@ -118,6 +118,20 @@ class _Cluster(_DeploymentController, _Kubelet):
         self._touch(ns)
         return ns
 
+    def _creatable(self, body: dict, namespace: str) -> dict:
+        """The metadata of an object to create in `namespace`, refused as the API server
+        refuses it: another namespace in the body, a resourceVersion, no such namespace."""
+        meta = body.get("metadata") or {}
+        if meta.get("namespace") not in (None, "", namespace):
+            raise _bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        if meta.get("resourceVersion"):
+            raise _bad_request("resourceVersion should not be set on objects to be created")
+        self._require_namespace(namespace)
+        return meta
+
     # -- services (stored as created: no endpoints, no cluster IP allocation beyond a label)
 
     def get_service(self, namespace: str, name: str) -> dict:
@@ -130,15 +144,7 @@ class _Cluster(_DeploymentController, _Kubelet):
         self, namespace: str, body: dict, *, dry_run: bool, manager: str | None, now: float
     ) -> dict:
         _check_kind(body, "v1", "Service")
-        meta = body.get("metadata") or {}
-        if meta.get("namespace") not in (None, "", namespace):
-            raise _bad_request(
-                "the namespace of the provided object does not match the namespace sent on "
-                "the request"
-            )
-        if meta.get("resourceVersion"):
-            raise _bad_request("resourceVersion should not be set on objects to be created")
-        self._require_namespace(namespace)
+        meta = self._creatable(body, namespace)
         name = meta.get("name") or ""
         spec = copy.deepcopy(body.get("spec") or {})
         if not name or not spec.get("ports"):
@@ -185,15 +191,7 @@ class _Cluster(_DeploymentController, _Kubelet):
         self, namespace: str, body: dict, *, dry_run: bool, manager: str | None, now: float
     ) -> dict:
         _check_kind(body, "apps/v1", "Deployment")
-        meta = body.get("metadata") or {}
-        if meta.get("namespace") not in (None, "", namespace):
-            raise _bad_request(
-                "the namespace of the provided object does not match the namespace sent on "
-                "the request"
-            )
-        if meta.get("resourceVersion"):
-            raise _bad_request("resourceVersion should not be set on objects to be created")
-        self._require_namespace(namespace)
+        meta = self._creatable(body, namespace)
         name = meta.get("name") or ""
         if not name and meta.get("generateName"):
             name = meta["generateName"] + _random_suffix()
