@@ -310,6 +310,14 @@ def vote_interrupted(decision: str) -> str:
     )
 
 
+def lost_request(text: str) -> str:
+    shown = text if len(text) <= 200 else text[:199] + "…"
+    return (
+        f":warning: Your request `{shown}` was received, but the bot serving it stopped before "
+        "it started. Nothing was run and nothing was changed. Send it again."
+    )
+
+
 def lost_run() -> str:
     return (
         ":warning: This request was interrupted before it was planned: the bot serving it "

@@ -84,8 +84,23 @@ class Recovery:
                 closed.append(summary["thread_id"])
         return closed
 
+    async def _tell_lost_request(self, entry: dict[str, Any]) -> None:
+        """Tell the asker, privately, that their request was acked and then lost: nothing
+        was run, so nothing changed, and asking again is safe."""
+        client, channel, user = self.rt.client, entry.get("channel"), entry.get("user")
+        if client is None or not isinstance(channel, str) or not isinstance(user, str):
+            return
+        log.warning("slack.recovering_request", channel=channel, user=user)
+        extra = {"thread_ts": entry["thread_ts"]} if entry.get("thread_ts") else {}
+        await client.chat_postEphemeral(
+            channel=channel, user=user, text=messages.lost_request(str(entry.get("text"))), **extra
+        )
+
     async def _recover(self, thread_id: str, entry: dict[str, Any]) -> None:
         """A run whose bot died while driving it: say where it stands, in its thread."""
+        if entry.get("kind") == "accepted":  # died between the ack and the status message
+            await self._tell_lost_request(entry)
+            return
         client, parsed = self.rt.client, parse_thread_id(thread_id)
         if client is None or parsed is None:
             return

@@ -73,6 +73,7 @@ class RequestFlow:
                 lambda slot: self._handle_request(client, req, say_private, slot)
             )
         except Exception as exc:
+            await self.rt.forget(req.accepted)
             if is_store_error(exc):
                 self.rt.store.mark_down(exc)
                 log.warning("slack.request_failed", error=short(exc), state_store="unavailable")
@@ -82,6 +83,8 @@ class RequestFlow:
             log.exception("slack.request_failed")
             with contextlib.suppress(Exception):
                 await say_private(messages.failed(short(exc)))
+        else:
+            await self.rt.forget(req.accepted)  # answered, or its run ended
 
     async def _handle_request(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say, slot: RunSlot
@@ -164,6 +167,7 @@ class RequestFlow:
         async with self.rt.driving(
             thread_id, channel=req.channel, status_ts=status_ts, user=req.user, header=job.header
         ):
+            await self.rt.forget(req.accepted)  # from now on its thread's entry speaks for it
             status = StatusMessage(
                 client, req.channel, status_ts, job.header, self.rt.update_interval, title=title
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -24,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import Origins, TtlCache
 from bot.chat import Say
-from bot.health import StateStore
+from bot.health import StateStore, is_store_error
 from bot.looplag import LoopLag
 from bot.metrics import Metrics
 from bot.recovery import Recovery
@@ -247,6 +248,33 @@ class BotRuntime:
 
     def _dequeued(self) -> None:
         self._queued -= 1
+
+    async def accept(self, req: SlackRequest) -> str | None:
+        """Record a request before it is acked, so a replica that dies between the ack and
+        its first message leaves a word for the user (bot.recovery). Bounded: a state store
+        that does not answer within 0.5 s costs the ack nothing more, and the request goes on
+        (it is then answered that the store is unavailable)."""
+        if not self.store.available:
+            return None
+        key = f"accepted:{uuid.uuid4().hex[:16]}"
+        info = {"kind": "accepted", "channel": req.channel, "user": req.user, "text": req.text}
+        if req.thread_ts:
+            info["thread_ts"] = req.thread_ts
+        try:
+            async with asyncio.timeout(0.5):
+                await self.inflight.begin(key, **info)
+        except Exception as exc:
+            if not (isinstance(exc, TimeoutError) or is_store_error(exc)):
+                raise
+            self.store.mark_down(exc if not isinstance(exc, TimeoutError) else "TimeoutError")
+            return None
+        return key
+
+    async def forget(self, key: str | None) -> None:
+        """The accepted request is accounted for (its run is in flight, or it was answered)."""
+        if key is not None:
+            with contextlib.suppress(Exception):
+                await self.inflight.end(key)
 
     @contextlib.asynccontextmanager
     async def driving(self, thread_id: str, **info: Any) -> AsyncIterator[None]:

@@ -33,3 +33,6 @@ class SlackRequest:
     thread_ts: str | None = None
     # A plain reply in a bot thread (no mention): stay quiet when it is not a request.
     quiet_if_unclear: bool = False
+    # The in-flight key written before the ack (BotRuntime.accept), removed once the run is
+    # marked in flight under its thread, or when the request ends before that.
+    accepted: str | None = None

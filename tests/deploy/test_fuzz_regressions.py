@@ -118,3 +118,40 @@ async def test_a_decision_claimed_by_a_dead_replica_is_finished_by_another(tmp_p
         assert [r["event"] for r in rows].count("decision") == 1
         assert [r["event"] for r in rows].count("apply") == 1
         assert bot.ephemerals_to("U2") == [], "nobody is told to click again"
+
+
+async def test_a_request_acked_by_a_replica_that_died_at_once_is_told_to_the_asker(
+    tmp_path, redis_url
+):
+    """benchmarks/reliability.py killed a replica a few milliseconds after it acked a
+    command, before its status message: the asker heard nothing. A request is now recorded
+    before the ack; the sweeper of a surviving replica tells the asker it was lost."""
+    import asyncio
+    import uuid
+
+    from bot.stores import InFlight
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    async with running_bot(
+        tmp_path, redis_url=redis_url, key_prefix=prefix, sweep_interval=0.3
+    ) as bot:
+        # A request this replica runs leaves no accepted entry behind.
+        await bot.send.command("deploy api-server:v1.2.4 prod", user="U1")
+        await bot.wait_card()
+        entries = await bot.runtime.inflight._redis.hgetall(f"{prefix}:slack:inflight")
+        assert not [k for k in entries if k.startswith(b"accepted:")], entries
+        # What a replica killed right after its ack left: the accepted entry, no heartbeat.
+        dead = InFlight(redis_url, prefix=prefix, lease=0.2, instance_id="dead-replica")
+        await dead.begin(
+            "accepted:0123456789abcdef",
+            kind="accepted",
+            channel="C1",
+            user="U7",
+            text="scale web to 3 in staging",
+        )
+        await dead._redis.aclose()  # no aclose(): a dead process deletes nothing
+        told = await bot.slack.wait_for(lambda: bot.ephemerals_to("U7"), timeout=10)
+        assert "`scale web to 3 in staging`" in told[0]["text"]
+        assert "Nothing was run and nothing was changed" in told[0]["text"]
+        await asyncio.sleep(0.6)
+        assert len(bot.ephemerals_to("U7")) == 1, "told once"

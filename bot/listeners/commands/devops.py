@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -30,7 +31,6 @@ async def devops_command(
             response_type="ephemeral",
         )
         return
-    await ack()
     runtime: BotRuntime = context["devops"]
     request = SlackRequest(
         team=command.get("team_id", ""),
@@ -38,6 +38,9 @@ async def devops_command(
         user=command.get("user_id", ""),
         text=text,
     )
+    # Recorded before the ack: a replica that dies right after it still leaves a word.
+    request = replace(request, accepted=await runtime.accept(request))
+    await ack()
 
     async def say_private(message: str) -> None:
         await respond(text=message, response_type="ephemeral", replace_original=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -20,7 +21,6 @@ _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 async def app_mention(
     ack: AsyncAck, event: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
 ) -> None:
-    await ack()
     runtime: BotRuntime = context["devops"]
     bot_user = context.get("bot_user_id")
     raw = event.get("text") or ""
@@ -30,6 +30,7 @@ async def app_mention(
     # The mention itself is the thread root, unless it was posted inside a thread already.
     thread_ts = event.get("thread_ts") or event.get("ts", "")
     if not channel or not user or not thread_ts:
+        await ack()
         return  # not a mention a person typed in a channel (nothing to answer to)
     team = context.get("team_id") or event.get("team", "")
 
@@ -39,7 +40,11 @@ async def app_mention(
         )
 
     if text.lower() in messages.HELP_WORDS:
+        await ack()
         runtime.spawn(say_private(messages.usage()), name=f"mention-help:{channel}")
         return
     request = SlackRequest(team=team, channel=channel, user=user, text=text, thread_ts=thread_ts)
+    # Recorded before the ack: a replica that dies right after it still leaves a word.
+    request = replace(request, accepted=await runtime.accept(request))
+    await ack()
     runtime.spawn(runtime.handle_request(client, request, say_private), name=f"mention:{channel}")
