@@ -310,6 +310,15 @@ def vote_interrupted(decision: str) -> str:
     )
 
 
+def vote_being_finished(decision: str) -> str:
+    verb = "rejection" if decision == "reject" else "approval"
+    return (
+        f":hourglass_flowing_sand: Your {verb} was recorded, but the bot serving it stopped "
+        "before acting on it. Another replica is finishing it now (within about half a "
+        "minute); the card will show the outcome. No need to click again."
+    )
+
+
 def lost_request(text: str) -> str:
     shown = text if len(text) <= 200 else text[:199] + "…"
     return (

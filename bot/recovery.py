@@ -126,6 +126,9 @@ class Recovery:
                 # the voter hears it did not go through, and that the request still waits.
                 interrupt_id = snapshot.interrupts[0].id
                 if await service.approvals.claimed(f"interrupt:{interrupt_id}"):
+                    # Said at once: finishing waits up to a lock lease (30 s) for the thread.
+                    tell = teller(client, channel, entry["user"], thread_id)
+                    await tell(messages.vote_being_finished(str(entry["vote"])))
                     self.rt.spawn(
                         self._finish_decision(thread_id, channel, status_ts, entry),
                         name=f"finish-decision-{thread_id}",

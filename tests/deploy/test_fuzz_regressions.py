@@ -117,7 +117,9 @@ async def test_a_decision_claimed_by_a_dead_replica_is_finished_by_another(tmp_p
         rows = await service.audit.read(thread_id=thread_id)
         assert [r["event"] for r in rows].count("decision") == 1
         assert [r["event"] for r in rows].count("apply") == 1
-        assert bot.ephemerals_to("U2") == [], "nobody is told to click again"
+        told = [e["text"] for e in bot.ephemerals_to("U2")]
+        assert len(told) == 1 and "Another replica is finishing it now" in told[0], told
+        assert "No need to click again" in told[0], "nobody is told to click again"
 
 
 async def test_a_request_acked_by_a_replica_that_died_at_once_is_told_to_the_asker(
