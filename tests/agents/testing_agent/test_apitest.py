@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
+import httpx
+import pytest
+
 from tests.api_services import PLANTED, library_document, serve_library
+from workflow.agents.codegen_agent.sandbox_api import SandboxApis
 from workflow.agents.testing_agent.apitest import junit_xml, run_api_tests
 
 
@@ -93,3 +97,40 @@ def test_request_bodies_keep_their_json_media_types_only():
         "application/json"
     ]
     assert len(content) == 3, "the document itself is left as it was"
+
+
+# Bodies each document forbids. A service that accepted one would echo it back and fail the
+# response schema check with some seeds only: a bug nobody planted, found by chance.
+_FORBIDDEN_BOOKS = [
+    {"title": "Emma", "genre": True}, {"title": "Emma", "genre": "poetry"}, {"title": "Emma"},
+    {"title": "", "genre": "novel"}, {"title": "E" * 81, "genre": "novel"},
+    {"title": "Emma", "genre": "novel", "year": True}, {"title": 5, "genre": "novel"}, [],
+]  # fmt: skip
+_FORBIDDEN_ORDERS = [
+    {"item": "book", "quantity": True}, {"item": "book", "quantity": 0},
+    {"item": "book", "quantity": 1001}, {"item": "book", "quantity": 1.5},
+    {"item": "", "quantity": 1}, {"item": "b" * 41, "quantity": 1}, {"quantity": 1}, "book",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bugs", [True, False])
+def test_the_test_services_reject_every_body_their_documents_forbid(bugs):
+    with serve_library(bugs=bugs) as url:
+        for body in _FORBIDDEN_BOOKS:
+            assert httpx.post(f"{url}/books", json=body).status_code == 400, body
+        good = httpx.post(f"{url}/books", json={"title": "Emma", "genre": "novel", "year": 1815})
+        assert good.status_code == 201, good.text
+
+
+def test_the_sandbox_apis_reject_every_body_their_documents_forbid():
+    apis = SandboxApis()
+    apis.start()
+    try:
+        for service in ("checkout", "payment-service"):
+            for body in _FORBIDDEN_ORDERS:
+                answer = httpx.post(f"{apis.url}/{service}/orders", json=body)
+                assert answer.status_code == 400, (service, body, answer.text)
+            good = httpx.post(f"{apis.url}/{service}/orders", json={"item": "b", "quantity": 1})
+            assert good.status_code == 201 and good.json()["quantity"] == 1, good.text
+    finally:
+        apis.stop()

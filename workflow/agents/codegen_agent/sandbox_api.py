@@ -187,6 +187,17 @@ def _coverage(percent: float) -> dict[str, Any]:
     return out
 
 
+def _is_new_order(item: object, quantity: object) -> bool:
+    """What NewOrder allows, and nothing else (JSON's `true` is not an integer, though
+    Python's bool is an int): only the planted bugs make checkout differ from its document."""
+    return (
+        isinstance(item, str)
+        and 1 <= len(item) <= 40
+        and type(quantity) is int
+        and 1 <= quantity <= 1000
+    )
+
+
 def api_app(document: dict[str, Any], *, bugs: bool, prefix: str = "") -> web.Application:
     """An aiohttp app serving the orders API of `document`; `bugs` plants the two bugs."""
     orders: dict[int, dict[str, Any]] = {
@@ -223,8 +234,8 @@ def api_app(document: dict[str, Any], *, bugs: bool, prefix: str = "") -> web.Ap
         if not isinstance(body, dict):
             return error(400, "body must be an object")
         item, quantity = body.get("item"), body.get("quantity")
-        if not isinstance(item, str) or not isinstance(quantity, int) or quantity < 1:
-            return error(400, "item (string) and quantity (integer >= 1) are required")
+        if not _is_new_order(item, quantity):
+            return error(400, "item (1-40 characters) and quantity (integer 1-1000) are required")
         order = {"id": len(orders) + 1, "item": item, "quantity": quantity, "status": "pending"}
         if len(orders) < 1000:
             orders[order["id"]] = order

@@ -80,15 +80,13 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
         directory_of(deps), context, "run the API tests against"
     )
     production = env == "production"
-    seed = context.get("seed") or settings.seed
-    if seed is None:
-        seed = random.SystemRandom().randrange(1, 2**31)
+    seed = _seed(context, settings)
     if production and context.get("include_writes"):
-        return _plan_writes(service, env, document, int(seed), settings)
+        return _plan_writes(service, env, document, seed, settings)
     run = await run_api_tests(
         document.data,
         document.base_url(),
-        seed=int(seed),
+        seed=seed,
         max_examples=settings.max_examples,
         time_budget_s=settings.time_budget_s,
         safe_only=production,
@@ -280,6 +278,15 @@ async def _coverage(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
     )
 
 
+def _seed(context: dict[str, Any], settings: ApiTestSettings) -> int:
+    """The run's seed: the one asked for, else the configured one, else a new one (printed
+    either way, so any run can be repeated)."""
+    for seed in (context.get("seed"), settings.seed):
+        if seed is not None:
+            return int(seed)
+    return random.SystemRandom().randrange(1, 2**31)
+
+
 async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
     from workflow.agents.testing_agent.scaffold import run_module, scaffold_module
 
@@ -298,10 +305,11 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
     made = scaffold_module(document.data, document.url, document.base_url(), service, word)
     if not made.operations:
         raise Refusal(f"{service}'s API has no operation whose path or tag names {word!r}")
+    seed = _seed(context, settings)
     code, result = await run_module(
-        made.text, document.url, document.base_url(), settings.time_budget_s
+        made.text, document.url, document.base_url(), settings.time_budget_s, seed
     )
-    ran = f"run once against {service} in {env or 'the URL given'}: {result}"
+    ran = f"run once against {service} in {env or 'the URL given'} (seed {seed}): {result}"
     summary = (
         f"API tests of {len(made.operations)} {word or ''} operation(s) of {service} "
         f"(schemathesis property tests, {made.examples} documented example(s)); {ran}"
@@ -312,7 +320,13 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
     answer = Answer(
         "completed",
         summary,
-        output={"service": service, "operations": made.operations, "run": result, "exit": code},
+        output={
+            "service": service,
+            "operations": made.operations,
+            "run": result,
+            "exit": code,
+            "seed": seed,
+        },
         parts=[parts.text(summary), parts.file(name, made.text, title=name)],
     )
     if not context.get("pull_request"):

@@ -126,12 +126,15 @@ def scaffold_module(
     return Scaffolded("\n".join(lines) + "\n", labels, examples)
 
 
-def _run_sync(text: str, url: str, base_url: str, timeout: float) -> tuple[int, str]:
+def _run_sync(text: str, url: str, base_url: str, timeout: float, seed: int) -> tuple[int, str]:
     with tempfile.TemporaryDirectory(prefix="devops-bot-scaffold-") as work:
         module = Path(work) / "test_api_generated.py"
         module.write_text(text, encoding="utf-8")
         env = {**os.environ, "OPENAPI_URL": url, "API_BASE_URL": base_url}
-        args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)]
+        args = [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            f"--hypothesis-seed={seed}", str(module),
+        ]  # fmt: skip
         try:
             done = subprocess.run(
                 args, cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
@@ -145,6 +148,9 @@ def _run_sync(text: str, url: str, base_url: str, timeout: float) -> tuple[int, 
     return done.returncode, summary.strip("= ")
 
 
-async def run_module(text: str, url: str, base_url: str, timeout: float) -> tuple[int, str]:
-    """pytest on the module once (in a subprocess, bounded): (exit code, its summary line)."""
-    return await asyncio.to_thread(_run_sync, text, url, base_url, timeout)
+async def run_module(
+    text: str, url: str, base_url: str, timeout: float, seed: int
+) -> tuple[int, str]:
+    """pytest on the module once (in a subprocess, bounded, Hypothesis seeded with `seed`):
+    (exit code, its summary line)."""
+    return await asyncio.to_thread(_run_sync, text, url, base_url, timeout, seed)
