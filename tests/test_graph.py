@@ -133,13 +133,17 @@ async def test_failed_harness_deploy_retries_on_kubernetes_agent(deps):
     assert state.interrupts[0].value["action"] == "deploy"
 
 
-async def test_unavailable_agent_is_reported_truthfully_without_retry(deps):
-    from workflow.agents.registry import REGISTRY
+async def test_unavailable_agent_is_reported_truthfully_without_retry(deps, monkeypatch):
+    """Every agent is built now; an agent package whose SPEC has no node yet (how a new agent
+    starts) must still fail truthfully, so one is declared unbuilt here."""
+    import dataclasses
 
-    unbuilt = [s for s in REGISTRY if not s.built]
-    if not unbuilt:
-        pytest.skip("every agent is built")
-    spec = unbuilt[-1]
+    import workflow.graph
+    from workflow.agents.registry import spec_for
+
+    spec = dataclasses.replace(spec_for("testing_agent"), node=None)
+    assert not spec.built
+    monkeypatch.setitem(workflow.graph.AGENTS, spec.name, spec.make_node())
     seen, state = await run(deps, spec.task_types[0], {"service": "web"})
     assert seen == ["devops_root_supervisor", spec.supervisor, spec.name, "reflection"]
     outcome = state.values["outcome"]
