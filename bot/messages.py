@@ -125,14 +125,24 @@ def escape(text: Any) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+RESULT_NOTES_MAX = 5  # an agent's warnings shown under the result line
+
+
 def result_line(report: Any) -> str:
-    """One line for the status message: what the run came to."""
+    """The status message's last line: what the run came to, then the agent's warnings (what
+    it did not do or use, said rather than dropped)."""
     word = _STATUS_WORDS.get(report.status, report.status)
     if report.status == "applied" and (report.outcome or {}).get("stage") == "rolled_out":
         word = "Done" if _is_execution(report.outcome) else "Rolled out"
+    line = f"*{word}*: {escape(report.summary)}"
     if report.status == "awaiting_approval":
-        return f"*{word}*: {escape(report.summary)}. The approval card is in this thread."
-    return f"*{word}*: {escape(report.summary)}"
+        line += ". The approval card is in this thread."
+    result = getattr(report, "result", None) or {}
+    warnings = [str(w) for w in result.get("warnings") or [] if w]
+    notes = [f"_Note:_ {escape(w)}" for w in warnings[:RESULT_NOTES_MAX]]
+    if len(warnings) > RESULT_NOTES_MAX:
+        notes.append(f"_… and {len(warnings) - RESULT_NOTES_MAX} more notes_")
+    return "\n".join([line, *notes])
 
 
 def _is_execution(outcome: dict[str, Any] | None) -> bool:

@@ -227,3 +227,20 @@ def test_outside_text_cannot_ping_or_link_anyone():
     assert "&lt;!channel&gt; see &lt;http://evil.example|docs&gt; &amp; &lt;@U999&gt;" in shown
     report = SimpleNamespace(status="done", summary=hostile)
     assert "<!channel>" not in messages.result_line(report)
+
+
+def test_the_result_line_says_the_agents_warnings_escaped_and_bounded():
+    from bot import messages
+
+    report = SimpleNamespace(
+        status="awaiting_approval",
+        summary="deploy deployment/api-server -n production is waiting for approval",
+        result={"warnings": ["not used: change_ticket= (<!here>)", *[f"w{i}" for i in range(6)]]},
+    )
+    line = messages.result_line(report)
+    first, *notes = line.splitlines()
+    assert first.endswith("The approval card is in this thread.")
+    assert notes[0] == "_Note:_ not used: change_ticket= (&lt;!here&gt;)"
+    assert len(notes) == messages.RESULT_NOTES_MAX + 1 and notes[-1] == "_… and 2 more notes_"
+    quiet = SimpleNamespace(status="done", summary="ok", result={"warnings": []})
+    assert messages.result_line(quiet) == "*Done*: ok"

@@ -41,7 +41,8 @@ _KUBE_REF = re.compile(
 )
 _POD_SUFFIX = re.compile(r"-(?:[a-z0-9]{8,10}-)?[a-z0-9]{5}$")
 
-_KV_KEYS: dict[str, str] = {
+# The `key=value` words the shared rules read (any other is left to the agents' readers).
+KV_KEYS: dict[str, str] = {
     "service": "service",
     "svc": "service",
     "app": "service",
@@ -105,6 +106,10 @@ _KV_KEYS: dict[str, str] = {
     "task-type": "task_type",
 }
 _KV = re.compile(r"(?<![\w/.:-])(?:--?)?([a-z][\w-]*)\s*=\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)", re.I)
+# A dotted `path.to.field=value` word (a Harness runtime input's full path): an agent's own,
+# read by its reader from the text; cut here so `pipeline.variables...` never reads as the
+# word "pipeline". (Plain `status=500` stays: it may be a log search term.)
+_PATH_KV = re.compile(r"(?<!\S)[A-Za-z_]\w*(?:\.\w+)+=\S+(?!\S)")
 _KV_ENVS = re.compile(r"(?<![\w/.:-])(?:--)?(?:envs|environments)\s*=\s*([\w-]+(?:,[\w-]+)+)", re.I)
 # `key: value` only for keys that can't be an image name, or with a space after ':'.
 _KV_COLON = re.compile(
@@ -264,13 +269,15 @@ def _extract_explicit(
             if _apply_kv(ctx, certain, "environments", clean[m.start(1) : m.end(1)], explicit):
                 work.cut(m, "|")
         for m in _KV.finditer(work.s):
-            key = _KV_KEYS.get(m.group(1).lower().lstrip("-"))
+            key = KV_KEYS.get(m.group(1).lower().lstrip("-"))
             if key and _apply_kv(ctx, certain, key, clean[m.start(2) : m.end(2)], explicit):
                 work.cut(m, "|")
+        for m in _PATH_KV.finditer(work.s):
+            work.cut(m, "|")
     if ":" in work.s:
         for m in _KV_COLON.finditer(work.s):
             k, g = (m.group(1), 2) if m.group(1) else (m.group(3), 4)
-            key = _KV_KEYS.get(k.lower())
+            key = KV_KEYS.get(k.lower())
             if key and _apply_kv(ctx, certain, key, clean[m.start(g) : m.end(g)], explicit):
                 work.cut(m, "|")
     # kubectl kind/name refs
@@ -300,7 +307,7 @@ def _extract_explicit(
             if not has_tag and not _REGISTRY_IMAGE.match(ref):
                 continue
             name_part = ref.split(":", 1)[0] if has_tag else ref
-            if not any(c.isalpha() for c in name_part) or name_part in _KV_KEYS:
+            if not any(c.isalpha() for c in name_part) or name_part in KV_KEYS:
                 continue
             typed = clean[m.start(1) : m.end(1)]
             _set(ctx, certain, "image", typed, True)

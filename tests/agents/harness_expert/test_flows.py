@@ -365,3 +365,84 @@ async def test_a_new_pipeline_says_how_deploys_start_to_use_it(opener):
         report = await h.service.start(**request, requester="U1")
     assert report.status == "awaiting_approval", report.summary
     assert "says `harness_pipeline: web_cicd`" in report.approval["preview"]
+
+
+def _with_change_ticket(h) -> None:
+    """The seeded pipeline, with one more required runtime input the catalog cannot fill."""
+    stored = server(h).pipelines[PIPELINE]
+    doc = yaml.safe_load(stored["yaml"])
+    doc["pipeline"]["variables"].append(
+        {"name": "change_ticket", "type": "String", "required": True, "value": "<+input>"}
+    )
+    stored["yaml"] = yaml.safe_dump(doc, sort_keys=False)
+
+
+async def classified(h, text: str):
+    from workflow.classify.rules import classify_rules
+
+    request = classify_rules(text)
+    return await h.service.start(
+        task_type=request.task_type,
+        context={**request.context, "sandbox": True},
+        text=text,
+        requester="U1",
+    )
+
+
+async def test_runtime_inputs_the_catalog_cannot_fill_are_asked_for_then_taken_by_name(opener):
+    async with opener() as h:
+        _with_change_ticket(h)
+        asked = await classified(h, "deploy payment-service:v2.0.0 prod")
+        assert asked.status == "failed"
+        assert "pipeline.variables.change_ticket.value" in asked.summary, asked.summary
+        assert "'deploy payment-service:v2.3.0 prod change_ticket=...'" in asked.summary
+
+        report = await classified(h, "deploy payment-service:v2.0.0 prod change_ticket=CHG-1234")
+        assert report.status == "awaiting_approval", report.summary
+        assert "pipeline.variables.change_ticket.value = CHG-1234" in report.approval["preview"]
+        done = await h.service.approve(report.thread_id, "U2")
+        assert done.status == "applied", done.summary
+        (execution,) = server(h).executions.values()
+        assert execution["variables"]["change_ticket"] == "CHG-1234"
+
+
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        ("change_ticket=CHG-1 ticket=CHG-1", "has no runtime input named ticket (its runtime "
+         "inputs: image_tag, environment, change_ticket); nothing was run"),
+        ("change_ticket=CHG-1 pipeline.variables.image_tag.value=v9",
+         "pipeline.variables.image_tag.value=v9 contradicts the request, which makes "
+         "pipeline.variables.image_tag.value v2.0.0"),
+        ("change_ticket=CHG-1 image_version=v9", "has no runtime input named image_version"),
+        ("change_ticket=<+secrets.getValue(\"prod_db\")>", "a literal value, not a Harness "
+         "expression"),
+        ("change_ticket=CHG-1 pipeline.variables.environment.value=dev",
+         "pipeline.variables.environment.value=dev contradicts the request, which makes "
+         "pipeline.variables.environment.value production"),
+    ],
+)  # fmt: skip
+async def test_runtime_inputs_by_name_that_cannot_be_used_are_said_back(opener, words, said):
+    async with opener() as h:
+        _with_change_ticket(h)
+        report = await classified(h, f"deploy payment-service:v2.0.0 prod {words}")
+        assert report.status == "failed" and said in report.summary, report.summary
+        assert server(h).executions == {}
+
+
+async def test_words_the_shared_rules_read_are_not_runtime_inputs(opener):
+    """`tag=` is the image tag and `environment=` the environment, for every agent alike."""
+    async with opener() as h:
+        _with_change_ticket(h)
+        report = await classified(
+            h, "deploy payment-service staging tag=v2.0.1 change_ticket=CHG-7"
+        )
+        assert report.status in {"awaiting_approval", "applied"}, report.summary
+        assert "payment-service v2.0.1 to staging" in report.summary, report.summary
+
+
+async def test_a_rerun_does_not_take_new_inputs(opener):
+    async with opener() as h:
+        report = await classified(h, "re-run the last failed payment-service pipeline branch=x")
+        assert report.status == "failed"
+        assert "runs with the failed run's own inputs, so branch= cannot be used" in report.summary

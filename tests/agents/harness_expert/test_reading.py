@@ -87,3 +87,33 @@ def test_nothing_is_read_that_was_not_said(text):
 def test_a_new_pipeline_is_not_an_edit():
     context = classify_rules("create a pipeline for web with an approval before prod").context
     assert "pipeline_change" not in context and context["approval_before"] == ["production"]
+
+
+@pytest.mark.parametrize(
+    ("text", "inputs", "context"),
+    [
+        ("deploy payment-service:v2.3.0 prod change_ticket=CHG-1234 branch=release/2.3",
+         {"change_ticket": "CHG-1234", "branch": "release/2.3"},
+         {"service": "payment-service", "environment": "production", "image_tag": "v2.3.0"}),
+        # the shared rules' own words stay theirs: tag= is the image tag for every agent
+        ("deploy payment-service prod tag=v2.4.0 approver_group=sre",
+         {"approver_group": "sre"}, {"image_tag": "v2.4.0", "environment": "production"}),
+        # a full input path is cut before the shared rules read "pipeline" in it
+        ("deploy payment-service:v2.3.0 prod pipeline.variables.region.value=eu-west-1",
+         {"pipeline.variables.region.value": "eu-west-1"}, {"service": "payment-service"}),
+        ("deploy payment-service:v2.3.0 prod", None, {"service": "payment-service"}),
+    ],
+)  # fmt: skip
+def test_name_value_words_are_the_pipelines_runtime_inputs(text, inputs, context):
+    request = classify_rules(text)
+    assert request.task_type == "deploy"
+    assert request.context.get("runtime_inputs") == inputs, request.context
+    assert "pipeline_name" not in request.context
+    for key, value in context.items():
+        assert request.context[key] == value, request.context
+
+
+def test_name_value_words_outside_deploys_and_pipelines_are_left_alone():
+    request = classify_rules("show me logs where status=500 for orders in prod")
+    assert "runtime_inputs" not in request.context
+    assert request.context.get("search_term") == "status=500"

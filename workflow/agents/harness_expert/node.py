@@ -39,7 +39,7 @@ from workflow.agents.harness_expert.client import (
     HarnessError,
     StoredPipeline,
 )
-from workflow.agents.harness_expert.inputs import RuntimeInput, fill_template
+from workflow.agents.harness_expert.inputs import RuntimeInput, fill_template, runtime_inputs
 from workflow.agents.harness_expert.rules import check_pipeline, problems_sentence
 from workflow.agents.spec import BackendMissing
 from workflow.catalog import ServiceEntry
@@ -354,52 +354,102 @@ async def _update(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     )
 
 
-def _codebase_build(context: dict[str, Any], entry: ServiceEntry | None) -> dict | None:
+def _codebase_build(given: dict[str, str], entry: ServiceEntry | None) -> dict | None:
     """The CI codebase's `build` input: a branch or git tag the request names (`branch=...`,
     `git_tag=...`), else the main branch of the service's repository (the branch the bot
     creates repositories with); None (asked back) when the catalog names no repository."""
-    if context.get("git_tag"):
-        return {"type": "tag", "spec": {"tag": str(context["git_tag"])}}
-    if context.get("branch"):
-        return {"type": "branch", "spec": {"branch": str(context["branch"])}}
+    if given.get("git_tag"):
+        return {"type": "tag", "spec": {"tag": given["git_tag"]}}
+    if given.get("branch"):
+        return {"type": "branch", "spec": {"branch": given["branch"]}}
     if entry is not None and entry.repository:
         return {"type": "branch", "spec": {"branch": "main"}}
     return None
 
 
-def _answers(
-    deps: WorkflowDeps,
-    entry: ServiceEntry | None,
-    environment: str,
-    tag: str,
-    context: dict[str, Any] | None = None,
-) -> tuple[Any, dict[str, Any]]:
-    """The function that fills runtime inputs from a deploy request, and what it used."""
-    refs = entry.harness.environments.get(environment) if entry and entry.harness else None
-    env_ref = refs.environment if refs else environment
-    infra = refs.infrastructure if refs else None
-    used: dict[str, Any] = {}
+_CODEBASE_WORDS = ("branch", "git_tag")
 
-    def answer(field: RuntimeInput) -> Any:
+
+def _given_inputs(context: dict[str, Any]) -> dict[str, str]:
+    """The request's `name=value` inputs, checked: literal values only. A Harness expression
+    (`<+secrets.getValue(...)>`, `<+pipeline...>`) typed in Slack would run with the
+    pipeline's rights, so it is refused, not passed on."""
+    given = context.get("runtime_inputs") or {}
+    if not isinstance(given, dict):
+        raise Refusal("runtime inputs are given as name=value words, e.g. change_ticket=CHG-12")
+    checked: dict[str, str] = {}
+    for name, value in given.items():
+        text = str(value)
+        if "<+" in text or "${" in text:
+            raise Refusal(
+                f"{name}={text[:60]}: a runtime input here is a literal value, not a Harness "
+                "expression; give the value itself"
+            )
+        if not text.isprintable() or len(text) > 500:
+            raise Refusal(f"{name}: give a printable value of at most 500 characters")
+        checked[str(name)] = text
+    return checked
+
+
+class _Answers:
+    """Fills a pipeline's runtime inputs from a deploy request: what the request and the
+    catalog say, then the request's `name=value` words for what they leave open. Records
+    what it filled, which words it used, and any word contradicting the request."""
+
+    def __init__(
+        self, entry: ServiceEntry | None, environment: str, tag: str, given: dict[str, str]
+    ) -> None:
+        refs = entry.harness.environments.get(environment) if entry and entry.harness else None
+        self.entry, self.tag, self.given = entry, tag, given
+        self.env_ref = refs.environment if refs else environment
+        self.infra = refs.infrastructure if refs else None
+        self.used: dict[str, Any] = {}
+        self.words_used: set[str] = set()
+        self.conflicts: list[str] = []
+
+    def _word_for(self, field: RuntimeInput) -> str | None:
+        """The `name=value` word naming this field: its full path, else its own name."""
+        for want in (field.fqn.lower(), field.key.lower()):
+            for name in self.given:
+                if name.lower() == want:
+                    return name
+        return None
+
+    def _derived(self, field: RuntimeInput) -> Any:
         key = field.key.lower()
-        value: Any = None
         if key in _IMAGE_TAG_INPUTS:
-            value = tag
-        elif key == "environmentref":
-            value = env_ref
-        elif key == "infrastructuredefinitions" and infra:
-            value = [{"identifier": infra}]
-        elif key in {"infrastructureref", "infrastructure"} and infra:
-            value = infra
-        elif key in _ENVIRONMENT_INPUTS:
-            value = env_ref  # what the pipeline passes on as environmentRef
-        elif key == "build" and field.path[-2:] == ("codebase", "build"):
-            value = _codebase_build(context or {}, entry)
+            return self.tag
+        if key == "environmentref":
+            return self.env_ref
+        if key == "infrastructuredefinitions" and self.infra:
+            return [{"identifier": self.infra}]
+        if key in {"infrastructureref", "infrastructure"} and self.infra:
+            return self.infra
+        if key in _ENVIRONMENT_INPUTS:
+            return self.env_ref  # what the pipeline passes on as environmentRef
+        if key == "build" and field.path[-2:] == ("codebase", "build"):
+            self.words_used.update(w for w in _CODEBASE_WORDS if w in self.given)
+            return _codebase_build(self.given, self.entry)
+        return None
+
+    def __call__(self, field: RuntimeInput) -> Any:
+        value = self._derived(field)
+        word = self._word_for(field)
+        if word is not None:
+            self.words_used.add(word)
+            if value is None:
+                value = self.given[word]
+            elif str(value) != self.given[word]:
+                self.conflicts.append(
+                    f"{word}={self.given[word]} contradicts the request, which makes "
+                    f"{field.fqn} {_plain(value)}"
+                )
         if value is not None:
-            used[field.fqn] = value
+            self.used[field.fqn] = value
         return value
 
-    return answer, used
+    def unused(self) -> list[str]:
+        return [w for w in self.given if w not in self.words_used]
 
 
 async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
@@ -415,18 +465,27 @@ async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     pipeline = _pipeline_id(deps, context, "deploy")
     stored = await _stored(client, pipeline)
     template = await client.input_template(pipeline)
-    answer, used = _answers(deps, entry, environment, str(tag), context)
+    answer = _Answers(entry, environment, str(tag), _given_inputs(context))
     try:
         inputs, missing = fill_template(template, answer) if template else ("", [])
     except ValueError as exc:
         raise Refusal(f"pipeline {pipeline}: {exc}") from None
+    if answer.conflicts:
+        raise Refusal(f"pipeline {pipeline}: {'; '.join(answer.conflicts)}")
+    if answer.unused():
+        names = ", ".join(f.key for f in runtime_inputs(template)) or "none"
+        raise Refusal(
+            f"pipeline {pipeline} has no runtime input named "
+            f"{', '.join(answer.unused())} (its runtime inputs: {names}); nothing was run"
+        )
     if missing:
         names = ", ".join(m.fqn for m in missing)
         raise Refusal(
             f"pipeline {pipeline} needs runtime input(s) I cannot fill from the request: "
-            f"{names}. Give them as key=value, e.g. '{_EXAMPLES['deploy']} "
+            f"{names}. Give them as name=value, e.g. '{_EXAMPLES['deploy']} "
             f"{missing[0].key}=...', or add the refs to the catalog's harness entry"
         )
+    used = answer.used
     if not any(
         RuntimeInput(tuple(k.split(".")), "<+input>").key.lower() in _IMAGE_TAG_INPUTS for k in used
     ):
@@ -510,6 +569,12 @@ async def _status(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
 
 
 async def _rerun(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
+    if context.get("runtime_inputs"):
+        raise Refusal(
+            "a re-run runs with the failed run's own inputs, so "
+            f"{', '.join(f'{k}=' for k in context['runtime_inputs'])} cannot be used; to run "
+            f"with other inputs, say e.g. '{_EXAMPLES['deploy']} name=value'"
+        )
     client = _client(deps)
     pipeline = _pipeline_id(deps, context, "rerun")
     stored = await _stored(client, pipeline)

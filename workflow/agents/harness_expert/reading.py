@@ -10,6 +10,9 @@ ci_steps          the CI steps asked for ("build", "test"); `[]` for a CD-only p
 ci_only           a pipeline that builds and tests but deploys nowhere
 strategy          rolling | canary | blue_green
 language          the service's language, when named
+runtime_inputs    `name=value` words of a deploy or pipeline request ({name: value}): the
+                  pipeline's runtime inputs the catalog cannot fill (`change_ticket=CHG-12`,
+                  `branch=release/2.3`); the node checks them against the input template
 
 Only what the text says is returned: the authoring fills the rest from the catalog and
 says so in the preview.
@@ -22,7 +25,7 @@ from typing import Any
 
 from workflow.environments import canonical_environment
 
-__all__ = ["CONTEXT_KEYS", "read_pipeline_request"]
+__all__ = ["CONTEXT_KEYS", "read_pipeline_request", "runtime_inputs"]
 
 CONTEXT_KEYS = (
     "pipeline_change",
@@ -31,6 +34,7 @@ CONTEXT_KEYS = (
     "ci_only",
     "strategy",
     "language",
+    "runtime_inputs",
 )
 
 _ENV = r"(?:the\s+)?([a-z][\w-]*)"
@@ -88,6 +92,9 @@ _NOT_A_SERVICE = frozenset(
     {"a", "an", "the", "my", "our", "this", "that", "its", "it", "me", "us", "new", "ci", "cd"}
     | {"deploy", "harness", "microservice", "service", "repo", "repository", "app", "project"}
 )
+# `name=value`, as a word of its own: a pipeline variable's name (or a dotted input path) and
+# a value without spaces. Values are checked by the node, not here.
+_RUNTIME_INPUT = re.compile(r"(?<![^\s])([A-Za-z_][\w.]{0,127})=(\S{1,500})(?![^\s])")
 _DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # Hyphenated words the shared rules may take for a service name.
 _SHAPE_WORD = re.compile(r"(?:ci|cd)-(?:only|cd|pipeline)|blue-green|multi-stage|end-to-end")
@@ -110,10 +117,11 @@ _LANGUAGES = tuple(
 def read_pipeline_request(task_type: str, text: str, context: dict[str, Any]) -> dict[str, Any]:
     """More context for a `pipeline` request (see the module's docstring). A key whose value
     is None is one the shared rules read wrongly here and that must go."""
+    given = runtime_inputs(text)
     if task_type != "pipeline":
-        return {}
+        return {"runtime_inputs": given} if task_type == "deploy" and given else {}
     low = " ".join(text.lower().split())
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"runtime_inputs": given} if given else {}
     change = _change(low)
     if change:
         found["pipeline_change"] = change
@@ -134,6 +142,18 @@ def read_pipeline_request(task_type: str, text: str, context: dict[str, Any]) ->
         found["language"] = language
     found.update(_named_service(low, context))
     return found
+
+
+def runtime_inputs(text: str) -> dict[str, str]:
+    """The `name=value` words of a request (a repeated name: the last one), but for those the
+    shared rules read themselves (`tag=`, `environment=`, `pipeline=`, ...)."""
+    from workflow.classify.context import KV_KEYS  # the classifier imports the agents
+
+    return {
+        m.group(1): m.group(2)
+        for m in _RUNTIME_INPUT.finditer(text)
+        if m.group(1).lower() not in KV_KEYS
+    }
 
 
 def _change(low: str) -> str | None:

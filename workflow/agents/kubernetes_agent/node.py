@@ -115,6 +115,12 @@ async def _run(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
 
     plan_data = plan.model_dump(mode="json")
     warnings = ["the dry-run shows no change"] if "no_change" in plan.risk else []
+    if context.get("runtime_inputs"):  # said, not dropped: they are a pipeline's inputs
+        words = ", ".join(f"{k}=" for k in context["runtime_inputs"])
+        warnings.append(
+            f"not used: {words} (runtime inputs of a Harness pipeline; {name} has none in the "
+            "catalog, so this deploy goes straight to the cluster)"
+        )
     first = " (first deploy: creates its Deployment and Service)" if "creates" in plan.risk else ""
     return Answer(
         "planned",
