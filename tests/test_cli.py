@@ -343,6 +343,22 @@ def test_invalid_name_is_refused_by_name(sqlite_cli: Cli, text: str, name: str) 
     assert name.lower() in verdict(res).lower(), f"the message should name {name!r}\n{res}"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deploy api-server:v1.2.3 prod tag=v1.2.4",  # kubernetes_agent
+        "deploy payment-service:v2.0.0 prod version=v2.0.1",  # through its Harness pipeline
+    ],
+)
+def test_two_different_tags_are_a_question_not_a_guess(sqlite_cli: Cli, text: str) -> None:
+    before = sqlite_cli.cluster()
+    res = sqlite_cli("run", text, "--as", "U1", "--sandbox")
+    no_traceback(res)
+    assert res.code == EXIT_FAILED, res
+    assert "two tags given" in verdict(res), res
+    assert sqlite_cli.cluster() == before
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

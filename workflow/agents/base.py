@@ -31,6 +31,7 @@ __all__ = [
     "agent_update",
     "handler_agent",
     "make_result",
+    "tag_conflict",
     "unavailable_agent",
 ]
 
@@ -141,6 +142,23 @@ class Refusal(Exception):
 
 
 Handler = Callable[[WorkflowDeps, dict[str, Any], DevOpsAgentState], Awaitable[Answer]]
+
+
+def tag_conflict(context: dict[str, Any], example: str) -> str | None:
+    """A deploy naming two different tags (`api-server:v1.2.3 ... tag=v1.2.4`), said back as a
+    question: one agent would deploy the image's tag and another the `tag=`, so neither may
+    guess."""
+    image, tag = str(context.get("image") or ""), context.get("image_tag")
+    name = image.rsplit("/", 1)[-1].split("@", 1)[0]
+    if not tag or ":" not in name:
+        return None
+    in_image = name.rsplit(":", 1)[1]
+    if in_image == str(tag):
+        return None
+    return (
+        f"two tags given: {in_image} in the image {image} and {tag} as the tag; say one, "
+        f"e.g. '{example}'"
+    )
 
 
 def handler_agent(

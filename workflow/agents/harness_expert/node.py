@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from workflow import parts
-from workflow.agents.base import Answer, Refusal, handler_agent
+from workflow.agents.base import Answer, Refusal, handler_agent, tag_conflict
 from workflow.agents.harness_expert import NAME, SPEC
 from workflow.agents.harness_expert.authoring import (
     DesignError,
@@ -458,6 +458,9 @@ async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     environment = canonical_environment(context.get("environment") or "")
     if environment is None:
         raise Refusal(f"deploy needs an environment, e.g. '{_EXAMPLES['deploy']}'")
+    conflict = tag_conflict(context, _EXAMPLES["deploy"])
+    if conflict:
+        raise Refusal(conflict)
     image = context.get("image") or ""
     tag = context.get("image_tag") or (image.rsplit(":", 1)[1] if ":" in image else None)
     if not tag:

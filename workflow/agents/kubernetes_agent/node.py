@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflow import parts
-from workflow.agents.base import Answer, handler_agent
+from workflow.agents.base import Answer, handler_agent, tag_conflict
 from workflow.agents.kubernetes_agent import NAME, SPEC
 from workflow.agents.kubernetes_agent.first_deploy import first_deploy_plan
 from workflow.deps import WorkflowDeps
@@ -57,6 +57,8 @@ def _missing(action: str, context: dict[str, Any]) -> str | None:
         )
     if action == "deploy" and not (context.get("image") or context.get("image_tag")):
         return f"deploy needs an image or tag, e.g. '{example}'"
+    if action == "deploy":
+        return tag_conflict(context, example)
     if action == "scale" and context.get("replicas") is None:
         return f"scale needs a replica count, e.g. '{example}'"
     return None
