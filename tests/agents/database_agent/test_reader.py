@@ -91,6 +91,15 @@ HELD_OUT = [
         {"db_op": "describe", "table": "payments", "database": "billing"},
     ),
     ("which tables in billing prod are biggest", {"db_op": "biggest", "database": "billing"}),
+    # "describe" is also kubectl's word: a table named makes it a database read
+    (
+        "describe the payments table in billing staging",
+        {"db_op": "describe", "table": "payments", "database": "billing"},
+    ),
+    (
+        "show me the invoices table in billing prod",
+        {"db_op": "describe", "table": "invoices", "database": "billing"},
+    ),
     ("what changed in the billing schema this week", {"db_op": "changes", "days": 7.0}),
     ("slowest queries on billing prod?", {"db_op": "slow", "database": "billing"}),
     (

@@ -71,15 +71,29 @@ def _database(low: str) -> dict[str, Any]:
     return {}
 
 
-def _reads(low: str) -> dict[str, Any]:
-    m = re.search(
+_DESCRIBE = (
+    re.compile(
         rf"\b(?:show|describe|desc|what(?:'s|\s+is)|display|get|print)\s+(?:me\s+)?(?:the\s+)?"
         rf"(?:schema|columns|structure|definition|ddl)\s+(?:of|for)\s+(?:the\s+)?(?:table\s+)?"
-        rf"({_W})",
-        low,
-    ) or re.search(rf"\bdescribe\s+(?:the\s+)?(?:table\s+)?({_W})", low)
-    if m and _clean(m.group(1)):
-        return {"db_op": "describe", "table": m.group(1)}
+        rf"(?P<table>{_W})"
+    ),
+    # "show me the invoices table", "show table invoices"
+    re.compile(
+        rf"\b(?:show|display)\s+(?:me\s+)?(?:the\s+)?"
+        rf"(?:table\s+(?P<table>{_W})|(?P<named>{_W})\s+table)\b"
+    ),
+    re.compile(rf"\bdescribe\s+(?:the\s+)?(?:table\s+)?(?P<table>{_W})"),
+)
+
+
+def _reads(low: str) -> dict[str, Any]:
+    for pattern in _DESCRIBE:
+        m = pattern.search(low)
+        table = m and (m.group("table") or m.groupdict().get("named"))
+        if table:
+            if _clean(table):
+                return {"db_op": "describe", "table": table}
+            break
     if re.search(
         r"\b(?:biggest|largest|heaviest)\s+tables?\b|\btables?\b.*\b(?:biggest|largest)"
         r"\b|\btable\s+sizes?\b",

@@ -35,6 +35,12 @@ SIGNALS: tuple[tuple[str, float, str], ...] = (
     ("schema", 3, r"\bschemas?\b"),
     ("schema", 2.5, r"\b(?:design|model)\b[^.]{0,30}?\b(?:tables?|data\s+model|database|db)\b"),
     ("schema", 2, r"\berd\b|\bdata\s+model\b|\bentity\s+relationship\b"),
+    # "describe the payments table": a table's shape, not `kubectl describe`
+    (
+        "schema",
+        4,
+        r"\b(?:describe|desc|show)\s+(?:me\s+)?(?:the\s+)?(?:[a-z_]\w*\s+table|table\s+[a-z_]\w*)\b",
+    ),
     ("migration", 4, r"\bmigrations?\b"),
     ("migration", 4, r"\badd\s+(?:an?\s+)?check\b|\bnot\s+valid\b"),
     ("migration", 4, r"\brename\s+(?:the\s+)?(?:column\s+|table\s+)?[a-z_]\w*\.[a-z_]\w*\s+to\b"),
