@@ -5,6 +5,7 @@ base URL of a document that has no live service of its own, and each error sente
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
@@ -328,3 +329,38 @@ def test_held_out_phrasings_ask_for_the_repository_document(text, task_type):
 )
 def test_other_requests_do_not_ask_for_the_repository(text):
     assert "spec_source" not in classify_text(text).context
+
+
+# ---------------------------------------------------------------- the sandbox
+
+
+def test_the_sandbox_checkout_repository_holds_its_live_contract():
+    from workflow.agents.codegen_agent.sandbox_api import orders_document
+    from workflow.tools.changes.sandbox import SEEDS
+
+    committed = yaml.safe_load((SEEDS / "checkout" / PATH).read_text())
+    assert committed == orders_document(), "the repository's contract is the live API's"
+
+
+async def test_a_sandbox_service_repository_exists_before_anything_is_pushed(tmp_path):
+    sandbox = SandboxForge(tmp_path)
+    text = await asyncio.to_thread(sandbox.read_file, "acme/checkout", PATH, "main")
+    assert text is not None and "Checkout API" in text
+    assert sandbox.repositories() == ["acme/checkout"]
+    assert sandbox.read_file("acme/web", PATH, "main") is None, "no seed: no repository"
+    assert sandbox.repositories() == ["acme/checkout"]
+
+
+def test_the_sandbox_cli_generates_a_client_from_the_repository_document(tmp_path):
+    from tests.cli_helpers import Cli, no_traceback
+
+    data = tmp_path / "data"
+    data.mkdir()
+    # the code under test, also when the console script's editable install points elsewhere
+    cli = Cli(data, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    run = cli("run", "generate a python client for checkout from its repo spec", "--sandbox")
+    no_traceback(run)
+    assert run.code == 0, run
+    assert "spec_source=repository" in run.out
+    assert "(from acme/checkout:api/openapi.yaml@main)" in run.out, run.out
+    assert "GET /health -> 200" in run.out, "called where the sandbox serves checkout"
