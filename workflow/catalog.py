@@ -201,6 +201,23 @@ def _repo_folder(value: str) -> str:
     return folder
 
 
+def _repo_file(value: str) -> str:
+    path = str(value).strip()
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or any(p in {"", ".", ".."} for p in parts)
+        or parts[0] == ".git"
+    ):
+        raise ValueError(
+            f"invalid openapi_path {value!r}: a file inside the service's repository, relative "
+            "and without '..' (e.g. api/openapi.yaml)"
+        )
+    return path
+
+
 def _image_ref(value: str) -> str:
     text = str(value).strip()
     if not text or any(c.isspace() for c in text) or text.startswith(("-", "/")):
@@ -272,6 +289,8 @@ class ServiceEntry(BaseModel):
     )
     # The service's OpenAPI document per environment (e.g. its own /openapi.json).
     openapi: dict[Annotated[str, AfterValidator(_environment_key)], _HttpUrl] | None = None
+    # Or the document in its `repository:` (read on the forge at main), e.g. api/openapi.yaml.
+    openapi_path: Annotated[str, AfterValidator(_repo_file)] | None = None
     # The coverage report its CI publishes: a coverage.py JSON or Cobertura XML URL.
     coverage: _HttpUrl | None = None
     # Its unit tests as a Kubernetes Job (image + command), for `run the unit tests of X`.

@@ -1,6 +1,6 @@
-"""OpenAPI documents: where a service's is (catalog, sandbox, a URL in the request), fetching
-it, validating it (openapi-spec-validator; each error names its JSON path) and remembering
-the version a client was last generated from.
+"""OpenAPI documents: where a service's is (catalog URL or repository path, sandbox, a URL in
+the request), fetching it or reading it on the forge, validating it (openapi-spec-validator;
+each error names its JSON path) and remembering the version a client was last generated from.
 
 Shared with testing_agent (`SPEC.public`).
 """
@@ -29,6 +29,7 @@ __all__ = [
     "locate_document",
     "missing_tools",
     "parse_document",
+    "read_repository_document",
     "validate_document",
 ]
 
@@ -64,10 +65,17 @@ class DocumentError(Exception):
 
 @dataclass
 class Document:
-    """A fetched, valid OpenAPI document and where it came from."""
+    """A fetched, valid OpenAPI document and where it came from.
+
+    A document read from a repository (`in_repository`) is the contract, not a live service:
+    its `url` reads `acme/ledger:api/openapi.yaml@main`, and the API answers at `live_url`
+    (the catalog's or the sandbox's URL of the asked environment), else at its first
+    absolute `servers` entry, else nowhere known (`base_url()` is None)."""
 
     url: str
     data: dict[str, Any]
+    in_repository: bool = False
+    live_url: str | None = None
 
     @property
     def version(self) -> str:
@@ -77,14 +85,33 @@ class Document:
     def title(self) -> str:
         return str((self.data.get("info") or {}).get("title") or "API")
 
-    def base_url(self, override: str | None = None) -> str:
-        """Where the API answers: `override`, else the first server (relative to the
-        document's own URL; an absolute one on another host keeps only its path), else the
-        document's origin."""
-        if override:
-            return override.rstrip("/")
+    def _first_server(self) -> str | None:
         servers = self.data.get("servers") or []
         first = servers[0].get("url") if servers and isinstance(servers[0], dict) else None
+        return str(first) if first else None
+
+    def no_live_url(self) -> str:
+        """Why a repository document has no base URL (said when no live call is made)."""
+        return (
+            f"the document at {self.url} is the contract, not a live service: it names no "
+            "absolute `servers` URL and the catalog gives no `openapi:` URL for this "
+            "environment, so the live call was not made (add an absolute `servers` entry to "
+            "the document, or the environment's URL under `openapi:` in the catalog)"
+        )
+
+    def base_url(self, override: str | None = None) -> str | None:
+        """Where the API answers: `override`, else the first server (relative to the
+        document's own URL; an absolute one on another host keeps only its path), else the
+        document's origin. A repository document: see the class (None: nowhere known)."""
+        if override:
+            return override.rstrip("/")
+        first = self._first_server()
+        if self.in_repository:
+            if self.live_url:
+                return Document(self.live_url, self.data).base_url()
+            if first and "{" not in first and first.startswith(("http://", "https://")):
+                return first.rstrip("/")
+            return None
         own = urlsplit(self.url)
         origin = f"{own.scheme}://{own.netloc}"
         if first and "{" not in first:
@@ -175,11 +202,45 @@ async def fetch_document(url: str, *, timeout: float = FETCH_TIMEOUT_S) -> Docum
         if len(response.content) > MAX_DOCUMENT_BYTES:
             raise DocumentError(f"{url}: the document is over {MAX_DOCUMENT_BYTES} bytes")
         text = response.text
-    data = parse_document(text, url)
-    problems = validate_document(data, url)
+    return Document(url, _checked(text, url))
+
+
+def _checked(text: str, where: str) -> dict[str, Any]:
+    data = parse_document(text, where)
+    problems = validate_document(data, where)
     if problems:
-        raise DocumentError(f"the OpenAPI document at {url} is not valid:\n" + "\n".join(problems))
-    return Document(url, data)
+        raise DocumentError(
+            f"the OpenAPI document at {where} is not valid:\n" + "\n".join(problems)
+        )
+    return data
+
+
+async def read_repository_document(
+    forge: Any, repository: str, path: str, *, ref: str = "main", live_url: str | None = None
+) -> Document:
+    """`path` at `ref` in `repository`, read on `forge`, parsed and validated like a fetched
+    document; every `DocumentError` says the repository, path and branch and how to fix it."""
+    from workflow.tools.changes import ChangeError, read_repository_file, split_repository
+
+    label = getattr(forge, "label", "the forge")
+    try:
+        owner, name = split_repository(repository)
+        where = f"{owner}/{name}:{path}@{ref}"
+        text = await read_repository_file(forge, f"{owner}/{name}", path, ref)
+    except ChangeError as exc:
+        raise DocumentError(
+            f"cannot read the OpenAPI document {path} of {repository} (branch {ref}) on "
+            f"{label}: {exc.message}; check that the forge is reachable and can read "
+            f"{repository}"
+        ) from None
+    if text is None:
+        raise DocumentError(
+            f"{owner}/{name} on {label} has no {path} on branch {ref}: commit the OpenAPI "
+            "document there, or correct `openapi_path:` in the service's catalog entry"
+        )
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"{where}: the document is over {MAX_DOCUMENT_BYTES} bytes")
+    return Document(where, _checked(text, where), in_repository=True, live_url=live_url)
 
 
 @dataclass
@@ -260,41 +321,79 @@ def _environment(context: dict[str, Any]) -> str | None:
     return canonical_environment(env) if env else None
 
 
+FORGE = "forge"  # the forge backend (scaffold_agent's) that reads a repository document
+
+
 async def locate_document(
-    directory: ApiDirectory, context: dict[str, Any], what: str
+    directory: ApiDirectory, context: dict[str, Any], what: str, *, deps: Any = None
 ) -> tuple[str, str | None, Document]:
     """(service, environment, document) of the request: a URL it names, else the catalog's
-    (or the sandbox's) document of its service in its environment. A request that cannot
-    be answered as asked raises the agents' `Refusal`, saying how to ask."""
+    (or the sandbox's) document URL of its service in its environment, else the catalog's
+    `openapi_path` in its repository, read on the forge of `deps` ("from its repo spec"
+    goes there directly). A request that cannot be answered as asked raises the agents'
+    `Refusal`, saying how to ask."""
     from workflow.agents.base import Refusal
 
     env = _environment(context)
-    url = context.get("spec_url")
+    from_repository = context.get("spec_source") == "repository"
+    url = None if from_repository else context.get("spec_url")
     service = directory.service_name(context.get("service"))
-    if not url:
+    try:
+        if url:
+            document = await fetch_document(url)
+            return service or _name_from(document), env, document
         if not service:
             raise Refusal(
                 f"which API? name a service, e.g. `{what} checkout`, or paste the URL of its "
                 "OpenAPI document"
             )
-        url = directory.document_url(service, env)
-        if url is None:
-            where = directory.environments(service)
-            if where:
-                raise Refusal(
-                    f"the catalog names {service}'s OpenAPI document for "
-                    f"{', '.join(where)}, not {env}: ask for one of those"
-                )
-            raise Refusal(
-                f"the catalog has no OpenAPI document for {service}: add "
-                f"`openapi: {{staging: https://.../openapi.json}}` to its entry, or paste "
-                "the document's URL"
-            )
-    try:
-        document = await fetch_document(url)
+        live = directory.document_url(service, env)
+        if live and not from_repository:
+            return service, env, await fetch_document(live)
+        path = getattr(directory.entry(service), "openapi_path", None)
+        if path:
+            return service, env, await _from_repository(directory, deps, service, path, live)
     except DocumentError as exc:
         raise Refusal(str(exc)) from None
-    return service or _name_from(document), env, document
+    if from_repository:
+        raise Refusal(
+            f"the catalog names no OpenAPI document in {service}'s repository: add "
+            "`openapi_path: api/openapi.yaml` (a file in its `repository:`) to its entry"
+        )
+    where = directory.environments(service)
+    if where:
+        raise Refusal(
+            f"the catalog names {service}'s OpenAPI document for "
+            f"{', '.join(where)}, not {env}: ask for one of those"
+        )
+    raise Refusal(
+        f"the catalog has no OpenAPI document for {service}: add "
+        f"`openapi: {{staging: https://.../openapi.json}}` (or `openapi_path: "
+        "api/openapi.yaml`, a file in its repository) to its entry, or paste the "
+        "document's URL"
+    )
+
+
+async def _from_repository(
+    directory: ApiDirectory, deps: Any, service: str, path: str, live: str | None
+) -> Document:
+    from workflow.agents.base import Refusal
+
+    repository = getattr(directory.entry(service), "repository", None)
+    if not repository:
+        raise Refusal(
+            f"the catalog puts {service}'s OpenAPI document at {path} in its repository, but "
+            f"its entry names no `repository:`: add `repository: owner/name` to {service}'s "
+            "entry (or give `openapi:` URLs instead)"
+        )
+    forge = deps.backend(FORGE) if deps is not None else None
+    if forge is None:
+        why = deps.why_missing(FORGE) if deps is not None else "no forge is configured"
+        raise Refusal(
+            f"{service}'s OpenAPI document is {path} in {repository}, but {why} "
+            "(the document is read on the forge)"
+        )
+    return await read_repository_document(forge, repository, path, live_url=live)
 
 
 def _name_from(document: Document) -> str:

@@ -98,6 +98,8 @@ def _offered(
         f"{what} `{name}` for {service} ({document.title} {document.version}), made with "
         f"{generated.tool}: {len(generated.files)} file(s), imports and ruff pass{called}"
     )
+    if document.in_repository:
+        summary += f" (from {document.url})"
     warnings = []
     if context.get("pull_request") and what != "python client":
         warnings.append(NO_PULL_REQUEST)
@@ -133,10 +135,11 @@ async def _client(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentSta
         return Answer.failed(missing)
     directory = directory_of(deps)
     service, _env, document = await locate_document(
-        directory, context, "generate a python client for"
+        directory, context, "generate a python client for", deps=deps
     )
+    base = document.base_url()
     with tempfile.TemporaryDirectory(prefix="devops-bot-client-") as work:
-        generated = await generate_client(document.data, service, document.base_url(), Path(work))
+        generated = await generate_client(document.data, service, base, Path(work))
     answer = _offered(
         generated,
         service=service,
@@ -145,6 +148,8 @@ async def _client(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentSta
         context=context,
         what="python client",
     )
+    if base is None and answer.status == "completed":
+        answer.warnings.append(f"no safe call: {document.no_live_url()}")
     if answer.status == "completed":
         directory.remember("client", service, {"url": document.url, "document": document.data})
         if context.get("pull_request"):
@@ -218,7 +223,7 @@ async def _models(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentSta
     if missing:
         return Answer.failed(missing)
     service, _env, document = await locate_document(
-        directory_of(deps), context, "pydantic models from the orders schema of"
+        directory_of(deps), context, "pydantic models from the orders schema of", deps=deps
     )
     schema = context.get("schema_name")
     with tempfile.TemporaryDirectory(prefix="devops-bot-models-") as work:
@@ -239,7 +244,9 @@ async def _diff(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
     if missing:
         return Answer.failed(missing)
     directory = directory_of(deps)
-    service, _env, new = await locate_document(directory, context, "is the new spec breaking of")
+    service, _env, new = await locate_document(
+        directory, context, "is the new spec breaking of", deps=deps
+    )
     if context.get("spec_url_old"):
         try:
             old = await fetch_document(context["spec_url_old"])

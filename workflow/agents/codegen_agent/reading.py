@@ -7,6 +7,8 @@ pull_request     the request asks for a pull request (planned: workflow.tools.ch
 pr_target        the service whose repository the pull request goes to ("... to web")
 spec_url         an OpenAPI document URL typed in the request; `spec_url_old` the first of
                  two (compare old -> new)
+spec_source      "repository": the document in the service's repository (the catalog's
+                 `openapi_path`) is asked for ("from its repo spec"), not its live URL
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["CONTEXT_KEYS", "api_service", "asks_pull_request", "read_codegen_request", "spec_urls"]
+__all__ = [
+    "CONTEXT_KEYS",
+    "api_service",
+    "asks_pull_request",
+    "asks_repository_document",
+    "read_codegen_request",
+    "spec_urls",
+]
 
 CONTEXT_KEYS = (
     "codegen_kind",
@@ -24,11 +33,22 @@ CONTEXT_KEYS = (
     "spec_url_old",
     "pull_request",
     "pr_target",
+    "spec_source",
 )
 _PR = re.compile(r"\bpull\s+request\b|\bpr\b|\bmerge\s+request\b")
 _PR_TO = re.compile(
     r"\b(?:pull\s+request|pr|merge\s+request)\s+(?:to|on|against|in|into|for)\s+"
     r"(?:the\s+)?([a-z][a-z0-9-]*)(?:'s)?(?:\s+repo(?:sitory)?)?"
+)
+# "from its repo spec", "using the spec in the repository", "from ledger's repo": the document
+# committed in the service's repository. Read only before a pull request is named, so "open a
+# pull request in the web repository" is not it.
+_REPO = r"(?:git\s+)?repo(?:sitory)?"
+_FROM_REPO = re.compile(
+    r"\b(?:from|in|using|use|out\s+of|per)\s+(?:the\s+|its\s+|their\s+|our\s+"
+    r"|[a-z][a-z0-9-]*(?:'s|\u2019s)\s+)?(?:service(?:'s)?\s+)?" + _REPO + r"\b"
+    r"|\b" + _REPO + r"(?:'s)?\s+(?:spec|openapi|swagger|document|doc|copy|version|yaml|file)\b"
+    r"|\b(?:committed|checked[\s-]in)\s+(?:openapi\s+)?(?:spec|document|openapi|schema)\b"
 )
 
 _URL = re.compile(r"https?://[^\s<>|\"'`]+")
@@ -63,11 +83,18 @@ _NOT_A_SERVICE = frozenset(
     | {"openapi", "python", "http", "web", "client", "current", "latest", "its", "from"}
     | {"for", "of", "to", "in", "on", "with", "by", "against", "whole", "and", "your"}
     | {"run", "fuzz", "test", "some", "rest", "graphql", "grpc", "internal", "private", "url"}
+    | {"repo", "repository", "committed", "git", "yaml", "json"}
 )
 
 
 def asks_pull_request(low: str) -> bool:
     return bool(_PR.search(low))
+
+
+def asks_repository_document(low: str) -> bool:
+    """The request asks for the document in the service's repository."""
+    before_pr = low[: m.start()] if (m := _PR.search(low)) else low
+    return bool(_FROM_REPO.search(before_pr))
 
 
 def spec_urls(text: str) -> list[str]:
@@ -113,6 +140,8 @@ def read_codegen_request(task_type: str, text: str, context: dict[str, Any]) -> 
         found["spec_url"] = urls[-1]
         if len(urls) > 1:
             found["spec_url_old"] = urls[0]
+    elif asks_repository_document(low):
+        found["spec_source"] = "repository"
     service = context.get("service")
     named = api_service(low)
     if named:  # "the payments API" names the service more surely than any other word

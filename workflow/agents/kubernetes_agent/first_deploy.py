@@ -4,28 +4,18 @@ with the requested image; the Service beside it is created too."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from typing import Any
 
 from workflow.agents.base import Answer
 from workflow.deps import WorkflowDeps
 from workflow.plan import Plan
+from workflow.tools.changes import read_repository_file
 
 __all__ = ["MANIFESTS", "first_deploy_plan"]
 
 FORGE = "forge"
 # Where the scaffold templates write them (workflow/agents/scaffold_agent/templates/*/k8s/).
 MANIFESTS = ("k8s/deployment.yaml", "k8s/service.yaml")
-
-
-async def _read(forge: Any, repository: str, path: str) -> str | None:
-    reader = getattr(forge, "read_file", None)
-    if reader is None:
-        return None
-    if inspect.iscoroutinefunction(reader):
-        return await reader(repository, path, "main")
-    return await asyncio.to_thread(reader, repository, path, "main")
 
 
 async def first_deploy_plan(
@@ -53,7 +43,7 @@ async def first_deploy_plan(
     manifests: dict[str, str] = {}
     try:
         for path in MANIFESTS:
-            text = await _read(forge, entry.repository, path)
+            text = await read_repository_file(forge, entry.repository, path)
             if text is not None:
                 manifests[path] = text
     except Exception as exc:  # the forge's ChangeError (its message names no token)

@@ -77,15 +77,24 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
     context = {**context}
     context.setdefault("environment", "staging" if not context.get("spec_url") else None)
     service, env, document = await locate_document(
-        directory_of(deps), context, "run the API tests against"
+        directory_of(deps), context, "run the API tests against", deps=deps
     )
+    base = document.base_url()
+    if base is None:
+        return Answer.failed(f"no API tests were run against {service}: {document.no_live_url()}")
     production = env == "production"
     seed = _seed(context, settings)
     if production and context.get("include_writes"):
+        if document.in_repository:
+            raise Refusal(
+                f"a run that writes to {service} in production is approved against a document "
+                f"URL, and {document.url} is in its repository: give the catalog's `openapi:` "
+                "URL for production, or paste the document's URL"
+            )
         return _plan_writes(service, env, document, seed, settings)
     run = await run_api_tests(
         document.data,
-        document.base_url(),
+        base,
         seed=seed,
         max_examples=settings.max_examples,
         time_budget_s=settings.time_budget_s,
@@ -299,8 +308,14 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
     context = {**context}
     context.setdefault("environment", "staging" if not context.get("spec_url") else None)
     service, env, document = await locate_document(
-        directory_of(deps), context, "scaffold tests for the orders endpoints of"
+        directory_of(deps), context, "scaffold tests for the orders endpoints of", deps=deps
     )
+    if document.in_repository:
+        raise Refusal(
+            f"a scaffolded test module loads its document from a URL, and {service}'s is "
+            f"{document.url} in its repository: give the catalog's `openapi:` URL for "
+            f"{env or 'staging'}, or paste the document's URL"
+        )
     word = context.get("endpoints")
     made = scaffold_module(document.data, document.url, document.base_url(), service, word)
     if not made.operations:

@@ -2,6 +2,7 @@
 
 test_kind   api (schemathesis against the live service) | coverage | scaffold | unit
 spec_url    an OpenAPI document URL typed in the request
+spec_source "repository": the document committed in the service's repository is asked for
 endpoints   the operations a scaffold is for ("the orders endpoints of payments": orders)
 include_writes  the run may send unsafe methods (POST, PUT, ...): in production a write,
             planned and approved first
@@ -12,11 +13,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from workflow.agents.codegen_agent.reading import api_service, asks_pull_request, spec_urls
+from workflow.agents.codegen_agent.reading import (
+    api_service,
+    asks_pull_request,
+    asks_repository_document,
+    spec_urls,
+)
 
 __all__ = ["CONTEXT_KEYS", "read_test_request"]
 
-CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request", "include_writes", "endpoints")
+CONTEXT_KEYS = (
+    "test_kind",
+    "spec_url",
+    "spec_source",
+    "pull_request",
+    "include_writes",
+    "endpoints",
+)
 
 _COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
 _SCAFFOLD = re.compile(
@@ -61,6 +74,8 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
         found["test_kind"] = "unit"
     if urls:
         found["spec_url"] = urls[-1]
+    elif asks_repository_document(low):
+        found["spec_source"] = "repository"
     if _WRITES.search(low):
         found["include_writes"] = True
     if asks_pull_request(low):

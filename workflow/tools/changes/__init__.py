@@ -15,6 +15,8 @@ same plan applied twice (or resumed after a crash) gives one branch and one pull
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +27,7 @@ __all__ = [
     "ChangeResult",
     "Forge",
     "branch_for",
+    "read_repository_file",
     "split_repository",
 ]
 
@@ -102,3 +105,17 @@ def branch_for(name: str, plan_hash: str) -> str:
     """The branch of a plan: the same plan always gives the same branch."""
     digest = plan_hash.removeprefix("sha256:")[:12] or "0"
     return f"devops-bot/{name}-{digest}"
+
+
+async def read_repository_file(
+    forge: Any, repository: str, path: str, ref: str = "main"
+) -> str | None:
+    """The text of `path` at `ref` in `repository` on `forge` (GitHub's is async, the
+    sandbox's runs git in a thread), or None when absent. Raises ChangeError (safe to show)
+    when the forge cannot read files or cannot be reached."""
+    reader = getattr(forge, "read_file", None)
+    if reader is None:
+        raise ChangeError(f"{getattr(forge, 'label', 'the forge')} cannot read files")
+    if inspect.iscoroutinefunction(reader):
+        return await reader(repository, path, ref)
+    return await asyncio.to_thread(reader, repository, path, ref)

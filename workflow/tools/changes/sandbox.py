@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,21 @@ from workflow.tools.changes.git import GitRemote, git, push_files, remote_heads
 __all__ = ["SandboxForge", "forge_dir"]
 
 LABEL = "sandbox"
+# Files an existing sandbox service's repository starts with beside its README, per name
+# (e.g. checkout's api/openapi.yaml, the catalog's `openapi_path`).
+SEEDS = Path(__file__).resolve().parents[2] / "sandbox" / "repos"
+_SEEDING = threading.Lock()
+
+
+def seed_files(name: str) -> dict[str, str]:
+    """The first commit of the sandbox service `name`'s repository."""
+    files = {"README.md": f"# {name}\n\nA sandbox repository (devops-bot sandbox forge).\n"}
+    folder = SEEDS / name
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                files[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
+    return files
 
 
 def forge_dir(data_dir: Path) -> Path:
@@ -72,11 +88,9 @@ class SandboxForge:
         remote = GitRemote(str(path))
         git(["init", "-q", "--bare", "-b", "main", str(path)], cwd=path.parent, remote=remote)
         if seed:  # an existing service's repository: one first commit, as a team would have
-            name = path.name.removesuffix(".git")
-            readme = f"# {name}\n\nA sandbox repository (devops-bot sandbox forge).\n"
             push_files(
                 remote,
-                {"README.md": readme},
+                seed_files(path.name.removesuffix(".git")),
                 branch="main",
                 base="main",
                 message="Initial commit (sandbox)",
@@ -148,7 +162,11 @@ class SandboxForge:
         owner, name = split_repository(repository)
         bare = self.repo_path(owner, name)
         if not bare.exists():
-            return None
+            if owner != self.org or not (SEEDS / name).is_dir():
+                return None
+            with _SEEDING:  # a sandbox service's repository exists before anything is pushed
+                if not bare.exists():
+                    self._init_bare(bare, seed=True)
         done = subprocess.run(
             ["git", "--git-dir", str(bare), "show", f"{ref}:{path}"],
             capture_output=True,
