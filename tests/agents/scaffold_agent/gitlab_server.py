@@ -9,6 +9,7 @@ What GitLab answers, as modelled here:
 - `POST /projects` for a taken name: 400 `{"message":{"name":["has already been taken"],..}}`;
 - a second open merge request for a source branch: 409 `{"message":["Another open merge
   request already exists for this source branch: !1"]}`;
+- a token whose user may read but not write (a Reporter): 403 `{"message":"403 Forbidden"}`;
 - git over HTTPS: Basic `oauth2:<token>`, else 401 with `WWW-Authenticate`.
 Every request is recorded (method, raw path, the PRIVATE-TOKEN or Authorization it carried).
 """
@@ -40,6 +41,8 @@ class GitLab(Forge):
     # A race: this many listings of merge requests answer [] (made just before another
     # worker opened one), so the backend meets GitLab's 409 for the duplicate.
     stale_listings: int = 0
+    # A valid token whose user is only a Reporter in the group: reads work, writes are 403.
+    reporter_token: str = "glpat-REPORTERtoken0000"
 
     @property
     def api(self) -> str:
@@ -114,8 +117,10 @@ def serve(gitlab: GitLab) -> tuple[ThreadingHTTPServer, threading.Thread]:
             project = re.fullmatch(r"/projects/([^/]+)(/.*)?", path)
             if token is None and project and self.command == "GET":
                 return self._json(404, {"message": "404 Project Not Found"})
-            if token != gitlab.token:
+            if token not in (gitlab.token, gitlab.reporter_token):
                 return self._json(401, UNAUTHORIZED)
+            if token == gitlab.reporter_token and self.command != "GET":
+                return self._json(403, {"message": "403 Forbidden"})
             data = json.loads(body or b"{}") if body else {}
             m = re.fullmatch(r"/groups/([^/]+)", path)
             if m and self.command == "GET":

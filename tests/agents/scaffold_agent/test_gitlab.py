@@ -214,6 +214,16 @@ async def test_an_unknown_group_and_an_unknown_project_are_said_plainly(gitlab):
     assert not posts(gitlab, "/projects")
 
 
+async def test_a_token_without_the_role_to_create_is_told_which_role(gitlab):
+    forge = client(gitlab, token=gitlab.reporter_token)
+    with pytest.raises(ChangeError, match=r"HTTP 403\): 403 Forbidden") as err:
+        await forge.submit(change(repository="acme/invoice-api", new_repository=True))
+    await forge.aclose()
+    assert "Maintainer or Owner to create projects" in err.value.message
+    assert gitlab.reporter_token not in err.value.message
+    assert not gitlab.bare("acme", "invoice-api").exists()
+
+
 async def test_an_unreachable_gitlab_is_said_plainly():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
