@@ -1,8 +1,8 @@
 """The issue's scenarios through the installed CLI, as a person would run them: a service
 scaffolded in the sandbox (nothing pushed before the click, one repository however many
 clicks, registered so its pipeline can be created next), parts added to an existing
-repository as one labelled pull request, templates listed, GitHub for real over HTTP, and
-GitLab refused plainly."""
+repository as one labelled pull request, templates listed, GitHub and GitLab for real over
+HTTP."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.agents.scaffold_agent.conftest import TOKEN
+from tests.agents.scaffold_agent.conftest import GITLAB_TOKEN, TOKEN
 from tests.cli_helpers import Cli, no_traceback
 from workflow.agents.harness_expert.rules import check_pipeline
 
@@ -102,14 +103,50 @@ def test_a_missing_answer_is_asked_back_not_invented(sqlite_cli: Cli):
     assert "team: the team that owns it" in run.both and "do not invent" in run.both, run
 
 
-def test_gitlab_is_said_plainly_to_be_unsupported(tmp_path: Path):
+@pytest.mark.slow
+def test_scaffold_on_gitlab_creates_one_project_and_one_merge_request(gitlab, tmp_path: Path):
     data = tmp_path / "data"
     data.mkdir()
-    cli = Cli(data, DEVOPS_BOT_FORGE="gitlab")
+    cli = Cli(
+        data,
+        DEVOPS_BOT_FORGE="gitlab",
+        DEVOPS_BOT_FORGE_URL=gitlab.api,
+        DEVOPS_BOT_FORGE_ORG="acme",
+        DEVOPS_BOT_FORGE_TOKEN=GITLAB_TOKEN,
+    )
     run = cli("run", SCAFFOLD, "--as", "U1", "--sandbox")
+    no_traceback(run)
     assert run.code == EXIT_PAUSED, run
+    assert f"GitLab ({gitlab.api})" in run.out, run.out
+    assert not gitlab.requests, "nothing sent to GitLab before the click"
     done = cli("approve", thread_of(run.out), "--as", "U1")
-    assert "GitLab is not supported by this version of devops-bot" in done.both, done
+    no_traceback(done)
+    assert done.code == EXIT_OK, done
+    assert f"created repository acme/invoice-api ({gitlab.url}/acme/invoice-api)" in done.out
+    assert list(gitlab.branches("acme", "invoice-api")) == ["main"]
+    assert "/healthz" in gitlab.show("acme", "invoice-api", "main", "src/invoice_api/app.py")
+    creates = [r for r in gitlab.requests if r[:2] == ("POST", "/api/v4/projects")]
+    assert len(creates) == 1
+    parts = cli("run", "add a harness pipeline to invoice-api", "--as", "U1", "--sandbox")
+    assert parts.code == EXIT_PAUSED, parts
+    assert "Open a merge request on acme/invoice-api" in parts.out, parts.out
+    opened = cli("approve", thread_of(parts.out), "--as", "U1")
+    no_traceback(opened)
+    assert opened.code == EXIT_OK, opened
+    url = f"{gitlab.url}/acme/invoice-api/-/merge_requests/1"
+    assert f"merge request !1 on acme/invoice-api: {url}" in opened.out
+    assert len(gitlab.merge_requests["acme/invoice-api"]) == 1
+    # its first deploy creates it from the manifests read through the raw files API
+    deploy = cli("run", "deploy invoice-api:v0.1.0 staging", "--as", "U1", "--sandbox")
+    no_traceback(deploy)
+    assert deploy.code == EXIT_OK, deploy
+    assert "first deploy: creates its Deployment and Service" in deploy.out
+    read = [r[1] for r in gitlab.requests if "/repository/files/" in r[1]]
+    assert read[0] == (
+        "/api/v4/projects/acme%2Finvoice-api/repository/files/k8s%2Fdeployment.yaml/raw?ref=main"
+    )
+    for said in (run, done, parts, opened, deploy):
+        assert GITLAB_TOKEN not in said.both
 
 
 def test_scaffold_on_github_creates_one_repository_over_real_git(forge, tmp_path: Path):

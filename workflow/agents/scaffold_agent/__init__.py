@@ -36,8 +36,8 @@ SPEC = AgentSpec(
     ),
     writes=frozenset({"create_repository", "open_pull_request"}),
     backends={
-        "forge": "no forge is configured: set DEVOPS_BOT_FORGE=github, DEVOPS_BOT_FORGE_ORG "
-        "and DEVOPS_BOT_FORGE_TOKEN, or use --sandbox for the sandbox forge",
+        "forge": "no forge is configured: set DEVOPS_BOT_FORGE=github or gitlab, "
+        "DEVOPS_BOT_FORGE_ORG and DEVOPS_BOT_FORGE_TOKEN, or use --sandbox for the sandbox forge",
     },
     appliers={"forge": lazy("workflow.agents.scaffold_agent.applier:apply_forge")},
     node=lazy("workflow.agents.scaffold_agent.node:scaffold_agent"),

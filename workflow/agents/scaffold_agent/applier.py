@@ -14,7 +14,7 @@ from workflow.agents.spec import Applied, ApplyError, BackendMissing
 from workflow.catalog import ServiceEntry, load_into_bus
 from workflow.deps import WorkflowDeps
 from workflow.plan import Plan
-from workflow.tools.changes import ChangeError, ChangeRequest, branch_for
+from workflow.tools.changes import ChangeError, ChangeRequest, branch_for, request_noun
 
 __all__ = ["apply_forge"]
 
@@ -78,8 +78,11 @@ async def apply_forge(plan: Plan, deps: WorkflowDeps) -> Applied:
                 body=str(body.get("description") or plan.preview[:4000])[:60000],
             )
             result = await forge.submit(request)
+            # GitLab's are merge requests, numbered !N; GitHub's and the sandbox's #N
+            noun = request_noun(forge)
+            mark = "!" if noun == "merge request" else "#"
             said = (
-                f"pull request #{result.pull_request} on {result.repository}: {result.url} "
+                f"{noun} {mark}{result.pull_request} on {result.repository}: {result.url} "
                 f"(branch {result.branch}, commit {result.commit[:12]})"
             )
             return Applied(result.as_dict(), where=where, said=said)

@@ -1,11 +1,13 @@
-"""The scaffold agent's backends: the forge (GitHub or the sandbox's) and its settings.
+"""The scaffold agent's backends: the forge (GitHub, GitLab or the sandbox's) and its settings.
 
 Settings (read from the environment the edge passes, `BackendContext.environ`):
 
-DEVOPS_BOT_FORGE          github | sandbox (gitlab: refused plainly, not supported yet);
+DEVOPS_BOT_FORGE          github | gitlab | sandbox;
                           unset: the sandbox forge with --sandbox, else no forge
-DEVOPS_BOT_FORGE_URL      the forge's API URL (default https://api.github.com)
-DEVOPS_BOT_FORGE_ORG      the organisation new repositories are created in
+DEVOPS_BOT_FORGE_URL      the forge's API URL (default https://api.github.com for github,
+                          https://gitlab.com/api/v4 for gitlab)
+DEVOPS_BOT_FORGE_ORG      the organisation (GitHub) or group path (GitLab) new repositories
+                          are created in
 DEVOPS_BOT_FORGE_TOKEN    the token (a secret: never logged, never in a URL or message)
 DEVOPS_BOT_TEMPLATES      the organisation's own copier templates: a folder, or a git URL
                           (https://..., ssh, file://..., a path ending .git) cloned into
@@ -29,15 +31,12 @@ __all__ = ["FORGE", "SCAFFOLD", "ForgeConfig", "ScaffoldConfig", "connect"]
 
 FORGE = "forge"  # the plan backend and the forge client
 SCAFFOLD = "scaffold"  # templates, data directory, org: always there
-DEFAULT_API = "https://api.github.com"
-GITLAB = (
-    "GitLab is not supported by this version of devops-bot: set DEVOPS_BOT_FORGE=github "
-    "(GitHub or GitHub Enterprise) or use --sandbox for the sandbox forge"
-)
+DEFAULT_API = {"github": "https://api.github.com", "gitlab": "https://gitlab.com/api/v4"}
+NAMES = {"github": "GitHub", "gitlab": "GitLab"}
 MISSING = (
-    "no forge is configured: set DEVOPS_BOT_FORGE=github, DEVOPS_BOT_FORGE_ORG and "
-    "DEVOPS_BOT_FORGE_TOKEN (and DEVOPS_BOT_FORGE_URL for GitHub Enterprise), or use --sandbox "
-    "for the sandbox forge"
+    "no forge is configured: set DEVOPS_BOT_FORGE=github or gitlab, DEVOPS_BOT_FORGE_ORG and "
+    "DEVOPS_BOT_FORGE_TOKEN (and DEVOPS_BOT_FORGE_URL for GitHub Enterprise or a self-managed "
+    "GitLab), or use --sandbox for the sandbox forge"
 )
 
 
@@ -55,10 +54,11 @@ class ForgeConfig:
             return "sandbox" if sandbox else MISSING
         if kind == "sandbox":
             return "sandbox"
-        if kind == "gitlab":
-            return GITLAB
-        if kind != "github":
-            return f"DEVOPS_BOT_FORGE={kind!r} is not a forge devops-bot knows (github, sandbox)"
+        if kind not in DEFAULT_API:
+            return (
+                f"DEVOPS_BOT_FORGE={kind!r} is not a forge devops-bot knows (github, gitlab, "
+                "sandbox)"
+            )
         org = (environ.get("DEVOPS_BOT_FORGE_ORG") or "").strip()
         token = (environ.get("DEVOPS_BOT_FORGE_TOKEN") or "").strip()
         missing = [
@@ -67,9 +67,9 @@ class ForgeConfig:
             if not v
         ]
         if missing:
-            return f"the GitHub forge needs {' and '.join(missing)}"
-        url = (environ.get("DEVOPS_BOT_FORGE_URL") or DEFAULT_API).strip().rstrip("/")
-        return cls("github", url, org, SecretStr(token))
+            return f"the {NAMES[kind]} forge needs {' and '.join(missing)}"
+        url = (environ.get("DEVOPS_BOT_FORGE_URL") or DEFAULT_API[kind]).strip().rstrip("/")
+        return cls(kind, url, org, SecretStr(token))
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,12 @@ async def connect(context: BackendContext) -> AsyncIterator[Connected]:
         forge = SandboxForge(Path(context.data_dir), org=org)
     elif isinstance(config, str):
         opened.unavailable[FORGE] = config
+    elif config.kind == "gitlab":
+        from workflow.tools.changes.gitlab import GitLabForge
+
+        forge = GitLabForge(
+            api_url=config.api_url, org=config.org, token=config.token.get_secret_value()
+        )
     else:
         from workflow.tools.changes.github import GitHubForge
 

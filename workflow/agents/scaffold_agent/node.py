@@ -30,7 +30,7 @@ from workflow.catalog import ServiceEntry
 from workflow.deps import WorkflowDeps
 from workflow.plan import Plan, PlanFile
 from workflow.state import DevOpsAgentState
-from workflow.tools.changes import ChangeError
+from workflow.tools.changes import ChangeError, request_noun
 from workflow.tools.changes.git import read_remote_file
 
 __all__ = ["resolve_action", "scaffold_agent"]
@@ -365,9 +365,10 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
         deps, files, f"the parts for {entry.name}", namespace
     )
     what = " and ".join(_PART_WORDS[p] for p in asked)
+    noun = request_noun(deps.backend(FORGE))
     preview = "\n".join(
         [
-            f"Open a pull request on {entry.repository} adding {what} "
+            f"Open a {noun} on {entry.repository} adding {what} "
             f"({config.forge_label or deps.why_missing(FORGE)}):",
             *_tree(files),
             f"checked by: {', '.join(checked)}",
@@ -394,7 +395,7 @@ async def _add(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentSt
     ).with_hash()
     return _answer(
         plan,
-        f"planned a pull request on {entry.repository} adding {what} ({len(files)} files, "
+        f"planned a {noun} on {entry.repository} adding {what} ({len(files)} files, "
         f"checked: {', '.join(checked)}); nothing pushed yet",
     )
 
@@ -489,13 +490,14 @@ async def _update(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     clean = {p: t for p, t in update.files.items() if p not in update.conflicts}
     checked = _checked(clean, f"the update of {entry.name}") if clean else []
     title = f"{entry.name}: update from template {template.name} {update.before} -> {update.after}"
+    noun = request_noun(deps.backend(FORGE))
     preview = "\n".join(
         [
-            f"Open a pull request on {entry.repository}: {title}",
+            f"Open a {noun} on {entry.repository}: {title}",
             *_tree(update.files),
             *(
                 [
-                    f"CONFLICTS (shown inline, to resolve in the pull request): "
+                    f"CONFLICTS (shown inline, to resolve in the {noun}): "
                     f"{', '.join(update.conflicts)}"
                 ]
                 if update.conflicts
@@ -533,7 +535,7 @@ async def _update(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     conflicts = f", {len(update.conflicts)} with conflicts" if update.conflicts else ""
     return _answer(
         plan,
-        f"planned a pull request updating {entry.name} from template {template.name} "
+        f"planned a {noun} updating {entry.name} from template {template.name} "
         f"{update.before} -> {update.after} ({len(update.files)} files{conflicts}); nothing "
         "pushed yet",
     )

@@ -6,11 +6,16 @@ One backend per module:
 git.py      the git CLI, run with argument lists (never a shell string); the token travels
             in an `http.extraHeader` set through git's environment, never in a URL or argv
 github.py   GitHub's REST API (repositories, pull requests) + git over HTTPS
+gitlab.py   GitLab's REST API v4 (projects, merge requests) + git over HTTPS
 sandbox.py  local bare repositories in the data directory and recorded pull requests
 
 Every backend is idempotent: the branch is named after the plan hash, an unchanged tree makes
 no new commit, and an open pull request for the branch is found before one is opened, so the
 same plan applied twice (or resumed after a crash) gives one branch and one pull request.
+
+A backend may say what its change requests are called where users see them: `request_noun`
+("merge request" on GitLab, whose `ChangeResult.pull_request` is the merge request's iid);
+"pull request" when it has none. `ChangeResult.created` says "pull request" for either.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ __all__ = [
     "Forge",
     "branch_for",
     "read_repository_file",
+    "request_noun",
     "split_repository",
 ]
 
@@ -119,3 +125,9 @@ async def read_repository_file(
     if inspect.iscoroutinefunction(reader):
         return await reader(repository, path, ref)
     return await asyncio.to_thread(reader, repository, path, ref)
+
+
+def request_noun(forge: Any) -> str:
+    """What `forge` calls its change requests where users see them ("merge request" on
+    GitLab), "pull request" when it does not say."""
+    return str(getattr(forge, "request_noun", None) or "pull request")

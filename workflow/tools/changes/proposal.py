@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from workflow.tools.changes import ChangeError, split_repository
+from workflow.tools.changes import ChangeError, request_noun, split_repository
 from workflow.tools.changes.git import GitRemote, git, remote_heads
 
 __all__ = ["FORGE", "current_files", "diff_of", "pull_request_plan"]
@@ -108,6 +108,7 @@ async def pull_request_plan(
     if forge is None:
         raise ChangeError(deps.why_missing(FORGE))
     current, note = await current_files(forge, repository, sorted(files))
+    noun = request_noun(forge)
     diff, counts = diff_of(files, current)
     if not counts["added"] and not counts["changed"]:
         raise ChangeError(
@@ -125,7 +126,7 @@ async def pull_request_plan(
     )
     preview = "\n".join(
         [
-            f"Open a pull request on {repository} ({forge.label}): {title}",
+            f"Open a {noun} on {repository} ({forge.label}): {title}",
             *(f"  | {line}" for line in description.strip().splitlines()),
             "files:",
             *tree,
@@ -154,5 +155,5 @@ async def pull_request_plan(
         dry_run=False,
         files=[PlanFile(path=p, content=t) for p, t in sorted(files.items())],
     ).with_hash()
-    summary = f"planned a pull request on {repository}: {title} ({said}); nothing pushed yet"
+    summary = f"planned a {noun} on {repository}: {title} ({said}); nothing pushed yet"
     return plan, summary
