@@ -5,6 +5,8 @@ spec_url    an OpenAPI document URL typed in the request
 endpoints   the operations a scaffold is for ("the orders endpoints of payments": orders)
 include_writes  the run may send unsafe methods (POST, PUT, ...): in production a write,
             planned and approved first
+unit_via    how unit tests run when the request says: job ("as a job", "in the cluster") or
+            pipeline ("in its pipeline", "in harness", "through CI")
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from workflow.agents.codegen_agent.reading import api_service, asks_pull_request
 
 __all__ = ["CONTEXT_KEYS", "read_test_request"]
 
-CONTEXT_KEYS = ("test_kind", "spec_url", "pull_request", "include_writes", "endpoints")
+CONTEXT_KEYS = (
+    "test_kind",
+    "spec_url",
+    "pull_request",
+    "include_writes",
+    "endpoints",
+    "unit_via",
+)
 
 _COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
 _SCAFFOLD = re.compile(
@@ -42,6 +51,14 @@ _ENDPOINTS = re.compile(
     r"\b(?:the\s+)?([a-z][\w-]*)\s+(?:endpoints?|operations|routes|resources?)\b"
     r"(?:\s+(?:of|in|on|for)\s+(?:the\s+)?([a-z][a-z0-9-]*))?"
 )
+_AS_JOB = re.compile(
+    r"\b(?:as|in|with)\s+an?\s+(?:kubernetes\s+|k8s\s+)?job\b"
+    r"|\bin\s+the\s+(?:kubernetes\s+|k8s\s+)?cluster\b|\bon\s+kubernetes\b"
+)
+_IN_PIPELINE = re.compile(
+    r"\b(?:in|through|via|with|on)\s+(?:its\s+|the\s+)?(?:harness\b|ci\b|(?:harness\s+|ci\s+)?"
+    r"pipeline\b)"
+)
 _AGAINST = re.compile(r"\b(?:tests?|testing)\b[^.?]{0,30}\bagainst\b")
 
 
@@ -61,6 +78,11 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
         found["test_kind"] = "unit"
     if urls:
         found["spec_url"] = urls[-1]
+    if found.get("test_kind") == "unit":
+        if _AS_JOB.search(low):
+            found["unit_via"] = "job"
+        elif _IN_PIPELINE.search(low):
+            found["unit_via"] = "pipeline"
     if _WRITES.search(low):
         found["include_writes"] = True
     if asks_pull_request(low):
