@@ -329,7 +329,8 @@ async def test_the_test_report_of_the_ci_stage_with_one_429_retried(client, harn
     report = await client.test_report(CI_PIPELINE, done.run_sequence, "unit_tests")
     ti = [c["path"] for c in harness.calls[before:]]
     assert ti == [
-        "/ti-service/reports/summary",  # refused once (429)
+        "/ti-service/token",  # refused once (429)
+        "/ti-service/token",
         "/ti-service/reports/summary",
         "/ti-service/reports/test_cases",
     ], ti
@@ -356,6 +357,27 @@ async def test_a_ci_stage_that_fails_before_its_tests_publishes_none(client, har
     )
     assert done.failed_stage()["failure"].startswith("Run step pytest: container OOMKilled")
     assert await client.test_report(CI_PIPELINE, done.run_sequence, "unit_tests") is None
+
+
+async def test_the_reports_need_the_ti_token(harness):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=harness.url) as http:
+        scope = {"accountId": SANDBOX_ACCOUNT, "orgId": SANDBOX_ORG, "projectId": SANDBOX_PROJECT}
+        headers = {"x-api-key": SANDBOX_KEY}
+        refused = await http.get("/ti-service/reports/summary", params=scope, headers=headers)
+        token = await http.get(
+            "/ti-service/token",
+            params={"accountId": SANDBOX_ACCOUNT, "routingId": SANDBOX_ACCOUNT},
+            headers=headers,
+        )
+        assert refused.status_code == 401 and token.status_code == 200
+        summary = await http.get(
+            "/ti-service/reports/summary",
+            params={**scope, "pipelineId": CI_PIPELINE, "buildId": 1, "report": "junit"},
+            headers={**headers, "X-Harness-Token": token.text},
+        )
+        assert summary.json()["total_tests"] == 0, "no build yet: zeros, not the envelope"
 
 
 async def test_selected_stages_are_checked(client):

@@ -20,12 +20,17 @@ selected stages `POST /pipeline/api/pipeline/execute/{id}/stages` (JSON `RunStag
 reference name it).
 
 CI test results come from the test-intelligence service, which answers without the envelope
-(its Go types, `ti-service` in harness-core): `GET /ti-service/reports/summary` is a bare
-`{total_tests, failed_tests, successful_tests, skipped_tests, duration_ms}` and
-`GET /ti-service/reports/test_cases` a bare `{data: <page metadata>, content: [test case]}`
-(a case: `name`, `class_name`, `suite_name`, `result: {status, message, type, desc}`); both
-take `accountId`, `orgId`, `projectId`, `pipelineId`, `buildId` (the run sequence), `stageId`
-and `report=junit` rather than the `*Identifier` parameters of the pipeline service.
+(its Go client and types, harness/ti-client): a token first, `GET /ti-service/token`
+(`accountId`, `routingId`; the answer is the token, sent back as `X-Harness-Token`, as
+Harness's own UI does), then `GET /ti-service/reports/summary`, a bare `{total_tests,
+failed_tests, successful_tests, skipped_tests, duration_ms}`, and
+`GET /ti-service/reports/test_cases` (`sort`, `order`, `pageIndex`, `pageSize`), a bare
+`{data: <page metadata>, content: [test case]}` (a case: `name`, `class_name`, `suite_name`,
+`result: {status, message, type, desc}`); both take `accountId`, `orgId`, `projectId`,
+`pipelineId`, `buildId` (the run sequence), `stageId` and `report=junit` rather than the
+`*Identifier` parameters of the pipeline service. The failed cases are read sorted by status
+(`error` and `failed` first when the service sorts as named), page by page (at most 500
+cases), until as many as the summary counts are found.
 """
 
 from __future__ import annotations
@@ -369,13 +374,21 @@ class HarnessClient:
         with up to `failures` failed cases; None when it published none."""
         valid_identifier(pipeline)
         valid_identifier(stage, "stage identifier")
+        token = await self._call(
+            "GET", "/ti-service/token", params={"orgId": None, "projectId": None}, ti=True
+        )
+        if not isinstance(token, str) or not token.strip():
+            raise HarnessError(f"{self.label} gave no test-intelligence token")
+        auth = {"X-Harness-Token": token.strip().strip('"')}
         scope = {
             "pipelineId": pipeline,
             "buildId": int(run_sequence),
             "stageId": stage,
             "report": "junit",
         }
-        summary = await self._call("GET", "/ti-service/reports/summary", params=scope, ti=True)
+        summary = await self._call(
+            "GET", "/ti-service/reports/summary", params=scope, ti=True, headers=auth
+        )
         summary = summary if isinstance(summary, dict) else {}
         total = _count(summary.get("total_tests"))
         if not total:
@@ -388,31 +401,38 @@ class HarnessClient:
             skipped=_count(summary.get("skipped_tests")),
             duration_ms=summary.get("duration_ms"),
         )
-        if failed and failures > 0:
+        size = 100
+        for index in range(_TEST_CASE_PAGES):
+            if not failed or len(report.failures) >= min(failed, failures):
+                break
             page = await self._call(
                 "GET",
                 "/ti-service/reports/test_cases",
                 params={
                     **scope,
-                    "status": "failed",
                     "sort": "status",
                     "order": "ASC",
-                    "pageIndex": 0,
-                    "pageSize": failures,
+                    "pageIndex": index,
+                    "pageSize": size,
                 },
                 ti=True,
+                headers=auth,
             )
-            for case in (page or {}).get("content") or [] if isinstance(page, dict) else []:
+            cases = (page.get("content") or []) if isinstance(page, dict) else []
+            for case in cases:
                 result = case.get("result") or {}
                 if str(result.get("status") or "") not in {"failed", "error"}:
                     continue
-                report.failures.append(
-                    {
-                        "name": str(case.get("name") or ""),
-                        "class_name": str(case.get("class_name") or ""),
-                        "message": str(result.get("message") or result.get("desc") or ""),
-                    }
-                )
+                if len(report.failures) < failures:
+                    report.failures.append(
+                        {
+                            "name": str(case.get("name") or ""),
+                            "class_name": str(case.get("class_name") or ""),
+                            "message": str(result.get("message") or result.get("desc") or ""),
+                        }
+                    )
+            if len(cases) < size:
+                break
         return report
 
     async def execution(self, execution_id: str) -> Execution:
@@ -522,7 +542,7 @@ class HarnessClient:
                 "orgIdentifier": self.config.org,
                 "projectIdentifier": self.config.project,
             }
-        query = {**scope, **(params or {})}
+        query = {k: v for k, v in {**scope, **(params or {})}.items() if v is not None}
         send_headers = dict(headers or {})
         content = None
         if yaml_body is not None:
@@ -567,7 +587,7 @@ class HarnessClient:
         except ValueError:
             body = None
         if ti and response.is_success:
-            return body
+            return body if body is not None else response.text
         if response.is_success and isinstance(body, dict) and body.get("status") != "ERROR":
             return body.get("data")
         raise self._error(response.status_code, body if isinstance(body, dict) else {})
@@ -598,6 +618,7 @@ class HarnessClient:
 
 
 _RETRY = frozenset({429, 500, 502, 503, 504})
+_TEST_CASE_PAGES = 5  # pages of 100 test cases read at most for the failed ones
 
 
 def _count(value: Any) -> int:

@@ -205,6 +205,7 @@ class SandboxHarness(ThreadedServer):
         r.add_post(p + "/pipelines/execution/summary", self._summary)
         r.add_put(p + "/pipeline/execute/interrupt/{eid}", self._interrupt)
         r.add_post(p + "/pipeline/execute/{id}/stages", self._execute)
+        r.add_get("/ti-service/token", self._ti_token)
         r.add_get("/ti-service/reports/summary", self._ti_summary)
         r.add_get("/ti-service/reports/test_cases", self._ti_cases)
         return app
@@ -225,17 +226,20 @@ class SandboxHarness(ThreadedServer):
             q = request.query
             ti = request.path.startswith("/ti-service/")
             scope = ("accountId", "orgId", "projectId") if ti else _SCOPE
-            if tuple(q.get(k) for k in scope) != (
-                SANDBOX_ACCOUNT,
-                SANDBOX_ORG,
-                SANDBOX_PROJECT,
-            ):
+            want = (SANDBOX_ACCOUNT, SANDBOX_ORG, SANDBOX_PROJECT)
+            if request.path == "/ti-service/token":  # account-wide: no org or project
+                scope, want = ("accountId", "routingId"), (SANDBOX_ACCOUNT, SANDBOX_ACCOUNT)
+            elif ti and request.headers.get("X-Harness-Token") != _TI_TOKEN:
+                raise _Refused(401, "INVALID_TOKEN", "missing or invalid X-Harness-Token")
+            if tuple(q.get(k) for k in scope) != want:
                 raise _Refused(
                     404,
                     "RESOURCE_NOT_FOUND_EXCEPTION",
                     f"Project {q.get(scope[2])} in org {q.get(scope[1])} does not exist",
                 )
             data = await handler(request)
+            if isinstance(data, web.Response):
+                return data
             return web.json_response(data) if ti else _envelope(data)
         except _Refused as exc:
             body = {
@@ -462,6 +466,9 @@ class SandboxHarness(ThreadedServer):
             self._save()
         return {"id": uuid.uuid4().hex, "interruptType": "AbortAll", "planExecutionId": eid}
 
+    async def _ti_token(self, request: web.Request) -> Any:
+        return web.Response(text=_TI_TOKEN, content_type="text/plain")
+
     async def _ti_summary(self, request: web.Request) -> Any:
         cases = self._ti_results(request)
         return {
@@ -474,9 +481,9 @@ class SandboxHarness(ThreadedServer):
 
     async def _ti_cases(self, request: web.Request) -> Any:
         cases = self._ti_results(request)
-        status = request.query.get("status")
-        if status == "failed":
-            cases = [c for c in cases if c["status"] in ("failed", "error")]
+        if request.query.get("sort") == "status":
+            descending = request.query.get("order", "ASC").upper() == "DESC"
+            cases = sorted(cases, key=lambda c: c["status"], reverse=descending)
         size = int(request.query.get("pageSize") or 100)
         index = int(request.query.get("pageIndex") or 0)
         page = cases[index * size : (index + 1) * size]
@@ -766,6 +773,7 @@ class SandboxHarness(ThreadedServer):
 
 _FINAL = frozenset({"Success", "Failed", "Aborted", "Expired"})
 _SCOPE = ("accountIdentifier", "orgIdentifier", "projectIdentifier")
+_TI_TOKEN = "sandbox-ti-token"  # not a secret: what the simulated ti-service hands out
 
 
 def _only_stages(doc: dict[str, Any], selected: list[str]) -> dict[str, Any]:
