@@ -152,6 +152,40 @@ async def test_the_pipeline_comes_first_and_as_a_job_picks_the_job(deps):
         await _unit(deps, {"service": "ledger", "unit_via": "job"}, {})
 
 
+async def test_without_harness_a_pipeline_only_service_says_what_is_missing(deps):
+    bare = WorkflowDeps(
+        memory=deps.memory,
+        policy=deps.policy,
+        catalog=deps.catalog,
+        unavailable={"harness": "Harness is not configured: set HARNESS_ACCOUNT_ID, ..."},
+    )
+    answer = await _unit(bare, {"service": "ledger", "environment": "staging"}, {})
+    assert answer.status == "failed" and answer.summary.startswith("Harness is not configured")
+    with pytest.raises(Refusal, match="a Job of both's unit tests takes no runtime inputs"):
+        await _unit(deps, {"service": "both", "unit_via": "job",
+                           "runtime_inputs": {"branch": "x"}}, {})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "via", "inputs"),
+    [
+        ("run the unit tests of ledger in staging", None, None),
+        ("run the unit tests of ledger as a job", "job", None),
+        ("run ledger's unit tests in the cluster", "job", None),
+        ("run the unit tests of ledger in its pipeline", "pipeline", None),
+        ("run the unit tests of ledger through CI branch=fix-rounding", "pipeline",
+         {"branch": "fix-rounding"}),
+    ],
+)  # fmt: skip
+def test_the_request_reads_how_and_with_which_inputs(text, via, inputs):
+    from workflow.classify import classify_text
+
+    request = classify_text(text)
+    assert request.task_type == "test" and request.context["test_kind"] == "unit"
+    assert request.context.get("unit_via") == via
+    assert request.context.get("runtime_inputs") == inputs
+
+
 # --- through the CLI, with the sandbox's simulated Harness --------------------------------
 
 

@@ -57,6 +57,7 @@ SPEC = AgentSpec(
     sandbox=lazy("workflow.agents.harness_expert.sandbox:SANDBOX"),
     connect=lazy("workflow.agents.harness_expert.client:connect"),
     # the scaffold agent writes a new service's pipeline with these; testing_agent runs a
-    # service's unit tests in its pipeline's CI stages with `ci`
-    public=("authoring", "rules", "ci"),
+    # service's unit tests in its pipeline's CI stages with `ci` (its `name=value` inputs
+    # read as `reading` reads a deploy's)
+    public=("authoring", "rules", "ci", "reading"),
 )

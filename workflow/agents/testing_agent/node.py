@@ -482,6 +482,12 @@ async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
             f"the catalog does not say how {entry.name}'s unit tests run{why}: add `unit_tests: "
             "{image: <image holding the tests>, command: [pytest, -q]}` to its entry"
         )
+    if context.get("runtime_inputs"):
+        names = ", ".join(sorted(context["runtime_inputs"]))
+        raise Refusal(
+            f"{names}: a Job of {entry.name}'s unit tests takes no runtime inputs (they are for "
+            "a Harness pipeline's CI stages); nothing was run"
+        )
     if deps.kubernetes is None:
         return Answer.failed(deps.why_missing(KUBERNETES))
     env = str(context.get("environment") or "staging")

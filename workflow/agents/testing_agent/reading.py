@@ -7,6 +7,8 @@ include_writes  the run may send unsafe methods (POST, PUT, ...): in production 
             planned and approved first
 unit_via    how unit tests run when the request says: job ("as a job", "in the cluster") or
             pipeline ("in its pipeline", "in harness", "through CI")
+runtime_inputs  a unit test request's `name=value` words (`branch=fix-rounding`): runtime
+            inputs of the pipeline's CI stages, read as harness_expert reads a deploy's
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CONTEXT_KEYS = (
     "include_writes",
     "endpoints",
     "unit_via",
+    "runtime_inputs",
 )
 
 _COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
@@ -79,6 +82,11 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
     if urls:
         found["spec_url"] = urls[-1]
     if found.get("test_kind") == "unit":
+        from workflow.agents.harness_expert.reading import runtime_inputs
+
+        given = runtime_inputs(text)
+        if given:
+            found["runtime_inputs"] = given
         if _AS_JOB.search(low):
             found["unit_via"] = "job"
         elif _IN_PIPELINE.search(low):
