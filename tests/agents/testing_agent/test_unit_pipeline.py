@@ -161,6 +161,8 @@ async def test_without_harness_a_pipeline_only_service_says_what_is_missing(deps
     )
     answer = await _unit(bare, {"service": "ledger", "environment": "staging"}, {})
     assert answer.status == "failed" and answer.summary.startswith("Harness is not configured")
+    told = await _unit(bare, {"service": "both", "unit_via": "pipeline"}, {})
+    assert told.status == "failed" and "Harness is not configured" in told.summary
     with pytest.raises(Refusal, match="a Job of both's unit tests takes no runtime inputs"):
         await _unit(deps, {"service": "both", "unit_via": "job",
                            "runtime_inputs": {"branch": "x"}}, {})  # fmt: skip

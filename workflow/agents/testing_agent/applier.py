@@ -126,11 +126,9 @@ async def apply_unit_tests_in_pipeline(plan: Plan, deps: WorkflowDeps) -> Applie
     seconds = time.monotonic() - began
     execution = run.execution
     link = (execution.url if execution else "") or started.url
-    number = (
-        f"execution #{execution.run_sequence}"
-        if execution and execution.run_sequence
-        else ("the execution")
-    )
+    number = "the execution"
+    if execution and execution.run_sequence:
+        number = f"execution #{execution.run_sequence}"
     head = f"unit tests of {service} (pipeline {pipeline}, {number}, {seconds:.0f} s)"
     if execution is None:
         raise ApplyError(f"{head}: following the execution failed ({run.why}); see {link}")
@@ -155,11 +153,9 @@ async def apply_unit_tests_in_pipeline(plan: Plan, deps: WorkflowDeps) -> Applie
         "seconds": round(seconds, 1),
     }
     if not execution.final:
-        state = (
-            "waits on a person in Harness"
-            if execution.waiting
-            else (f"is still {execution.status} after {client.config.follow_timeout:g} s")
-        )
+        state = f"is still {execution.status} after {client.config.follow_timeout:g} s"
+        if execution.waiting:
+            state = "waits on a person in Harness"
         raise ApplyError(f"{head}: {number} {state}; no longer followed here: {link}")
     if not reports:
         failed = execution.failed_stage()

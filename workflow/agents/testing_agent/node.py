@@ -467,7 +467,11 @@ async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
             "its unit tests cannot run in one"
             + ("; ask without 'in its pipeline' for its Job" if entry.unit_tests else "")
         )
-    if entry.harness_pipeline and via != "job" and (harness is not None or not entry.unit_tests):
+    if (
+        entry.harness_pipeline
+        and via != "job"
+        and (harness is not None or via == "pipeline" or not entry.unit_tests)
+    ):  # the pipeline first; without Harness, the Job when there is one
         if harness is None:
             return Answer.failed(deps.why_missing(HARNESS))
         return await _unit_pipeline(harness, entry, context)
