@@ -72,4 +72,4 @@ def test_sandbox_reset_forgets_runs_and_added_pipelines(sqlite_cli: Cli) -> None
     assert reset.code == EXIT_OK, reset
     assert "Harness pipelines and executions" in reset.out
     shown = sqlite_cli("sandbox", "show")
-    assert "1 pipeline(s), 0 execution(s)" in shown.out, shown.out
+    assert "2 pipeline(s), 0 execution(s)" in shown.out, shown.out  # the seeded ones

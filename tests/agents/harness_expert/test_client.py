@@ -293,3 +293,97 @@ async def test_names_reaching_the_api_are_validated(client):
         await client.get_pipeline("../../admin")
     with pytest.raises(HarnessError, match="invalid Harness execution id"):
         await client.execution("x/../../y")
+
+
+# --- a pipeline's CI stages alone, and their test reports (testing_agent's unit tests) ---
+
+CI_PIPELINE = "ledger_ci"
+
+
+def test_the_seeded_ci_pipeline_is_valid_harness_yaml(harness, assert_schema_valid):
+    assert_schema_valid(harness.pipelines[CI_PIPELINE]["yaml"])
+
+
+async def test_only_the_selected_stage_runs_and_its_template_is_its_own(client, harness):
+    template = await client.input_template(CI_PIPELINE, ["unit_tests"])
+    doc = yaml.safe_load(template)["pipeline"]
+    assert doc["properties"]["ci"]["codebase"]["build"] == "<+input>"
+    inputs = fill(template, build={"type": "branch", "spec": {"branch": "main"}})
+    started = await client.execute_stages(CI_PIPELINE, ["unit_tests"], inputs)
+    done = await _settled(client, started.id)
+    assert [s["identifier"] for s in done.stages] == ["unit_tests"], "notify did not run"
+    assert done.status == "Failed" and "1 test(s) failed" in done.failed_stage()["failure"]
+    posted = [c for c in harness.calls if c["method"] == "POST" and "/execute/" in c["path"]]
+    assert posted[-1]["path"] == f"/pipeline/api/pipeline/execute/{CI_PIPELINE}/stages"
+
+
+async def test_the_test_report_of_the_ci_stage_with_one_429_retried(client, harness):
+    inputs = fill(
+        await client.input_template(CI_PIPELINE, ["unit_tests"]),
+        build={"type": "branch", "spec": {"branch": "main"}},
+    )
+    started = await client.execute_stages(CI_PIPELINE, ["unit_tests"], inputs)
+    done = await _settled(client, started.id)
+    harness.refuse_next = [429]
+    before = len(harness.calls)
+    report = await client.test_report(CI_PIPELINE, done.run_sequence, "unit_tests")
+    ti = [c["path"] for c in harness.calls[before:]]
+    assert ti == [
+        "/ti-service/token",  # refused once (429)
+        "/ti-service/token",
+        "/ti-service/reports/summary",
+        "/ti-service/reports/test_cases",
+    ], ti
+    assert (report.total, report.passed, report.failed, report.skipped) == (13, 11, 1, 1)
+    assert report.failures == [
+        {
+            "name": "test_rounding_half_even",
+            "class_name": "tests.unit.test_fx",
+            "message": "[sandbox] AssertionError: assert Decimal('0.13') == Decimal('0.12') "
+            "(0.125 EUR rounded half-up, expected half-even)",
+        }
+    ]
+    assert await client.test_report(CI_PIPELINE, done.run_sequence + 1, "unit_tests") is None
+
+
+async def test_a_ci_stage_that_fails_before_its_tests_publishes_none(client, harness):
+    harness.fail_stages["unit_tests"] = "Run step pytest: container OOMKilled"
+    inputs = fill(
+        await client.input_template(CI_PIPELINE, ["unit_tests"]),
+        build={"type": "branch", "spec": {"branch": "main"}},
+    )
+    done = await _settled(
+        client, (await client.execute_stages(CI_PIPELINE, ["unit_tests"], inputs)).id
+    )
+    assert done.failed_stage()["failure"].startswith("Run step pytest: container OOMKilled")
+    assert await client.test_report(CI_PIPELINE, done.run_sequence, "unit_tests") is None
+
+
+async def test_the_reports_need_the_ti_token(harness):
+    import httpx
+
+    async with httpx.AsyncClient(base_url=harness.url) as http:
+        scope = {"accountId": SANDBOX_ACCOUNT, "orgId": SANDBOX_ORG, "projectId": SANDBOX_PROJECT}
+        headers = {"x-api-key": SANDBOX_KEY}
+        refused = await http.get("/ti-service/reports/summary", params=scope, headers=headers)
+        token = await http.get(
+            "/ti-service/token",
+            params={"accountId": SANDBOX_ACCOUNT, "routingId": SANDBOX_ACCOUNT},
+            headers=headers,
+        )
+        assert refused.status_code == 401 and token.status_code == 200
+        summary = await http.get(
+            "/ti-service/reports/summary",
+            params={**scope, "pipelineId": CI_PIPELINE, "buildId": 1, "report": "junit"},
+            headers={**headers, "X-Harness-Token": token.text},
+        )
+        assert summary.json()["total_tests"] == 0, "no build yet: zeros, not the envelope"
+
+
+async def test_selected_stages_are_checked(client):
+    with pytest.raises(HarnessError, match=r"Stage\(s\) nope not in ledger_ci"):
+        await client.execute_stages(CI_PIPELINE, ["nope"], "")
+    with pytest.raises(HarnessError, match="no stage of ledger_ci was selected"):
+        await client.execute_stages(CI_PIPELINE, [], "")
+    with pytest.raises(HarnessError, match="invalid Harness stage identifier"):
+        await client.test_report(CI_PIPELINE, 1, "bad stage")

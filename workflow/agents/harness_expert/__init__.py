@@ -9,6 +9,8 @@ node.py        the node: create / update (planned), deploy through a pipeline (p
                status, re-run, abort (planned)
 applier.py     applies an approved `harness` plan
 follow.py      follows a started execution to its end (the `rollout` node calls it)
+ci.py          a pipeline's CI stages run alone and their test results (testing_agent's
+               unit tests through the service's pipeline)
 sandbox_api.py the sandbox's simulated Harness (deploys to the sandbox cluster)
 sandbox.py     `devops-bot sandbox show|reset` for it
 vocabulary.py  how pipeline requests are recognised, and the pipeline's shape read from them
@@ -54,6 +56,8 @@ SPEC = AgentSpec(
     node=lazy("workflow.agents.harness_expert.node:harness_expert"),
     sandbox=lazy("workflow.agents.harness_expert.sandbox:SANDBOX"),
     connect=lazy("workflow.agents.harness_expert.client:connect"),
-    # the scaffold agent writes a new service's pipeline with these
-    public=("authoring", "rules"),
+    # the scaffold agent writes a new service's pipeline with these; testing_agent runs a
+    # service's unit tests in its pipeline's CI stages with `ci` (its `name=value` inputs
+    # read as `reading` reads a deploy's)
+    public=("authoring", "rules", "ci", "reading"),
 )

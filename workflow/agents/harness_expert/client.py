@@ -14,7 +14,23 @@ get `GET /pipeline/api/pipelines/{id}`, create `POST /pipeline/api/pipelines/v2`
 `POST /pipeline/api/inputSets/template`, execute `POST /pipeline/api/pipeline/execute/{id}`,
 status `GET /pipeline/api/pipelines/execution/v2/{planExecutionId}`, recent executions
 `POST /pipeline/api/pipelines/execution/summary`, abort
-`PUT /pipeline/api/pipeline/execute/interrupt/{planExecutionId}?interruptType=AbortAll`.
+`PUT /pipeline/api/pipeline/execute/interrupt/{planExecutionId}?interruptType=AbortAll`,
+selected stages `POST /pipeline/api/pipeline/execute/{id}/stages` (JSON `RunStageRequest`:
+`runtimeInputYaml`, `stageIdentifiers`; as Harness's generated Python client and its API
+reference name it).
+
+CI test results come from the test-intelligence service, which answers without the envelope
+(its Go client and types, harness/ti-client): a token first, `GET /ti-service/token`
+(`accountId`, `routingId`; the answer is the token, sent back as `X-Harness-Token`, as
+Harness's own UI does), then `GET /ti-service/reports/summary`, a bare `{total_tests,
+failed_tests, successful_tests, skipped_tests, duration_ms}`, and
+`GET /ti-service/reports/test_cases` (`sort`, `order`, `pageIndex`, `pageSize`), a bare
+`{data: <page metadata>, content: [test case]}` (a case: `name`, `class_name`, `suite_name`,
+`result: {status, message, type, desc}`); both take `accountId`, `orgId`, `projectId`,
+`pipelineId`, `buildId` (the run sequence), `stageId` and `report=junit` rather than the
+`*Identifier` parameters of the pipeline service. The failed cases are read sorted by status
+(`error` and `failed` first when the service sorts as named), page by page (at most 500
+cases), until as many as the summary counts are found.
 """
 
 from __future__ import annotations
@@ -46,6 +62,7 @@ __all__ = [
     "HarnessConfig",
     "HarnessError",
     "StoredPipeline",
+    "TestReport",
     "connect",
     "valid_identifier",
 ]
@@ -207,6 +224,19 @@ class Execution:
         return next((s for s in self.stages if s.get("status") == "Failed"), None)
 
 
+@dataclass
+class TestReport:
+    """A CI stage's published test results (JUnit, as the test-intelligence service sums
+    them): counts and the failed cases (name, class, message)."""
+
+    total: int
+    failed: int
+    passed: int
+    skipped: int
+    duration_ms: int | None = None
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, HarnessError) and exc.retryable
 
@@ -282,14 +312,15 @@ class HarnessClient:
             "POST", "/pipeline/api/pipelines/validate-yaml-with-schema", yaml_body=yaml_text
         )
 
-    async def input_template(self, identifier: str) -> str:
-        """The runtime-input template of the pipeline (YAML; empty when it takes none)."""
+    async def input_template(self, identifier: str, stages: list[str] | None = None) -> str:
+        """The runtime-input template of the pipeline (YAML; empty when it takes none); with
+        `stages`, of those stages only (and the pipeline's own inputs)."""
         valid_identifier(identifier)
         data = await self._call(
             "POST",
             "/pipeline/api/inputSets/template",
             params={"pipelineIdentifier": identifier},
-            json={"stageIdentifiers": []},
+            json={"stageIdentifiers": list(stages or [])},
         )
         return str((data or {}).get("inputSetTemplateYaml") or "")
 
@@ -318,6 +349,91 @@ class HarnessClient:
             status=str(plan.get("status") or "Running"),
             url=self.execution_url(identifier, execution_id),
         )
+
+    async def execute_stages(
+        self, identifier: str, stages: list[str], inputs_yaml: str
+    ) -> Execution:
+        """Start only these stages of the pipeline (Harness's selective stage execution)."""
+        valid_identifier(identifier)
+        for stage in stages:
+            valid_identifier(stage, "stage identifier")
+        if not stages:
+            raise HarnessError(f"no stage of {identifier} was selected to run")
+        data = await self._call(
+            "POST",
+            f"/pipeline/api/pipeline/execute/{identifier}/stages",
+            params={"moduleType": "CI"},
+            json={"runtimeInputYaml": inputs_yaml, "stageIdentifiers": list(stages)},
+        )
+        return self._started(identifier, data)
+
+    async def test_report(
+        self, pipeline: str, run_sequence: int, stage: str, *, failures: int = 20
+    ) -> TestReport | None:
+        """The test results the CI stage published in run `run_sequence` of the pipeline,
+        with up to `failures` failed cases; None when it published none."""
+        valid_identifier(pipeline)
+        valid_identifier(stage, "stage identifier")
+        token = await self._call(
+            "GET", "/ti-service/token", params={"orgId": None, "projectId": None}, ti=True
+        )
+        if not isinstance(token, str) or not token.strip():
+            raise HarnessError(f"{self.label} gave no test-intelligence token")
+        auth = {"X-Harness-Token": token.strip().strip('"')}
+        scope = {
+            "pipelineId": pipeline,
+            "buildId": int(run_sequence),
+            "stageId": stage,
+            "report": "junit",
+        }
+        summary = await self._call(
+            "GET", "/ti-service/reports/summary", params=scope, ti=True, headers=auth
+        )
+        summary = summary if isinstance(summary, dict) else {}
+        total = _count(summary.get("total_tests"))
+        if not total:
+            return None
+        failed = _count(summary.get("failed_tests"))
+        report = TestReport(
+            total=total,
+            failed=failed,
+            passed=_count(summary.get("successful_tests")),
+            skipped=_count(summary.get("skipped_tests")),
+            duration_ms=summary.get("duration_ms"),
+        )
+        size = 100
+        for index in range(_TEST_CASE_PAGES):
+            if not failed or len(report.failures) >= min(failed, failures):
+                break
+            page = await self._call(
+                "GET",
+                "/ti-service/reports/test_cases",
+                params={
+                    **scope,
+                    "sort": "status",
+                    "order": "ASC",
+                    "pageIndex": index,
+                    "pageSize": size,
+                },
+                ti=True,
+                headers=auth,
+            )
+            cases = (page.get("content") or []) if isinstance(page, dict) else []
+            for case in cases:
+                result = case.get("result") or {}
+                if str(result.get("status") or "") not in {"failed", "error"}:
+                    continue
+                if len(report.failures) < failures:
+                    report.failures.append(
+                        {
+                            "name": str(case.get("name") or ""),
+                            "class_name": str(case.get("class_name") or ""),
+                            "message": str(result.get("message") or result.get("desc") or ""),
+                        }
+                    )
+            if len(cases) < size:
+                break
+        return report
 
     async def execution(self, execution_id: str) -> Execution:
         _valid_execution(execution_id)
@@ -409,13 +525,24 @@ class HarnessClient:
         json: Any = None,
         yaml_body: str | None = None,
         headers: dict[str, str] | None = None,
+        ti: bool = False,
     ) -> Any:
-        query = {
-            "accountIdentifier": self.config.account,
-            "orgIdentifier": self.config.org,
-            "projectIdentifier": self.config.project,
-            **(params or {}),
-        }
+        """One call, retried on 429/5xx; `ti`: the test-intelligence service (its own
+        scope parameters, its answer not in the envelope)."""
+        if ti:
+            scope = {
+                "accountId": self.config.account,
+                "routingId": self.config.account,
+                "orgId": self.config.org,
+                "projectId": self.config.project,
+            }
+        else:
+            scope = {
+                "accountIdentifier": self.config.account,
+                "orgIdentifier": self.config.org,
+                "projectIdentifier": self.config.project,
+            }
+        query = {k: v for k, v in {**scope, **(params or {})}.items() if v is not None}
         send_headers = dict(headers or {})
         content = None
         if yaml_body is not None:
@@ -428,7 +555,7 @@ class HarnessClient:
             reraise=True,
         ):
             with attempt:
-                return await self._once(method, path, query, json, content, send_headers)
+                return await self._once(method, path, query, json, content, send_headers, ti)
         raise AssertionError("unreachable")  # reraise=True: the last error propagates
 
     async def _once(
@@ -439,6 +566,7 @@ class HarnessClient:
         json: Any,
         content: bytes | None,
         headers: dict[str, str],
+        ti: bool = False,
     ) -> Any:
         try:
             response = await self._http.request(
@@ -458,13 +586,15 @@ class HarnessClient:
             body = response.json()
         except ValueError:
             body = None
+        if ti and response.is_success:
+            return body if body is not None else response.text
         if response.is_success and isinstance(body, dict) and body.get("status") != "ERROR":
             return body.get("data")
         raise self._error(response.status_code, body if isinstance(body, dict) else {})
 
     def _error(self, status: int, body: dict[str, Any]) -> HarnessError:
         code = str(body.get("code") or "") or None
-        message = str(body.get("message") or "").strip()
+        message = str(body.get("message") or body.get("error_msg") or "").strip()
         problems = _schema_problems(body.get("metadata"))
         if status == 401:
             text = f"{self.label} refused the API key (401): check HARNESS_API_KEY"
@@ -488,6 +618,14 @@ class HarnessClient:
 
 
 _RETRY = frozenset({429, 500, 502, 503, 504})
+_TEST_CASE_PAGES = 5  # pages of 100 test cases read at most for the failed ones
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _valid_execution(execution_id: str) -> None:

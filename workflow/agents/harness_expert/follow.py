@@ -18,7 +18,7 @@ from typing import Any
 from workflow.agents.harness_expert.client import BACKEND, Execution, HarnessClient, HarnessError
 from workflow.deps import WorkflowDeps
 
-__all__ = ["follow_execution"]
+__all__ = ["follow_execution", "until_settled"]
 
 _READ_FAILURES = 5  # consecutive failed reads before following gives up
 
@@ -48,7 +48,7 @@ async def follow_execution(applied: dict[str, Any], deps: WorkflowDeps) -> dict[
         why = deps.why_missing(BACKEND)
         summary = f"started {head}, but its execution cannot be followed: {why}; see {url}"
         return {**base, "status": "failed", "summary": summary, "result": result}
-    execution, why = await _until_settled(client, str(result.get("execution")))
+    execution, why = await until_settled(client, str(result.get("execution")))
     if execution is None:
         summary = f"started {head}{by}, but following its execution failed ({why}); see {url}"
         return {**base, "status": "failed", "summary": summary, "result": result}
@@ -88,7 +88,7 @@ async def follow_execution(applied: dict[str, Any], deps: WorkflowDeps) -> dict[
     return {**base, "status": "failed", "summary": summary, "result": result}
 
 
-async def _until_settled(client: HarnessClient, execution_id: str) -> tuple[Execution | None, str]:
+async def until_settled(client: HarnessClient, execution_id: str) -> tuple[Execution | None, str]:
     """Poll the execution until it is final, waits on a person, or the time is up; stage
     changes are written to the run's progress stream."""
     write = _writer()

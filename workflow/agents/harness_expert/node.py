@@ -418,7 +418,7 @@ class _Answers:
     def _derived(self, field: RuntimeInput) -> Any:
         key = field.key.lower()
         if key in _IMAGE_TAG_INPUTS:
-            return self.tag
+            return self.tag or None  # no tag: a CI run (ci.py) asks for it back
         if key == "environmentref":
             return self.env_ref
         if key == "infrastructuredefinitions" and self.infra:

@@ -15,6 +15,12 @@ Kubernetes `Deployment` stage patches the sandbox cluster's Deployment of the st
 `image_tag`, over the cluster's own API, and succeeds when its rollout completes (fails when
 the Deployment exceeds its progress deadline or the step's timeout passes).
 
+A CI stage of a pipeline listed in `SANDBOX_TEST_RESULTS` (the seeded `ledger_ci`) publishes
+those fixed, clearly simulated JUnit results when it ends (and fails when one of them failed,
+as a Run step whose pytest exits 1 does); they are served by the test-intelligence endpoints
+(`/ti-service/reports/summary`, `/ti-service/reports/test_cases`), bare JSON as Harness's
+ti-service answers. `POST .../pipeline/execute/{id}/stages` runs only the selected stages.
+
 Test knobs: `refuse_next` (HTTP statuses answered once each before the real answer, e.g. 429)
 and `fail_stages` (stage identifier -> the error message that stage fails with).
 """
@@ -47,6 +53,7 @@ __all__ = [
     "SANDBOX_KEY",
     "SANDBOX_ORG",
     "SANDBOX_PROJECT",
+    "SANDBOX_TEST_RESULTS",
     "SandboxHarness",
     "fresh_state",
     "open_sandbox_harness",
@@ -59,6 +66,42 @@ _FORMAT = "devops-bot-sandbox-harness/1"
 _SEED = Path(__file__).parent / "sandbox"
 _PIPELINE_ROOT = "/pipeline/api"
 _STATE_NAME = "sandbox-harness.json"
+
+# What a CI stage of these pipelines publishes in the sandbox: fixed, so a test can say it.
+_LEDGER_PASSED = [
+    ("test_post_entry_balances", "tests.unit.test_postings"),
+    ("test_reverse_entry", "tests.unit.test_postings"),
+    ("test_idempotent_post", "tests.unit.test_postings"),
+    ("test_currency_mismatch_refused", "tests.unit.test_postings"),
+    ("test_open_period", "tests.unit.test_periods"),
+    ("test_close_period", "tests.unit.test_periods"),
+    ("test_closed_period_refuses_posts", "tests.unit.test_periods"),
+    ("test_trial_balance_sums_to_zero", "tests.unit.test_reports"),
+    ("test_account_statement", "tests.unit.test_reports"),
+    ("test_export_csv", "tests.unit.test_reports"),
+    ("test_fx_rate_lookup", "tests.unit.test_fx"),
+]
+SANDBOX_TEST_RESULTS: dict[str, list[dict[str, Any]]] = {
+    "ledger_ci": [
+        *(
+            {"name": n, "class_name": c, "status": "passed", "message": ""}
+            for n, c in _LEDGER_PASSED
+        ),
+        {
+            "name": "test_rounding_half_even",
+            "class_name": "tests.unit.test_fx",
+            "status": "failed",
+            "message": "[sandbox] AssertionError: assert Decimal('0.13') == Decimal('0.12') "
+            "(0.125 EUR rounded half-up, expected half-even)",
+        },
+        {
+            "name": "test_fx_rates_live",
+            "class_name": "tests.unit.test_fx",
+            "status": "skipped",
+            "message": "[sandbox] needs network access",
+        },
+    ]
+}
 
 Validate = Callable[[str], list[tuple[str, str]]]
 
@@ -161,6 +204,10 @@ class SandboxHarness(ThreadedServer):
         r.add_get(p + "/pipelines/execution/v2/{eid}", self._execution)
         r.add_post(p + "/pipelines/execution/summary", self._summary)
         r.add_put(p + "/pipeline/execute/interrupt/{eid}", self._interrupt)
+        r.add_post(p + "/pipeline/execute/{id}/stages", self._execute)
+        r.add_get("/ti-service/token", self._ti_token)
+        r.add_get("/ti-service/reports/summary", self._ti_summary)
+        r.add_get("/ti-service/reports/test_cases", self._ti_cases)
         return app
 
     @web.middleware
@@ -177,19 +224,23 @@ class SandboxHarness(ThreadedServer):
             if request.headers.get("x-api-key") != self.api_key:
                 raise _Refused(401, "INVALID_CREDENTIAL", "Invalid API token")
             q = request.query
-            if (q.get("accountIdentifier"), q.get("orgIdentifier"), q.get("projectIdentifier")) != (
-                SANDBOX_ACCOUNT,
-                SANDBOX_ORG,
-                SANDBOX_PROJECT,
-            ):
+            ti = request.path.startswith("/ti-service/")
+            scope = ("accountId", "orgId", "projectId") if ti else _SCOPE
+            want = (SANDBOX_ACCOUNT, SANDBOX_ORG, SANDBOX_PROJECT)
+            if request.path == "/ti-service/token":  # account-wide: no org or project
+                scope, want = ("accountId", "routingId"), (SANDBOX_ACCOUNT, SANDBOX_ACCOUNT)
+            elif ti and request.headers.get("X-Harness-Token") != _TI_TOKEN:
+                raise _Refused(401, "INVALID_TOKEN", "missing or invalid X-Harness-Token")
+            if tuple(q.get(k) for k in scope) != want:
                 raise _Refused(
                     404,
                     "RESOURCE_NOT_FOUND_EXCEPTION",
-                    f"Project {q.get('projectIdentifier')} in org {q.get('orgIdentifier')} "
-                    "does not exist",
+                    f"Project {q.get(scope[2])} in org {q.get(scope[1])} does not exist",
                 )
             data = await handler(request)
-            return _envelope(data)
+            if isinstance(data, web.Response):
+                return data
+            return web.json_response(data) if ti else _envelope(data)
         except _Refused as exc:
             body = {
                 "status": "ERROR",
@@ -304,16 +355,37 @@ class SandboxHarness(ThreadedServer):
 
     async def _template(self, request: web.Request) -> Any:
         pid = request.query.get("pipelineIdentifier") or ""
+        body = await request.json() if request.can_read_body else {}
+        selected = list((body or {}).get("stageIdentifiers") or [])
         with self._lock, self._shared.locked():
             stored = self._pipeline(pid)
-        template = input_template(stored["yaml"])
+        text = stored["yaml"]
+        if selected:
+            text = yaml.safe_dump(_only_stages(yaml.safe_load(text), selected), sort_keys=False)
+        template = input_template(text)
         return {"inputSetTemplateYaml": template, "hasInputSets": False}
 
     async def _execute(self, request: web.Request) -> Any:
         pid = request.match_info["id"]
-        inputs = await self._text(request)
+        selected: list[str] = []
+        if request.path.endswith("/stages"):  # RunStageRequest (JSON)
+            body = await request.json()
+            inputs = str(body.get("runtimeInputYaml") or "")
+            selected = [str(s) for s in body.get("stageIdentifiers") or []]
+            if not selected:
+                raise _Refused(400, "INVALID_REQUEST", "stageIdentifiers must not be empty")
+        else:
+            inputs = await self._text(request)
         with self._lock, self._shared.locked():
             stored = self._pipeline(pid)
+            if selected:
+                known = {str(s.get("identifier")) for s in _flat_stages(
+                    yaml.safe_load(stored["yaml"])["pipeline"])}  # fmt: skip
+                unknown = [s for s in selected if s not in known]
+                if unknown:
+                    raise _Refused(
+                        400, "INVALID_REQUEST", f"Stage(s) {', '.join(unknown)} not in {pid}"
+                    )
             if "eid" in request.match_info:  # a re-run: of an execution of this pipeline
                 original = self._execution_record(request.match_info["eid"])
                 if original["pipeline"] != pid:
@@ -325,6 +397,8 @@ class SandboxHarness(ThreadedServer):
             except ValueError as exc:
                 raise _Refused(400, "INVALID_REQUEST", str(exc)) from None
             doc = yaml.safe_load(resolved)["pipeline"]
+            if selected:
+                doc = _only_stages({"pipeline": doc}, selected)["pipeline"]
             now = self.clock()
             eid = uuid.uuid4().hex[:22]
             sequence = 1 + max(
@@ -345,6 +419,7 @@ class SandboxHarness(ThreadedServer):
                     str(v.get("name")): v.get("value") for v in doc.get("variables") or []
                 },
                 "stages": [_stage_record(s, doc) for s in _flat_stages(doc)],
+                "tests": {},
             }
             self._save()
         return {"planExecution": {"uuid": eid, "status": "RUNNING"}}
@@ -390,6 +465,62 @@ class SandboxHarness(ThreadedServer):
             execution.update(status="Aborted", ended=self.clock())
             self._save()
         return {"id": uuid.uuid4().hex, "interruptType": "AbortAll", "planExecutionId": eid}
+
+    async def _ti_token(self, request: web.Request) -> Any:
+        return web.Response(text=_TI_TOKEN, content_type="text/plain")
+
+    async def _ti_summary(self, request: web.Request) -> Any:
+        cases = self._ti_results(request)
+        return {
+            "total_tests": len(cases),
+            "failed_tests": sum(c["status"] in ("failed", "error") for c in cases),
+            "successful_tests": sum(c["status"] == "passed" for c in cases),
+            "skipped_tests": sum(c["status"] == "skipped" for c in cases),
+            "duration_ms": 1000 * len(cases),
+        }
+
+    async def _ti_cases(self, request: web.Request) -> Any:
+        cases = self._ti_results(request)
+        if request.query.get("sort") == "status":
+            descending = request.query.get("order", "ASC").upper() == "DESC"
+            cases = sorted(cases, key=lambda c: c["status"], reverse=descending)
+        size = int(request.query.get("pageSize") or 100)
+        index = int(request.query.get("pageIndex") or 0)
+        page = cases[index * size : (index + 1) * size]
+        content = [
+            {
+                "name": c["name"],
+                "class_name": c["class_name"],
+                "suite_name": c["class_name"],
+                "result": {"status": c["status"], "message": c["message"], "type": "", "desc": ""},
+                "duration_ms": 1000,
+                "stdout": "",
+                "stderr": "",
+            }
+            for c in page
+        ]
+        meta = {
+            "totalPages": max(1, -(-len(cases) // size)),
+            "totalItems": len(cases),
+            "pageItemCount": len(page),
+            "pageSize": size,
+        }
+        return {"data": meta, "content": content}
+
+    def _ti_results(self, request: web.Request) -> list[dict[str, Any]]:
+        """The results a CI stage of build `buildId` (run sequence) of `pipelineId` published
+        (none yet, or none at all: an empty list, as the real service answers zeros)."""
+        q = request.query
+        with self._lock, self._shared.locked():
+            for execution in self.executions.values():
+                if execution["pipeline"] == q.get("pipelineId") and str(
+                    execution["sequence"]
+                ) == str(q.get("buildId")):
+                    tests = execution.get("tests") or {}
+                    if q.get("stageId"):
+                        return list(tests.get(q["stageId"]) or [])
+                    return [c for stage in tests.values() for c in stage]
+        return []
 
     def _execution_record(self, eid: str) -> dict[str, Any]:
         execution = self.executions.get(eid)
@@ -445,6 +576,23 @@ class SandboxHarness(ThreadedServer):
                     return False
                 if stage["type"] == "Deployment":
                     done = await self._rollout(execution, stage, now)
+                elif (
+                    stage["type"] == "CI"
+                    and execution["pipeline"] in SANDBOX_TEST_RESULTS
+                    and now - stage["started"] >= self.stage_seconds
+                ):
+                    cases = SANDBOX_TEST_RESULTS[execution["pipeline"]]
+                    execution.setdefault("tests", {})[stage["identifier"]] = cases
+                    failed = sum(c["status"] in ("failed", "error") for c in cases)
+                    if failed:
+                        self._fail(
+                            execution,
+                            stage,
+                            f"[sandbox] step pytest exited with status 1: {failed} test(s) failed",
+                        )
+                        return True
+                    stage.update(status="Success", ended=now)
+                    done = True
                 elif now - stage["started"] >= self.stage_seconds:
                     stage.update(status="Success", ended=now)
                     done = True
@@ -624,6 +772,25 @@ class SandboxHarness(ThreadedServer):
 
 
 _FINAL = frozenset({"Success", "Failed", "Aborted", "Expired"})
+_SCOPE = ("accountIdentifier", "orgIdentifier", "projectIdentifier")
+_TI_TOKEN = "sandbox-ti-token"  # not a secret: what the simulated ti-service hands out
+
+
+def _only_stages(doc: dict[str, Any], selected: list[str]) -> dict[str, Any]:
+    """The pipeline document with only the selected stages (selective stage execution)."""
+    doc = copy.deepcopy(doc)
+    pipeline = doc.get("pipeline") or {}
+    kept = []
+    for item in pipeline.get("stages") or []:
+        if "parallel" in item:
+            inner = [p for p in item["parallel"] if (p.get("stage") or {}).get("identifier")
+                     in selected]  # fmt: skip
+            if inner:
+                kept.append({"parallel": inner})
+        elif (item.get("stage") or {}).get("identifier") in selected:
+            kept.append(item)
+    pipeline["stages"] = kept
+    return doc
 
 
 def _envelope(data: Any) -> web.Response:

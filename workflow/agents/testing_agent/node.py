@@ -403,13 +403,67 @@ async def _scaffold_pull_request(
     )
 
 
-UNIT_BACKEND = "unit_tests"  # the plan backend of a unit test Job (applier.apply_unit_tests)
+UNIT_BACKEND = "unit_tests"  # the plan backend of a unit test run (applier.apply_unit_tests)
 KUBERNETES = "kubernetes"
+HARNESS = "harness"  # harness_expert's backend: the service's pipeline runs the unit tests
+
+
+async def _unit_pipeline(client: Any, entry: Any, context: dict[str, Any]) -> Answer:
+    """A plan to run only the CI stage(s) of the service's pipeline, inputs filled."""
+    from workflow.agents.harness_expert.ci import HarnessError, plan_ci_run
+
+    env = str(context.get("environment") or "staging")
+    pipeline = str(entry.harness_pipeline)
+    try:
+        ci = await plan_ci_run(client, pipeline, entry, env, context.get("runtime_inputs") or {})
+    except HarnessError as exc:
+        return Answer.failed(exc.message)
+    names = ", ".join(f"{s['name']} ({s['identifier']})" for s in ci.stages)
+    ids = [s["identifier"] for s in ci.stages]
+    preview = "\n".join(
+        [
+            f"Run {entry.name}'s unit tests in pipeline {pipeline} on {client.label}: only its "
+            f"CI stage(s) {names}, followed to the end (at most {client.config.follow_timeout:g} "
+            "s); results from Harness's test reports",
+            "runtime inputs:",
+            *([f"  {k} = {v}" for k, v in ci.used.items()] or ["  (none)"]),
+        ]
+    )
+    plan = Plan(
+        action="run_unit_tests",
+        kind="Pipeline",
+        name=pipeline,
+        environment=env,
+        backend=UNIT_BACKEND,
+        target=f"unit tests of {entry.name} (pipeline {pipeline}, stage(s) {', '.join(ids)})",
+        body={
+            "service": entry.name,
+            "via": "harness",
+            "pipeline": pipeline,
+            "stages": ids,
+            "stage_names": {s["identifier"]: s["name"] for s in ci.stages},
+            "inputs": ci.inputs,
+        },
+        resource_version=ci.version or None,
+        preview=preview,
+        dry_run=False,
+    ).with_hash()
+    data = plan.model_dump(mode="json")
+    return Answer(
+        "planned",
+        f"planned {entry.name}'s unit tests in pipeline {pipeline} on {client.label} (CI "
+        f"stage(s) {names} only)",
+        output={"plan": data},
+        parts=[parts.preview(preview)],
+        plan=data,
+    )
 
 
 async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState) -> Answer:
-    """`run the unit tests of ledger`: a Kubernetes Job with the catalog's image and command,
-    planned (running it is a write) and applied per policy."""
+    """`run the unit tests of ledger`: the CI stage(s) of the service's Harness pipeline when
+    the catalog names one (and Harness is there), else a Kubernetes Job with the catalog's
+    image and command; planned (running them is a write) and applied per policy. "as a job" /
+    "in the cluster" picks the Job, "in its pipeline" the pipeline."""
     import secrets
 
     import yaml
@@ -420,16 +474,38 @@ async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
     entry = deps.catalog.resolve(str(name)) if name else None
     if entry is None:
         raise Refusal("the unit tests of which service? e.g. `run the unit tests of ledger`")
+    via = context.get("unit_via")
+    harness = deps.backend(HARNESS)
+    if via == "pipeline" and not entry.harness_pipeline:
+        raise Refusal(
+            f"the catalog names no Harness pipeline for {entry.name} (`harness_pipeline:`), so "
+            "its unit tests cannot run in one"
+            + ("; ask without 'in its pipeline' for its Job" if entry.unit_tests else "")
+        )
+    if (
+        entry.harness_pipeline
+        and via != "job"
+        and (harness is not None or via == "pipeline" or not entry.unit_tests)
+    ):  # the pipeline first; without Harness, the Job when there is one
+        if harness is None:
+            return Answer.failed(deps.why_missing(HARNESS))
+        return await _unit_pipeline(harness, entry, context)
     if entry.unit_tests is None:
-        via = (
-            f" (its Harness pipeline {entry.harness_pipeline} is not triggered for unit tests "
-            "by this version)"
+        why = (
+            f" as a Job (its Harness pipeline {entry.harness_pipeline} can run them: ask without "
+            "'as a job')"
             if entry.harness_pipeline
             else ""
         )
         raise Refusal(
-            f"the catalog does not say how {entry.name}'s unit tests run{via}: add `unit_tests: "
+            f"the catalog does not say how {entry.name}'s unit tests run{why}: add `unit_tests: "
             "{image: <image holding the tests>, command: [pytest, -q]}` to its entry"
+        )
+    if context.get("runtime_inputs"):
+        names = ", ".join(sorted(context["runtime_inputs"]))
+        raise Refusal(
+            f"{names}: a Job of {entry.name}'s unit tests takes no runtime inputs (they are for "
+            "a Harness pipeline's CI stages); nothing was run"
         )
     if deps.kubernetes is None:
         return Answer.failed(deps.why_missing(KUBERNETES))

@@ -6,6 +6,10 @@ spec_source "repository": the document committed in the service's repository is 
 endpoints   the operations a scaffold is for ("the orders endpoints of payments": orders)
 include_writes  the run may send unsafe methods (POST, PUT, ...): in production a write,
             planned and approved first
+unit_via    how unit tests run when the request says: job ("as a job", "in the cluster") or
+            pipeline ("in its pipeline", "in harness", "through CI")
+runtime_inputs  a unit test request's `name=value` words (`branch=fix-rounding`): runtime
+            inputs of the pipeline's CI stages, read as harness_expert reads a deploy's
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ CONTEXT_KEYS = (
     "pull_request",
     "include_writes",
     "endpoints",
+    "unit_via",
+    "runtime_inputs",
 )
 
 _COVERAGE = re.compile(r"\bcover(?:age|ed)\b|\buncovered\b")
@@ -55,6 +61,14 @@ _ENDPOINTS = re.compile(
     r"\b(?:the\s+)?([a-z][\w-]*)\s+(?:endpoints?|operations|routes|resources?)\b"
     r"(?:\s+(?:of|in|on|for)\s+(?:the\s+)?([a-z][a-z0-9-]*))?"
 )
+_AS_JOB = re.compile(
+    r"\b(?:as|in|with)\s+an?\s+(?:kubernetes\s+|k8s\s+)?job\b"
+    r"|\bin\s+the\s+(?:kubernetes\s+|k8s\s+)?cluster\b|\bon\s+kubernetes\b"
+)
+_IN_PIPELINE = re.compile(
+    r"\b(?:in|through|via|with|on)\s+(?:its\s+|the\s+)?(?:harness\b|ci\b|(?:harness\s+|ci\s+)?"
+    r"pipeline\b)"
+)
 _AGAINST = re.compile(r"\b(?:tests?|testing)\b[^.?]{0,30}\bagainst\b")
 
 
@@ -76,6 +90,16 @@ def read_test_request(task_type: str, text: str, context: dict[str, Any]) -> dic
         found["spec_url"] = urls[-1]
     elif asks_repository_document(low):
         found["spec_source"] = "repository"
+    if found.get("test_kind") == "unit":
+        from workflow.agents.harness_expert.reading import runtime_inputs
+
+        given = runtime_inputs(text)
+        if given:
+            found["runtime_inputs"] = given
+        if _AS_JOB.search(low):
+            found["unit_via"] = "job"
+        elif _IN_PIPELINE.search(low):
+            found["unit_via"] = "pipeline"
     if _WRITES.search(low):
         found["include_writes"] = True
     if asks_pull_request(low):
