@@ -134,7 +134,13 @@ async def _assert_stopped(bot: BotUnderTest, api: SlowApi, asked_at: float, by: 
 def test_the_words_that_cancel():
     for text in ("cancel", "Stop", "cancel this", "stop the tests", "please stop it", "stop!"):
         assert is_cancel(text), text
-    for text in ("stop web in prod", "cancel the silence for checkout", "stopped?", "scale"):
+    for text in (
+        "stop web in prod",
+        "cancel the silence for checkout",
+        "cancel silence #5f2e9a10",
+        "stopped?",
+        "scale",
+    ):
         assert not is_cancel(text), text
 
 
