@@ -159,11 +159,21 @@ class CancelFlow:
         except BaseException:
             task.cancel()  # this drive itself was stopped (shutdown): the run goes with it
             raise
-        with contextlib.suppress(Exception):  # asked as it ended: the asker hears so
-            late = await self.rt.cancels.take(run_id)
-            if late is not None:
-                await tell(str(late.get("user") or ""), messages.cancel_missed(what))
+        if (
+            not task.cancelled() and task.exception() is None
+        ):  # ended (else the caller decides: e.g. it waits on)
+            with contextlib.suppress(Exception):  # asked as it ended: the asker hears so
+                late = await self.rt.cancels.take(run_id)
+                if late is not None:
+                    await tell(str(late.get("user") or ""), messages.cancel_missed(what))
         return task.result()
+
+    async def asked_while_waiting(self, run_id: str) -> None:
+        """Between tries of a run that waits for its thread's rollout (nothing of it ran
+        yet): a cancel request stops it (RunCancelled)."""
+        asked = await self.rt.cancels.take(run_id)
+        if asked is not None:
+            raise RunCancelled(asked)
 
     async def stopped(
         self,

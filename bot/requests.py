@@ -237,6 +237,7 @@ class RequestFlow:
                         return
                     await status.waiting(messages.waiting_for_rollout())
                     await asyncio.sleep(self.rt.busy_poll)
+                    await self.rt.cancel.asked_while_waiting(run_id)
         except InputError as exc:
             await status.finish(messages.already_pending(str(exc)))
             return
@@ -426,7 +427,13 @@ class RequestFlow:
         if req.thread_ts is None:
             return
         if is_cancel(req.text):  # never waits for a run slot: the runs may hold them all
-            await self.rt.cancel.ask(client, req, say_private)
+            try:
+                await self.rt.cancel.ask(client, req, say_private)
+            except Exception as exc:
+                if not is_store_error(exc):
+                    raise
+                self.rt.store.mark_down(exc)
+                await say_private(messages.state_store_lost())
             return
         thread_id = thread_id_for(req.team, req.channel, req.thread_ts)
         if not await self.rt.service.state_of(thread_id):
