@@ -420,20 +420,27 @@ class RequestFlow:
             user=user,
         )
 
+    async def cancel_in_thread(
+        self, client: AsyncWebClient, req: SlackRequest, say_private: Say
+    ) -> None:
+        """`cancel` / `stop` in a thread (bot.cancel). Never waits for a run slot: the runs
+        may hold them all."""
+        try:
+            await self.rt.cancel.ask(client, req, say_private)
+        except Exception as exc:
+            if not is_store_error(exc):
+                raise
+            self.rt.store.mark_down(exc)
+            await say_private(messages.state_store_lost())
+
     async def handle_thread_reply(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
     ) -> None:
         """A plain reply in a thread: continue it only when it is one of our graph threads."""
         if req.thread_ts is None:
             return
-        if is_cancel(req.text):  # never waits for a run slot: the runs may hold them all
-            try:
-                await self.rt.cancel.ask(client, req, say_private)
-            except Exception as exc:
-                if not is_store_error(exc):
-                    raise
-                self.rt.store.mark_down(exc)
-                await say_private(messages.state_store_lost())
+        if is_cancel(req.text):
+            await self.cancel_in_thread(client, req, say_private)
             return
         thread_id = thread_id_for(req.team, req.channel, req.thread_ts)
         if not await self.rt.service.state_of(thread_id):

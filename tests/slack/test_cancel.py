@@ -165,9 +165,13 @@ async def test_a_run_is_cancelled_from_its_thread_on_the_same_replica(tmp_path, 
         await bot.runtime.drain(10)
         assert await bot.runtime.inflight.get(_thread(root)) is None
 
-        # Nothing runs now: said so. The thread stays usable for a follow-up.
+        # Nothing runs now: said so, to a reply and to a mention. The thread stays usable.
         await _reply_in(bot, "cancel", root, user="U1")
         told = await bot.slack.wait_for(lambda: bot.ephemerals_to("U1"))
+        assert "Nothing is running" in told[-1]["text"]
+        mention = {**_reply("<@UBOT> stop", root, "U1"), "type": "app_mention"}
+        await bot.send.event(mention, event_id=f"Ev{next(_ts)}")
+        told = await bot.slack.wait_for(lambda: bot.ephemerals_to("U1")[1:])
         assert "Nothing is running" in told[-1]["text"]
         before = len(bot.posted())
         await _reply_in(bot, "status of api-server in staging", root, user="U1")
