@@ -23,7 +23,14 @@ from bot.metrics import Metrics
 from bot.middleware import validate_payload
 from bot.runtime import REMEDIATION_CLAIM_TTL, BotRuntime, ServiceSource
 from bot.settings import Settings
-from bot.stores import CardIndex, IncidentHeaders, InFlight, RetryDeduper, redis_client
+from bot.stores import (
+    CancelRequests,
+    CardIndex,
+    IncidentHeaders,
+    InFlight,
+    RetryDeduper,
+    redis_client,
+)
 
 __all__ = ["build_app", "runtime_of"]
 
@@ -92,6 +99,7 @@ def build_app(
         max_runs=max_runs,
         claims=RetryDeduper(redis, prefix=key_prefix, ttl=REMEDIATION_CLAIM_TTL, namespace="claim"),
         incident_headers=IncidentHeaders(redis, prefix=key_prefix),
+        cancels=CancelRequests(redis, prefix=key_prefix),
         redis=redis,
     )
     secret = settings.slack_signing_secret

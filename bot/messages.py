@@ -13,6 +13,12 @@ __all__ = [
     "EXAMPLES",
     "HELP_WORDS",
     "already_pending",
+    "cancel_missed",
+    "cancel_nothing_running",
+    "cancel_refused",
+    "cancel_too_late",
+    "cancelled",
+    "cancelled_footer",
     "cannot_post",
     "chart_not_uploaded",
     "decision_line",
@@ -520,3 +526,35 @@ def postmortem_not_uploaded(error: str) -> str:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split()).replace("`", "'")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# -- cancelling a run from its thread (bot.cancel) -------------------------------------------
+
+
+def cancelled(user: str, what: str) -> str:
+    return f"*Cancelled* by {mention(user)}: `{_one_line(what)}` was stopped, nothing further runs."
+
+
+def cancelled_footer(user: str) -> str:
+    return f"_cancelled by {mention(user)}: nothing further runs_"
+
+
+def cancel_nothing_running() -> str:
+    return "Nothing is running in this thread, so there is nothing to cancel."
+
+
+def cancel_refused(reason: str) -> str:
+    return f"You cannot cancel this run: {reason}."
+
+
+def cancel_too_late(what: str | None) -> str:
+    doing = f"`{_one_line(what)}`" if what else "this run"
+    return (
+        f"Can't stop now: {doing} is applying an approved change (or following it to its "
+        "end); it finishes in a moment and its result is posted here. Nothing was cancelled."
+    )
+
+
+def cancel_missed(what: str | None) -> str:
+    doing = f"`{_one_line(what)}`" if what else "The run"
+    return f"{doing} finished before it could be stopped; its result is in the thread."

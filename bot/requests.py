@@ -7,7 +7,8 @@ request  -> classify -> status message -> (a run slot) -> service.start -> statu
 remediate -> step still offered, claim (thread, step, message) -> service.remediate,
             run like a typed request in the same thread (status message, card)
 postmortem -> the thread's incident record rendered as Markdown, uploaded
-thread reply -> a request only in a thread the graph knows
+thread reply -> a request only in a thread the graph knows; `cancel` / `stop` asks the
+            replica driving the thread's run to stop it (bot.cancel)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, messages, results
+from bot.cancel import RunCancelled, is_cancel, new_run_id
 from bot.cards import Origin
 from bot.chat import Progress, Say, short, teller, update
 from bot.health import is_store_error
@@ -49,12 +51,14 @@ class _Job:
     """What a request runs once its status message is up: a typed request or a remediation.
 
     `run(thread_id, on_progress)` drives the graph; `incident` is the header of an incident
-    investigation (id, service, environment, severity, state), None for other runs.
+    investigation (id, service, environment, severity, state), None for other runs;
+    `environment` names whose approvers may cancel it besides its requester (bot.cancel).
     """
 
     header: str
     run: Callable[[str, Progress], Awaitable[RunReport]]
     incident: dict[str, Any] | None = None
+    environment: str | None = None
 
 
 class RequestFlow:
@@ -133,7 +137,9 @@ class RequestFlow:
                 on_progress=on_progress,
             )
 
-        job = _Job(messages.status_header(req.user, req.text), run, incident)
+        job = _Job(
+            messages.status_header(req.user, req.text), run, incident, context.get("environment")
+        )
         await self._launch(client, req, job, say_private, slot)
 
     async def _launch(
@@ -164,14 +170,35 @@ class RequestFlow:
             await slot.wait(None)
             text = results.status_text(title, f"{job.header} — routing…")
             await update(client, req.channel, status_ts, None, text)
+        run_id = new_run_id()
         async with self.rt.driving(
-            thread_id, channel=req.channel, status_ts=status_ts, user=req.user, header=job.header
+            thread_id,
+            channel=req.channel,
+            status_ts=status_ts,
+            user=req.user,
+            header=job.header,
+            text=req.text,
+            environment=job.environment,
+            run=run_id,
+            cancellable=True,  # until it leaves its read-only stretch (bot.cancel)
         ):
             await self.rt.forget(req.accepted)  # from now on its thread's entry speaks for it
             status = StatusMessage(
                 client, req.channel, status_ts, job.header, self.rt.update_interval, title=title
             )
-            await self._run_request(client, job, status, thread_id, root_ts)
+            try:
+                await self._run_request(client, job, status, thread_id, root_ts, run_id, req.text)
+            except RunCancelled as stop:
+                await self.rt.cancel.stopped(
+                    client,
+                    asked=stop.asked,
+                    channel=req.channel,
+                    root_ts=root_ts,
+                    thread_id=thread_id,
+                    what=req.text,
+                    environment=job.environment,
+                    finish=status.finish,
+                )
 
     async def _run_request(
         self,
@@ -180,16 +207,29 @@ class RequestFlow:
         status: StatusMessage,
         thread_id: str,
         root_ts: str,
+        run_id: str,
+        what: str,
     ) -> None:
         """Run the job, then: status message, approval card, results, incident header.
 
         A thread still following the rollout of its last change runs the job once that
-        rollout has ended (its status message says it waits), for up to `busy_wait` s."""
+        rollout has ended (its status message says it waits), for up to `busy_wait` s.
+        A cancel asked in the thread while it only reads stops it: RunCancelled."""
         deadline = time.monotonic() + self.rt.busy_wait
+
+        async def tell(user: str, text: str) -> None:
+            with contextlib.suppress(SlackApiError):
+                await client.chat_postEphemeral(
+                    channel=status.channel, user=user, text=text, thread_ts=root_ts
+                )
+
+        def run(on_progress: Progress) -> Awaitable[RunReport]:
+            return job.run(thread_id, on_progress)
+
         try:
             while True:
                 try:
-                    report = await job.run(thread_id, status.on_progress)
+                    report = await self.rt.cancel.drive(run, status.on_progress, run_id, tell, what)
                     break
                 except BusyError as exc:
                     if time.monotonic() >= deadline:
@@ -197,9 +237,13 @@ class RequestFlow:
                         return
                     await status.waiting(messages.waiting_for_rollout())
                     await asyncio.sleep(self.rt.busy_poll)
+                    await self.rt.cancel.asked_while_waiting(run_id)
         except InputError as exc:
             await status.finish(messages.already_pending(str(exc)))
             return
+        except RunCancelled:
+            self.rt.metrics.inc("devops_bot_runs_started_total")
+            raise
         except Exception as exc:
             self.rt.metrics.inc("devops_bot_runs_started_total")
             log.exception("slack.run_failed")
@@ -339,7 +383,8 @@ class RequestFlow:
         req = SlackRequest(team, thread_channel, user, str(step["command"]), thread_ts=root_ts)
         note = messages.remediation_note(step_id, record.get("id"))
         seed = self._incident_seed(step["task_type"], step.get("context") or {}, values)
-        job = _Job(messages.status_header(user, req.text, note), run, seed)
+        environment = (step.get("context") or {}).get("environment")
+        job = _Job(messages.status_header(user, req.text, note), run, seed, environment)
         await self.rt.in_a_slot(lambda slot: self._launch(client, req, job, tell, slot))
 
     async def postmortem(
@@ -375,11 +420,27 @@ class RequestFlow:
             user=user,
         )
 
+    async def cancel_in_thread(
+        self, client: AsyncWebClient, req: SlackRequest, say_private: Say
+    ) -> None:
+        """`cancel` / `stop` in a thread (bot.cancel). Never waits for a run slot: the runs
+        may hold them all."""
+        try:
+            await self.rt.cancel.ask(client, req, say_private)
+        except Exception as exc:
+            if not is_store_error(exc):
+                raise
+            self.rt.store.mark_down(exc)
+            await say_private(messages.state_store_lost())
+
     async def handle_thread_reply(
         self, client: AsyncWebClient, req: SlackRequest, say_private: Say
     ) -> None:
         """A plain reply in a thread: continue it only when it is one of our graph threads."""
         if req.thread_ts is None:
+            return
+        if is_cancel(req.text):
+            await self.cancel_in_thread(client, req, say_private)
             return
         thread_id = thread_id_for(req.team, req.channel, req.thread_ts)
         if not await self.rt.service.state_of(thread_id):

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cancel import CancelFlow
 from bot.cards import Origins, TtlCache
 from bot.chat import Say
 from bot.health import StateStore, is_store_error
@@ -31,7 +32,7 @@ from bot.metrics import Metrics
 from bot.recovery import Recovery
 from bot.requests import RequestFlow
 from bot.settings import Settings
-from bot.stores import CardIndex, IncidentHeaders, InFlight, RetryDeduper
+from bot.stores import CancelRequests, CardIndex, IncidentHeaders, InFlight, RetryDeduper
 from bot.threads import SlackRequest
 from bot.voting import Voting
 from workflow.service import DevOpsService
@@ -70,6 +71,7 @@ class BotRuntime:
         queue_grace: float = 1.0,
         claims: RetryDeduper | None = None,
         incident_headers: IncidentHeaders | None = None,
+        cancels: CancelRequests | None = None,
         redis: Any = None,
     ) -> None:
         """`redis`: the Redis client the stores share; closed by `aclose`, after them."""
@@ -91,6 +93,9 @@ class BotRuntime:
         self.inflight = inflight or InFlight(lease=max(3 * sweep_interval, 10.0))
         self.claims = claims or RetryDeduper(ttl=REMEDIATION_CLAIM_TTL, namespace="claim")
         self.incident_headers = incident_headers or IncidentHeaders()
+        self.cancels = cancels or CancelRequests()
+        # How often a run in its read-only stretch looks for a request to stop it.
+        self.cancel_poll = 0.5
         # Which thread and request each message's buttons (and each modal) belong to.
         self.origins = Origins(lambda: self.service.approvals)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -114,6 +119,7 @@ class BotRuntime:
         self.requests = RequestFlow(self)
         self.votes = Voting(self)
         self.recovery = Recovery(self)
+        self.cancel = CancelFlow(self)
 
     @property
     def service(self) -> DevOpsService:
@@ -209,6 +215,7 @@ class BotRuntime:
         await self.deduper.aclose()
         await self.claims.aclose()
         await self.incident_headers.aclose()
+        await self.cancels.aclose()
         await self.cards.aclose()
         await self.inflight.aclose()
         if self._redis is not None:

@@ -5,6 +5,8 @@ restart) when REDIS_URL is set, otherwise in this process.
 - `CardIndex`: thread id -> where its open approval card is (the expiry sweeper needs it).
 - `IncidentHeaders`: thread id -> the message that is an incident thread's header.
 - `InFlight`: the graph runs this replica is driving right now (see its docstring).
+- `CancelRequests`: "stop this run", asked in its thread on any replica, for the replica
+  driving it to notice.
 
 `build_app` opens ONE Redis client (`redis_client`) and hands it to all of them; the runtime
 closes it once, after them. A store built from a URL instead opens a client of its own and
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
+    "CancelRequests",
     "CardIndex",
     "CardRef",
     "HeaderRef",
@@ -240,6 +243,19 @@ class InFlight(_Backed):
         else:
             await self._redis.hdel(self._key, thread_id)
 
+    async def get(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread's entry (any replica's), or None when nothing drives it."""
+        if self._redis is None:
+            return self._local.get(thread_id)
+        raw = await self._redis.hget(self._key, thread_id)
+        if raw is None:
+            return None
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) else None
+
     async def heartbeat(self) -> None:
         if self._redis is not None:
             beat = time.monotonic()
@@ -272,3 +288,40 @@ class InFlight(_Backed):
         if self._redis is not None:
             await self._redis.delete(self._instance + self.instance_id)
         await super().aclose()
+
+
+# -- cancel requests -----------------------------------------------------------------------------
+
+
+class CancelRequests(_Backed):
+    """run id -> who asked to stop it: a Redis key per run (any replica writes it, the one
+    driving the run takes it), or a dict in this process.
+
+    Keyed by the run's id (its in-flight entry's `run`), not the thread, so a request that
+    arrives as a run ends can never stop the thread's next run; it expires after `ttl` s.
+    """
+
+    def __init__(self, redis: Any = None, *, prefix: str = "devops-bot", ttl: int = 120) -> None:
+        super().__init__(redis)
+        self._prefix = f"{prefix}:slack:cancel:"
+        self._ttl = ttl
+        self._local: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def ask(self, run_id: str, **who: Any) -> None:
+        entry = {**who, "at": time.time()}
+        if self._redis is not None:
+            await self._redis.set(self._prefix + run_id, json.dumps(entry), ex=self._ttl)
+        else:
+            self._local[run_id] = (time.monotonic() + self._ttl, entry)
+
+    async def take(self, run_id: str) -> dict[str, Any] | None:
+        """The request to stop `run_id`, removed as it is read (None: nobody asked)."""
+        if self._redis is None:
+            expires, entry = self._local.pop(run_id, (0.0, None))
+            return entry if entry is not None and expires > time.monotonic() else None
+        raw = await self._redis.getdel(self._prefix + run_id)
+        try:
+            entry = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return entry if isinstance(entry, dict) else None

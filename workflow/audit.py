@@ -33,6 +33,7 @@ __all__ = [
 
 # "apply": the backend accepted the change; "rollout": a Deployment change finished rolling out.
 # "click_refused": a button or modal that does not belong to the request it names.
+# "cancel": a run's read-only stretch stopped from its thread (who, what was stopped).
 EVENTS = frozenset(
     {
         "request",
@@ -44,6 +45,7 @@ EVENTS = frozenset(
         "rollout",
         "failure",
         "run",
+        "cancel",
     }
 )
 FIELDS = (

@@ -28,6 +28,9 @@ ProgressCallback = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 # e.g. {"evidence": "alerts", "summary": "1 alert firing"} from incident_agent, or
 # {"progress": "stage Deploy: Running"} while a pipeline execution is followed.
 PROGRESS_NODE = "__progress__"
+# Told to the caller once, with no await in between, as a new request's run leaves its
+# read-only stretch for the apply: from here on the run must not be cancelled.
+WRITES_NODE = "__writes__"
 
 
 class _Driver(_AuditSteps):
@@ -76,6 +79,10 @@ class _Driver(_AuditSteps):
                 if not end.before_apply:
                     return await self._finish(thread_id, await end.snapshot(config), pending)
                 graph_input = None  # continue into the apply, durably
+                if on_progress is not None:
+                    said = on_progress(WRITES_NODE, {})
+                    if said is not None:
+                        await said
             end = await self._stream(
                 thread_id, graph_input, on_progress, pending, requester, durability="sync"
             )

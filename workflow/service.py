@@ -32,13 +32,14 @@ from workflow.apply import ROLLOUT_NODE
 from workflow.approval.store import ApprovalStore, LockTimeoutError
 from workflow.audit import AuditLog, InMemoryAuditLog
 from workflow.deps import WorkflowDeps
-from workflow.driving import PROGRESS_NODE, ProgressCallback, _Driver
+from workflow.driving import PROGRESS_NODE, WRITES_NODE, ProgressCallback, _Driver
 from workflow.registered import refresh_registered
 from workflow.reports import RunReport, _not_pending, _report, _summary
 from workflow.state import initial_state
 
 __all__ = [
     "PROGRESS_NODE",
+    "WRITES_NODE",
     "BusyError",
     "DecidedError",
     "DevOpsService",
@@ -359,6 +360,12 @@ class DevOpsService(_Driver):
         """Audit a click (or modal) refused before it reached the policy: it came from a
         message or modal that does not belong to the request it names."""
         await self._record("click_refused", thread_id, user=user, detail=detail)
+
+    async def record_cancel(
+        self, thread_id: str, *, user: str, environment: str | None, detail: str
+    ) -> None:
+        """Audit a run stopped from its thread during its read-only stretch."""
+        await self._record("cancel", thread_id, user=user, environment=environment, detail=detail)
 
     # -- internals ---------------------------------------------------------------------
 

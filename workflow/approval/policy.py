@@ -200,6 +200,27 @@ class ApprovalPolicy(BaseModel):
             return Verdict(False, f"{user} has already voted on this request")
         return Verdict(True, "approver")
 
+    def may_cancel(
+        self,
+        user: str,
+        requester: str | None,
+        environment: str | None,
+        user_groups: frozenset[str] | set[str] = frozenset(),
+    ) -> Verdict:
+        """Whether `user` may stop a run in progress: its requester, or an approver of its
+        environment. Reasons are user-facing."""
+        if user == requester:
+            return Verdict(True, "the requester")
+        env = self.for_environment(environment)
+        if user in env.approvers.users or set(user_groups) & set(env.approvers.groups):
+            return Verdict(True, "approver")
+        where = environment or "this environment"
+        return Verdict(
+            False,
+            f"only the requester ({requester or 'unknown'}) or an approver for {where} "
+            f"(approvers: {env.approvers.describe()}) may cancel it",
+        )
+
     def approvals_needed(self, request: dict[str, Any]) -> int:
         """How many distinct approvals close `request`: its own count or its environment's,
         whichever is higher (a policy tightened while a request waits still applies).

@@ -10,6 +10,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
+from bot.cancel import is_cancel
 from bot.runtime import BotRuntime
 from bot.threads import SlackRequest
 
@@ -44,6 +45,13 @@ async def app_mention(
         runtime.spawn(say_private(messages.usage()), name=f"mention-help:{channel}")
         return
     request = SlackRequest(team=team, channel=channel, user=user, text=text, thread_ts=thread_ts)
+    if event.get("thread_ts") and is_cancel(text):  # `@bot cancel` inside a run's thread
+        await ack()
+        runtime.spawn(
+            runtime.requests.cancel_in_thread(client, request, say_private),
+            name=f"mention-cancel:{channel}",
+        )
+        return
     # Recorded before the ack: a replica that dies right after it still leaves a word.
     request = replace(request, accepted=await runtime.accept(request))
     await ack()
