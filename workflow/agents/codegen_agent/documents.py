@@ -29,6 +29,7 @@ __all__ = [
     "locate_document",
     "missing_tools",
     "parse_document",
+    "uploaded_document",
     "validate_document",
 ]
 
@@ -269,6 +270,8 @@ async def locate_document(
     from workflow.agents.base import Refusal
 
     env = _environment(context)
+    if context.get("spec_text") is not None:
+        return uploaded_document(directory, context, env)
     url = context.get("spec_url")
     service = directory.service_name(context.get("service"))
     if not url:
@@ -295,6 +298,57 @@ async def locate_document(
     except DocumentError as exc:
         raise Refusal(str(exc)) from None
     return service or _name_from(document), env, document
+
+
+@dataclass
+class _Uploaded(Document):
+    """A document handed in as text (a file uploaded with the request): its API answers
+    where the service's own document is served, else at its first absolute server."""
+
+    served: str | None = None
+
+    def base_url(self, override: str | None = None) -> str:
+        if override or self.served:
+            return Document(self.served or "", self.data).base_url(override)
+        servers = self.data.get("servers") or []
+        first = servers[0].get("url") if servers and isinstance(servers[0], dict) else None
+        if (
+            isinstance(first, str)
+            and first.startswith(("http://", "https://"))
+            and "{" not in first
+        ):
+            return first.rstrip("/")
+        return ""  # not known: no call is made
+
+
+def uploaded_document(
+    directory: ApiDirectory, context: dict[str, Any], env: str | None
+) -> tuple[str, str | None, Document]:
+    """The document in `context["spec_text"]` (named `spec_name`), validated like a fetched
+    one; its service is the one the request names when the catalog (or sandbox) knows it,
+    else the one the document's title names."""
+    from workflow.agents.base import Refusal
+
+    where = f"the uploaded {context.get('spec_name') or 'document'}"
+    text = str(context["spec_text"])
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise Refusal(f"{where} is over {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        data = parse_document(text, where)
+    except DocumentError as exc:
+        raise Refusal(str(exc)) from None
+    problems = validate_document(data, where)
+    if problems:
+        raise Refusal(f"{where} is not a valid OpenAPI document:\n" + "\n".join(problems))
+
+    def known(name: str | None) -> bool:
+        return bool(name) and (directory.entry(name) is not None or name in directory.sandbox)
+
+    service = directory.service_name(context.get("service"))
+    if not known(service):
+        service = directory.service_name(_name_from(Document(where, data)))
+    served = directory.document_url(service, env) if service and known(service) else None
+    return service or "api", env, _Uploaded(where, data, served=served)
 
 
 def _name_from(document: Document) -> str:

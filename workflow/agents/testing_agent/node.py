@@ -79,6 +79,7 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
     service, env, document = await locate_document(
         directory_of(deps), context, "run the API tests against"
     )
+    _answers_somewhere(service, document)
     production = env == "production"
     seed = _seed(context, settings)
     if production and context.get("include_writes"):
@@ -94,6 +95,17 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
         progress=_progress_writer(),
     )
     return report_run(run, service, env, settings, context)
+
+
+def _answers_somewhere(service: str, document: Document) -> None:
+    """An uploaded document of a service the catalog does not know, without an absolute
+    server URL, says nothing about where to send the requests."""
+    if not document.base_url():
+        raise Refusal(
+            f"where does {service}'s API answer? {document.url} names no absolute server URL "
+            "and the request names no service the catalog knows: name it, e.g. `run the API "
+            "tests against checkout in staging`"
+        )
 
 
 def _unsafe_operations(document: Document) -> list[str]:
@@ -301,6 +313,7 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
     service, env, document = await locate_document(
         directory_of(deps), context, "scaffold tests for the orders endpoints of"
     )
+    _answers_somewhere(service, document)
     word = context.get("endpoints")
     made = scaffold_module(document.data, document.url, document.base_url(), service, word)
     if not made.operations:
