@@ -1,4 +1,7 @@
-"""`@devops-bot TEXT`: in a channel it starts a thread; inside a thread it continues its graph."""
+"""`@devops-bot TEXT`: in a channel it starts a thread; inside a thread it continues its graph.
+
+Files uploaded with the mention (the event's `files`) go with the request: an API request
+reads an OpenAPI document from them (bot.shared_files)."""
 
 from __future__ import annotations
 
@@ -43,7 +46,14 @@ async def app_mention(
         await ack()
         runtime.spawn(say_private(messages.usage()), name=f"mention-help:{channel}")
         return
-    request = SlackRequest(team=team, channel=channel, user=user, text=text, thread_ts=thread_ts)
+    request = SlackRequest(
+        team=team,
+        channel=channel,
+        user=user,
+        text=text,
+        thread_ts=thread_ts,
+        files=tuple(f for f in event.get("files") or () if isinstance(f, dict)),
+    )
     # Recorded before the ack: a replica that dies right after it still leaves a word.
     request = replace(request, accepted=await runtime.accept(request))
     await ack()
