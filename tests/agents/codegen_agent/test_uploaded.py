@@ -8,7 +8,9 @@ import base64
 import io
 import json
 import zipfile
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.agents.codegen_agent.test_flows import codegen, opener  # noqa: F401 (fixture)
@@ -83,3 +85,29 @@ async def test_api_tests_need_to_know_where_an_unknown_uploaded_api_answers(open
         )  # fmt: skip
     assert report.status == "failed"
     assert "where does mystery's API answer?" in report.summary, report.summary
+
+
+@pytest.mark.slow  # a subprocess that generates and imports a client: ~9 s here, more when busy
+def test_the_cli_reads_a_local_document_with_spec(tmp_path):
+    from tests.cli_helpers import Cli, no_traceback
+
+    # This checkout's code, also where the console script was installed from another one.
+    root = Path(__file__).resolve().parents[3]
+    (tmp_path / "data").mkdir()
+    sqlite_cli = Cli(tmp_path / "data", PYTHONPATH=str(root))
+
+    spec = tmp_path / "openapi.yaml"
+    spec.write_text(yaml.safe_dump(orders_document(version="5.5.5")), encoding="utf-8")
+    run = sqlite_cli(
+        "run", "generate a python client from this", "--spec", str(spec), "--sandbox", "--json"
+    )
+    no_traceback(run)
+    assert run.code == 0, run
+    report = json.loads(run.out)
+    assert "checkout_client" in report["summary"] and "5.5.5" in report["summary"], report
+
+    missing = sqlite_cli(
+        "run", "generate a python client from this", "--spec", str(tmp_path / "nope.json")
+    )
+    no_traceback(missing)
+    assert missing.code == 2 and "nope.json: cannot read" in missing.err, missing
