@@ -73,6 +73,26 @@ async def test_an_uploaded_document_is_the_new_version_of_what_the_service_serve
     assert "to the uploaded openapi.yaml (2.0.0)" in report.summary, report.summary
 
 
+async def test_api_tests_run_the_uploaded_document_against_the_named_service(opener):  # noqa: F811
+    # Only /health: the catalog's document would have found checkout's planted order bugs.
+    document = orders_document()
+    document["paths"] = {"/health": document["paths"]["/health"]}
+    async with opener() as h:
+        report = await h.service.start(
+            task_type="test",
+            context={"sandbox": True, "service": "checkout", "environment": "staging",
+                     "test_kind": "api", "seed": 5, "spec_text": json.dumps(document),
+                     "spec_name": "openapi.json"},
+            text="run the API tests against checkout in staging with this spec",
+            requester="U1",
+        )  # fmt: skip
+    assert report.status == "done", report.summary
+    output = report.result["output"]
+    assert output["failures"] == [] and output["errors"] == [], output
+    assert output["operations"] == ["GET /health"] and output["requests"]["GET /health"] >= 1
+    assert "/checkout" in output["base_url"], output
+
+
 async def test_api_tests_need_to_know_where_an_unknown_uploaded_api_answers(opener):  # noqa: F811
     document = orders_document(title="Mystery API")
     async with opener() as h:
