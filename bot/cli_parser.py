@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--thread", default=None, help="thread id (default: a new one)")
     r.add_argument("--out", metavar="DIR", default=None, help=_OUT_HELP)
+    r.add_argument(
+        "--spec",
+        metavar="FILE",
+        default=None,
+        help="an OpenAPI document (JSON or YAML) for an API request, used instead of the catalog's",
+    )
 
     a = sub.add_parser("approve", help="approve the pending request of THREAD")
     a.add_argument("thread")

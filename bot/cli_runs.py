@@ -60,6 +60,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     user = args.user or getpass.getuser()
     sandbox = args.sandbox or settings.devops_bot_sandbox
     context = {**request.context, "sandbox": sandbox}
+    if args.spec:
+        context.update(_spec_file(args.spec))
     structlog.contextvars.bind_contextvars(user=user, task_type=request.task_type)
     async with service_for(settings, sandbox=sandbox) as handle:
         if not args.json:
@@ -83,6 +85,24 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             out_dir=out_dir(args.out),
         )
     return STATUS_EXIT.get(report.status, EXIT["failed"])
+
+
+def _spec_file(path: str) -> dict[str, str]:
+    """`--spec FILE`: the document's text in the run's context, as a file uploaded in Slack."""
+    from pathlib import Path
+
+    from workflow.agents.codegen_agent.documents import MAX_DOCUMENT_BYTES
+
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise CliError(f"{path}: over {MAX_DOCUMENT_BYTES} bytes")
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not UTF-8 text (an OpenAPI document is JSON or YAML)") from None
+    return {"spec_text": text, "spec_name": file.name}
 
 
 async def _vote(args: argparse.Namespace, settings: Settings) -> int:

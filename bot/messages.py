@@ -50,6 +50,11 @@ __all__ = [
     "result_line",
     "routing_line",
     "runbook_line",
+    "shared_file_missing_scope",
+    "shared_file_not_a_document",
+    "shared_file_not_text",
+    "shared_file_refused",
+    "shared_file_too_big",
     "slack_date",
     "stale_card",
     "status_header",
@@ -250,6 +255,45 @@ def cannot_post(error: str) -> str:
             "`/invite @devops-bot` and try again."
         )
     return f"I couldn't post in this channel ({error}), so I started nothing."
+
+
+def shared_file_not_a_document(names: list[str]) -> str:
+    shown = ", ".join(f"`{_one_line(escape(n), 100)}`" for n in names[:5]) or "the file"
+    return (
+        f":warning: I read an OpenAPI document from a JSON or YAML file (`.json`, `.yaml`, "
+        f"`.yml`); {shown} is not one, so I started nothing. Upload the document as such a "
+        "file, or paste its URL."
+    )
+
+
+def shared_file_too_big(name: str, size: int | None, limit: int) -> str:
+    was = f" is {size:,} bytes" if size is not None else " is larger than that"
+    return (
+        f":warning: I read uploaded OpenAPI documents up to {limit:,} bytes; "
+        f"`{_one_line(escape(name), 100)}`{was}, so I started nothing. Paste its URL instead."
+    )
+
+
+def shared_file_not_text(name: str) -> str:
+    return (
+        f":warning: `{_one_line(escape(name), 100)}` is not UTF-8 text, so it is not a JSON or "
+        "YAML document; I started nothing."
+    )
+
+
+def shared_file_missing_scope() -> str:
+    return (
+        ":warning: I can't read files shared in Slack: the app lacks the `files:read` scope; "
+        "reinstall it from manifest.yml. I started nothing."
+    )
+
+
+def shared_file_refused(name: str, why: str) -> str:
+    return (
+        f":warning: Slack did not let me read `{_one_line(escape(name), 100)}` "
+        f"({_one_line(escape(why), 100)}), so I started nothing. If the app lacks the "
+        "`files:read` scope, reinstall it from manifest.yml; or paste the document's URL."
+    )
 
 
 def refused(reason: str) -> str:

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictInt,
     StrictStr,
     Tag,
     ValidationError,
@@ -28,6 +29,7 @@ from pydantic import (
 __all__ = [
     "BlockActions",
     "EventCallback",
+    "SharedFile",
     "SlashCommand",
     "ViewClosed",
     "ViewSubmission",
@@ -57,8 +59,22 @@ class SlashCommand(_Slack):
 # -- Events API ---------------------------------------------------------------------------
 
 
+class SharedFile(_Slack):
+    """One of a message's `files` (an OpenAPI document shared with a request). Slack may send
+    only `id` (and `file_access: check_file_info`): the rest is then read with files.info."""
+
+    id: StrictStr
+    name: StrictStr | None = None
+    mimetype: StrictStr | None = None
+    filetype: StrictStr | None = None
+    size: StrictInt | None = None
+    url_private: StrictStr | None = None
+    url_private_download: StrictStr | None = None
+    file_access: StrictStr | None = None
+
+
 class MessageEvent(_Slack):
-    """`app_mention` and `message` (a reply in a thread)."""
+    """`app_mention` and `message` (a reply in a thread; `file_share`: with files)."""
 
     type: Literal["app_mention", "message"]
     text: StrictStr | None = None
@@ -69,6 +85,7 @@ class MessageEvent(_Slack):
     subtype: StrictStr | None = None
     bot_id: StrictStr | None = None
     team: StrictStr | None = None
+    files: list[SharedFile] | None = None
 
 
 class OtherEvent(_Slack):

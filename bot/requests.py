@@ -9,6 +9,8 @@ remediate -> step still offered, claim (thread, step, message) -> service.remedi
 postmortem -> the thread's incident record rendered as Markdown, uploaded
 thread reply -> a request only in a thread the graph knows; `cancel` / `stop` asks the
             replica driving the thread's run to stop it (bot.cancel)
+shared file -> an API request's JSON/YAML file read with the bot token (bot.shared_files),
+            its text in the run's context (`spec_text`, `spec_name`)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bot.cancel import RunCancelled, is_cancel, new_run_id
 from bot.cards import Origin
 from bot.chat import Progress, Say, short, teller, update
 from bot.health import is_store_error
+from bot.shared_files import SharedFileError, shared_document
 from bot.status import StatusMessage
 from bot.stores import HeaderRef
 from bot.threads import SlackRequest, parse_thread_id, thread_id_for
@@ -44,6 +47,8 @@ log = structlog.get_logger("devops-bot.slack")
 
 # Context a follow-up in a thread inherits when it does not say otherwise.
 _INHERITED = ("service", "environment", "namespace", "incident_id")
+# Task types whose agents read an OpenAPI document: a file shared with them is read.
+_READS_DOCUMENTS = frozenset({"codegen", "test"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,13 @@ class RequestFlow:
             return
         structlog.contextvars.bind_contextvars(task_type=request.task_type)
         context = {**request.context, "sandbox": self.rt.sandbox}
+        if req.files and request.task_type in _READS_DOCUMENTS:
+            try:
+                shared = await shared_document(client, req.files)
+            except SharedFileError as exc:
+                await say_private(str(exc))
+                return
+            context.update(spec_text=shared.text, spec_name=shared.name)
         previous = None
         if req.thread_ts is not None:
             thread_id = thread_id_for(req.team, req.channel, req.thread_ts)

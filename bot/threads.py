@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SlackRequest", "parse_thread_id", "thread_id_for"]
 
@@ -36,3 +37,5 @@ class SlackRequest:
     # The in-flight key written before the ack (BotRuntime.accept), removed once the run is
     # marked in flight under its thread, or when the request ends before that.
     accepted: str | None = None
+    # The message's `files` (Slack file objects): an OpenAPI document shared with the request.
+    files: tuple[dict[str, Any], ...] = ()

@@ -23,6 +23,9 @@ METHOD_SCOPES = {
     "usergroups_users_list": "usergroups:read",
     # files.getUploadURLExternal + the upload + files.completeUploadExternal
     "files_upload_v2": "files:write",
+    # a file shared with a request: described by files.info, read at url_private_download
+    # with the bot token (bot.shared_files), both under files:read
+    "files_info": "files:read",
 }
 EVENT_SCOPES = {"app_mention": "app_mentions:read", "message": "channels:history"}
 # The manifest subscribes to message events per conversation type; we answer channels only.

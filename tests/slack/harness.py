@@ -6,6 +6,9 @@ File uploads follow slack_sdk's `files_upload_v2`: `files.getUploadURLExternal` 
 arguments in the query string) hands out an upload URL on this server, the bytes are
 POSTed there, and `files.completeUploadExternal` shares them in a channel/thread;
 `MockSlack.files` lists what was shared, bytes included.
+Files people share (`MockSlack.share_file`) are described by `files.info` and served at
+their `url_private_download`, as Slack does: only with `Authorization: Bearer <the bot
+token>` (403 otherwise, 404 for a file it does not have).
 `SlackSender` builds requests exactly as Slack sends them: form-encoded slash commands,
 `payload=` JSON for interactivity, event_callback JSON for events, and the
 `X-Slack-Signature` / `X-Slack-Request-Timestamp` headers.
@@ -74,6 +77,9 @@ class MockSlack:
         self.errors: dict[str, str] = {}
         self.uploads: dict[str, dict[str, Any]] = {}  # file id -> name, length, bytes
         self.files: list[dict[str, Any]] = []  # completed uploads, in order
+        self.shared: dict[str, dict[str, Any]] = {}  # files people shared: id -> object
+        self.shared_bytes: dict[str, bytes] = {}
+        self.accepted_token = BOT_TOKEN  # the token url_private_download accepts
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -90,6 +96,7 @@ class MockSlack:
                 web.get("/api/{method}", self._api),  # slack_sdk GETs a few methods
                 web.post("/respond/{key}", self._respond),
                 web.post("/upload/{file_id}", self._upload),
+                web.get("/files-pri/{team_file}/download/{name}", self._download),
             ]
         )
         self._runner = web.AppRunner(app)
@@ -160,6 +167,11 @@ class MockSlack:
             return self._upload_url(args)
         if method == "files.completeUploadExternal":
             return self._complete(args)
+        if method == "files.info":
+            found = self.shared.get(str(args.get("file")))
+            return (
+                {"ok": True, "file": found} if found else {"ok": False, "error": "file_not_found"}
+            )
         return {"ok": True}
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -213,6 +225,40 @@ class MockSlack:
             return web.Response(status=500, text=self.errors["upload"])
         upload["data"] = data
         return web.Response(text=f"OK - {len(data)}")
+
+    def share_file(
+        self, name: str, content: bytes, *, mimetype: str = "text/plain", filetype: str = "text"
+    ) -> dict[str, Any]:
+        """A file a person uploaded: its file object, as events and files.info carry it."""
+        file_id = f"FU{next(self._file_ids):06d}"
+        url = f"{self.url}/files-pri/{TEAM}-{file_id}/download/{name}"
+        self.shared[file_id] = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "size": len(content),
+            "mode": "hosted",
+            "url_private": url,
+            "url_private_download": url,
+        }
+        self.shared_bytes[file_id] = content
+        return dict(self.shared[file_id])
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """url_private_download: the bytes for the bot token only."""
+        file_id = request.match_info["team_file"].removeprefix(f"{TEAM}-")
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        self.calls.append(Call("download", {"file_id": file_id}, token))
+        if file_id not in self.shared_bytes:
+            return web.Response(status=404, text="file not found")
+        if token != self.accepted_token:
+            return web.Response(status=403, text="forbidden")
+        return web.Response(
+            body=self.shared_bytes[file_id], content_type=self.shared[file_id]["mimetype"]
+        )
 
     async def _respond(self, request: web.Request) -> web.Response:
         args = await request.json()

@@ -213,6 +213,15 @@ MALFORMED: dict[str, tuple[bytes, str]] = {
     "event type a number": _json(_with(MENTION, "event.type", 5)),
     "event_id a number": _json(_with(MENTION, "event_id", 5)),
     "event a list": _json(_with(MENTION, "event", [1])),
+    "mention, files an object": _json(_with(MENTION, "event.files", {"id": "F1"})),
+    "mention, file id a number": _json(_with(MENTION, "event.files", [{"id": 5}])),
+    "mention, file without id": _json(_with(MENTION, "event.files", [{"name": "a.json"}])),
+    "mention, file size a string": _json(
+        _with(MENTION, "event.files", [{"id": "F1", "size": "12"}])
+    ),
+    "mention, file url a list": _json(
+        _with(MENTION, "event.files", [{"id": "F1", "url_private_download": ["x"]}])
+    ),
     # block_actions
     "click, no actions": _payload(_with(CLICK, "actions", [])),
     "click, action without action_id": _payload(_with(CLICK, "actions.0.action_id")),
@@ -263,6 +272,10 @@ async def test_the_well_formed_bases_are_accepted(bot):
         "command": _form(COMMAND),
         "json command": _json(COMMAND),
         "mention": _json(MENTION),
+        # a file object carries many fields no listener reads: left alone
+        "mention with a file": _json(
+            _with(MENTION, "event.files", [{"id": "F1", "name": "openapi.json", "shares": {}}])
+        ),
         "click": _payload(CLICK),
         "submit": _payload(SUBMIT),
         "closed": _payload(CLOSED),

@@ -1,4 +1,7 @@
-"""`@devops-bot TEXT`: in a channel it starts a thread; inside a thread it continues its graph."""
+"""`@devops-bot TEXT`: in a channel it starts a thread; inside a thread it continues its graph.
+
+Files uploaded with the mention (the event's `files`) go with the request: an API request
+reads an OpenAPI document from them (bot.shared_files)."""
 
 from __future__ import annotations
 
@@ -44,7 +47,14 @@ async def app_mention(
         await ack()
         runtime.spawn(say_private(messages.usage()), name=f"mention-help:{channel}")
         return
-    request = SlackRequest(team=team, channel=channel, user=user, text=text, thread_ts=thread_ts)
+    request = SlackRequest(
+        team=team,
+        channel=channel,
+        user=user,
+        text=text,
+        thread_ts=thread_ts,
+        files=tuple(f for f in event.get("files") or () if isinstance(f, dict)),
+    )
     if event.get("thread_ts") and is_cancel(text):  # `@bot cancel` inside a run's thread
         await ack()
         runtime.spawn(

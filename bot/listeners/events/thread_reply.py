@@ -1,6 +1,7 @@
 """A plain reply (no mention) in a thread the bot runs: continue that thread's graph.
 
-Only messages people type inside a thread: edits, joins and other subtypes, bot messages,
+Only messages people type inside a thread, with or without files (subtype `file_share`: an
+API request reads an OpenAPI document from them): edits, joins and other subtypes, bot messages,
 top-level channel messages and replies that mention the bot (the `app_mention` listener
 answers those) are left alone. Threads the bot did not start are ignored in the runtime,
 once it has checked there is no graph thread behind them.
@@ -23,7 +24,9 @@ async def thread_reply(
     ack: AsyncAck, event: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
 ) -> None:
     await ack()
-    if event.get("subtype") or event.get("bot_id") or event.get("bot_profile"):
+    if event.get("subtype") not in (None, "file_share"):
+        return
+    if event.get("bot_id") or event.get("bot_profile"):
         return
     channel, user = event.get("channel", ""), event.get("user", "")
     thread_ts, ts = event.get("thread_ts"), event.get("ts")
@@ -48,6 +51,7 @@ async def thread_reply(
         text=text,
         thread_ts=thread_ts,
         quiet_if_unclear=True,
+        files=tuple(f for f in event.get("files") or () if isinstance(f, dict)),
     )
     runtime.spawn(
         runtime.handle_thread_reply(client, request, say_private), name=f"reply:{channel}"

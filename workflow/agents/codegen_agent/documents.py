@@ -30,6 +30,7 @@ __all__ = [
     "missing_tools",
     "parse_document",
     "read_repository_document",
+    "uploaded_document",
     "validate_document",
 ]
 
@@ -335,6 +336,8 @@ async def locate_document(
     from workflow.agents.base import Refusal
 
     env = _environment(context)
+    if context.get("spec_text") is not None:
+        return uploaded_document(directory, context, env)
     from_repository = context.get("spec_source") == "repository"
     url = None if from_repository else context.get("spec_url")
     service = directory.service_name(context.get("service"))
@@ -394,6 +397,59 @@ async def _from_repository(
             "(the document is read on the forge)"
         )
     return await read_repository_document(forge, repository, path, live_url=live)
+
+
+@dataclass
+class _Uploaded(Document):
+    """A document handed in as text (a file uploaded with the request): its API answers
+    where the service's own document is served, else at its first absolute server."""
+
+    served: str | None = None
+
+    def base_url(self, override: str | None = None) -> str | None:
+        if override or self.served:
+            return Document(self.served or "", self.data).base_url(override)
+        first = self._first_server()
+        if first and first.startswith(("http://", "https://")) and "{" not in first:
+            return first.rstrip("/")
+        return None  # not known: no call is made
+
+    def no_live_url(self) -> str:
+        return (
+            f"{self.url} names no absolute server URL and the request names no service the "
+            "catalog knows, so no live call was made: name the service, e.g. `run the API "
+            "tests against checkout in staging`"
+        )
+
+
+def uploaded_document(
+    directory: ApiDirectory, context: dict[str, Any], env: str | None
+) -> tuple[str, str | None, Document]:
+    """The document in `context["spec_text"]` (named `spec_name`), validated like a fetched
+    one; its service is the one the request names when the catalog (or sandbox) knows it,
+    else the one the document's title names."""
+    from workflow.agents.base import Refusal
+
+    where = f"the uploaded {context.get('spec_name') or 'document'}"
+    text = str(context["spec_text"])
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise Refusal(f"{where} is over {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        data = parse_document(text, where)
+    except DocumentError as exc:
+        raise Refusal(str(exc)) from None
+    problems = validate_document(data, where)
+    if problems:
+        raise Refusal(f"{where} is not a valid OpenAPI document:\n" + "\n".join(problems))
+
+    def known(name: str | None) -> bool:
+        return bool(name) and (directory.entry(name) is not None or name in directory.sandbox)
+
+    service = directory.service_name(context.get("service"))
+    if not known(service):
+        service = directory.service_name(_name_from(Document(where, data)))
+    served = directory.document_url(service, env) if service and known(service) else None
+    return service or "api", env, _Uploaded(where, data, served=served)
 
 
 def _name_from(document: Document) -> str:

@@ -255,6 +255,14 @@ async def _diff(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
         old_data, old_label = old.data, f"{old.url} ({old.version})"
     else:
         seen = directory.remembered("client", service)
+        served = directory.document_url(service, _env) if context.get("spec_text") else None
+        if not seen and served:
+            # An uploaded document is the new version of the one the service serves now.
+            try:
+                current = await fetch_document(served)
+            except DocumentError as exc:
+                raise Refusal(str(exc)) from None
+            seen = {"document": current.data, "label": f"{current.url} ({current.version})"}
         if not seen:
             raise Refusal(
                 f"no client of {service} was generated here yet, so there is no earlier "
@@ -262,7 +270,7 @@ async def _diff(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
                 "(old first)"
             )
         old_data = seen["document"]
-        old_label = (
+        old_label = seen.get("label") or (
             f"the document of the last client ({(old_data.get('info') or {}).get('version', '?')})"
         )
     changes = compare_documents(old_data, new.data)

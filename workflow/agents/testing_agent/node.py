@@ -79,16 +79,18 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
     service, env, document = await locate_document(
         directory_of(deps), context, "run the API tests against", deps=deps
     )
+    _answers_somewhere(service, document)
     base = document.base_url()
     if base is None:
         return Answer.failed(f"no API tests were run against {service}: {document.no_live_url()}")
     production = env == "production"
     seed = _seed(context, settings)
     if production and context.get("include_writes"):
-        if document.in_repository:
+        if document.in_repository or context.get("spec_text") is not None:
+            where = "is in its repository" if document.in_repository else "was uploaded"
             raise Refusal(
                 f"a run that writes to {service} in production is approved against a document "
-                f"URL, and {document.url} is in its repository: give the catalog's `openapi:` "
+                f"URL, and {document.url} {where}: give the catalog's `openapi:` "
                 "URL for production, or paste the document's URL"
             )
         return _plan_writes(service, env, document, seed, settings)
@@ -103,6 +105,18 @@ async def _api(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState)
         progress=_progress_writer(),
     )
     return report_run(run, service, env, settings, context)
+
+
+def _answers_somewhere(service: str, document: Document) -> None:
+    """An uploaded document of a service the catalog does not know, without an absolute
+    server URL, says nothing about where to send the requests (a repository document's
+    own sentence is `no_live_url`)."""
+    if not document.in_repository and not document.base_url():
+        raise Refusal(
+            f"where does {service}'s API answer? {document.url} names no absolute server URL "
+            "and the request names no service the catalog knows: name it, e.g. `run the API "
+            "tests against checkout in staging`"
+        )
 
 
 def _unsafe_operations(document: Document) -> list[str]:
@@ -316,6 +330,7 @@ async def _scaffold(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentS
             f"{document.url} in its repository: give the catalog's `openapi:` URL for "
             f"{env or 'staging'}, or paste the document's URL"
         )
+    _answers_somewhere(service, document)
     word = context.get("endpoints")
     made = scaffold_module(document.data, document.url, document.base_url(), service, word)
     if not made.operations:
