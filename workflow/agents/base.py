@@ -136,6 +136,33 @@ class Answer:
     def failed(cls, why: str, *, retryable: bool = False) -> Answer:
         return cls("failed", why, errors=[why], retryable=retryable)
 
+    @classmethod
+    def planned(
+        cls,
+        plan: Any,
+        summary: str,
+        *,
+        title: str | None = None,
+        parts_after: list[dict[str, Any]] | None = None,
+        output: dict[str, Any] | None = None,
+        warnings: list[str] | None = None,
+    ) -> Answer:
+        """A write planned for approval: the plan (a `workflow.plan.Plan`) in the output and
+        the state, its preview shown first (titled `title`), then `parts_after`."""
+        from workflow import parts
+
+        data = plan.model_dump(mode="json")
+        titled = {"title": title} if title else {}
+        shown = [parts.preview(plan.preview, **titled)] if plan.preview else []
+        return cls(
+            "planned",
+            summary,
+            output={**(output or {}), "plan": data},
+            parts=[*shown, *(parts_after or [])],
+            warnings=list(warnings or []),
+            plan=data,
+        )
+
 
 class Refusal(Exception):
     """The request cannot be answered as asked; the message says why and how to ask."""

@@ -196,15 +196,7 @@ def _executions_table(title: str, executions: list[Execution]) -> dict[str, Any]
 
 
 def _plan_answer(plan: Plan, summary: str, warnings: list[str] | None = None) -> Answer:
-    data = plan.model_dump(mode="json")
-    return Answer(
-        "planned",
-        summary,
-        output={"plan": data},
-        parts=[parts.preview(plan.preview, title="Plan preview")],
-        warnings=list(warnings or []),
-        plan=data,
-    )
+    return Answer.planned(plan, summary, title="Plan preview", warnings=warnings)
 
 
 def _environments_of(text: str, entry: ServiceEntry | None, *, runtime: bool = True) -> list[str]:

@@ -161,13 +161,7 @@ def _plan_writes(
         f"API tests of {service} in {env} that send {len(unsafe)} unsafe operation(s) are "
         "planned: they run once approved"
     )
-    return Answer(
-        "planned",
-        summary,
-        output={"plan": plan.model_dump(mode="json")},
-        parts=[parts.preview(preview)],
-        plan=plan.model_dump(mode="json"),
-    )
+    return Answer.planned(plan, summary)
 
 
 def report_run(
@@ -408,13 +402,12 @@ async def _scaffold_pull_request(
     except ChangeError as exc:
         offered.warnings.append(f"no pull request: {exc.message}")
         return offered
-    data = plan.model_dump(mode="json")
-    return Answer(
-        "planned",
+    return Answer.planned(
+        plan,
         f"{offered.summary}; {summary}",
-        output={**offered.output, "plan": data},
-        parts=[parts.preview(plan.preview, title="Plan preview"), *offered.parts],
-        plan=data,
+        title="Plan preview",
+        parts_after=offered.parts,
+        output=offered.output,
     )
 
 
@@ -463,14 +456,10 @@ async def _unit_pipeline(client: Any, entry: Any, context: dict[str, Any]) -> An
         preview=preview,
         dry_run=False,
     ).with_hash()
-    data = plan.model_dump(mode="json")
-    return Answer(
-        "planned",
+    return Answer.planned(
+        plan,
         f"planned {entry.name}'s unit tests in pipeline {pipeline} on {client.label} (CI "
         f"stage(s) {names} only)",
-        output={"plan": data},
-        parts=[parts.preview(preview)],
-        plan=data,
     )
 
 
@@ -548,14 +537,10 @@ async def _unit(deps: WorkflowDeps, context: dict[str, Any], _: DevOpsAgentState
         preview=preview,
         dry_run=False,
     ).with_hash()
-    data = plan.model_dump(mode="json")
-    return Answer(
-        "planned",
+    return Answer.planned(
+        plan,
         f"planned {entry.name}'s unit tests as Job {job} in {namespace} ({tests.image}, "
         f"{' '.join(tests.command)}, deadline {tests.deadline_s} s)",
-        output={"plan": data},
-        parts=[parts.preview(preview)],
-        plan=data,
     )
 
 

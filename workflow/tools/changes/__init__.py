@@ -7,6 +7,7 @@ git.py      the git CLI, run with argument lists (never a shell string); the tok
             in an `http.extraHeader` set through git's environment, never in a URL or argv
 github.py   GitHub's REST API (repositories, pull requests) + git over HTTPS
 gitlab.py   GitLab's REST API v4 (projects, merge requests) + git over HTTPS
+hosted.py   the flow GitHub and GitLab share (find or create, push, find or open)
 sandbox.py  local bare repositories in the data directory and recorded pull requests
 
 Every backend is idempotent: the branch is named after the plan hash, an unchanged tree makes

@@ -9,20 +9,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
-from workflow.tools.changes import ChangeError, ChangeRequest, ChangeResult, split_repository
-from workflow.tools.changes.git import GitRemote, push_files
+from workflow.tools.changes import ChangeError, split_repository
+from workflow.tools.changes.git import GitRemote
+from workflow.tools.changes.hosted import HostedForge
 
 __all__ = ["GitHubForge"]
 
 API_VERSION = "2022-11-28"
 
 
-class GitHubForge:
+class GitHubForge(HostedForge):
     def __init__(
         self,
         *,
@@ -133,50 +133,27 @@ class GitHubForge:
         pulls = r.json()
         return pulls[0] if pulls else None
 
-    async def remote_for(self, repository: str) -> GitRemote | None:
-        """The repository's git remote (its clone URL, with the token as a header)."""
-        owner, name = split_repository(repository)
-        repo = await self.repository(owner, name)
-        return None if repo is None else GitRemote(str(repo["clone_url"]), token=self._token)
+    # ---- the hooks of the shared flow (hosted.py)
 
-    async def submit(self, request: ChangeRequest) -> ChangeResult:
-        owner, name = split_repository(request.repository)
-        created: list[str] = []
-        repo = await self.repository(owner, name)
-        if request.new_repository and repo is None:
-            if owner != self.org:
-                raise ChangeError(f"new repositories are created in {self.org}, not {owner}")
-            repo = await self.create_repository(name, request.description)
-            created.append("repository")
-        if repo is None:
-            raise ChangeError(f"GitHub has no repository {owner}/{name}")
-        remote = GitRemote(str(repo["clone_url"]), token=self._token)
-        base = request.base if request.new_repository else repo.get("default_branch") or "main"
-        branch = base if request.new_repository else request.branch
-        pushed = await asyncio.to_thread(
-            push_files,
-            remote,
-            request.files,
-            branch=branch,
-            base=base,
-            message=request.message,
-            initial=request.new_repository,
-        )
-        if pushed.pushed:
-            created.append("commit")
-        if request.new_repository:
-            url = str(repo.get("html_url") or repo["clone_url"])
-            return ChangeResult(f"{owner}/{name}", branch, pushed.commit, url, None, created)
+    async def _find(self, owner: str, name: str) -> dict[str, Any] | None:
+        return await self.repository(owner, name)
+
+    async def _create(self, name: str, description: str) -> dict[str, Any]:
+        return await self.create_repository(name, description)
+
+    def _missing(self, owner: str, name: str) -> ChangeError:
+        return ChangeError(f"GitHub has no repository {owner}/{name}")
+
+    def _remote(self, repo: dict[str, Any]) -> GitRemote:
+        return GitRemote(str(repo["clone_url"]), token=self._token)
+
+    def _web_url(self, repo: dict[str, Any]) -> str:
+        return str(repo.get("html_url") or repo["clone_url"])
+
+    async def _open_change(
+        self, owner: str, name: str, *, branch: str, base: str, title: str, body: str
+    ) -> tuple[str, int, bool]:
         pull, opened = await self.open_pull(
-            owner, name, branch=branch, base=base, title=request.title, body=request.body
+            owner, name, branch=branch, base=base, title=title, body=body
         )
-        if opened:
-            created.append("pull request")
-        return ChangeResult(
-            f"{owner}/{name}",
-            branch,
-            pushed.commit,
-            str(pull["html_url"]),
-            int(pull["number"]),
-            created,
-        )
+        return str(pull["html_url"]), int(pull["number"]), opened

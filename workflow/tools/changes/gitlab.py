@@ -23,14 +23,14 @@ and `url` its `web_url`.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from workflow.tools.changes import ChangeError, ChangeRequest, ChangeResult, split_repository
-from workflow.tools.changes.git import GitRemote, push_files
+from workflow.tools.changes import ChangeError, split_repository
+from workflow.tools.changes.git import GitRemote
+from workflow.tools.changes.hosted import HostedForge
 
 __all__ = ["GitLabForge"]
 
@@ -59,8 +59,9 @@ def _said(data: Any) -> str:
     return str(message)
 
 
-class GitLabForge:
+class GitLabForge(HostedForge):
     request_noun = "merge request"
+    repositories = "projects"
 
     def __init__(
         self,
@@ -208,57 +209,30 @@ class GitLabForge:
         found = r.json()
         return found[0] if found else None
 
+    # ---- the hooks of the shared flow (hosted.py)
+
+    async def _find(self, owner: str, name: str) -> dict[str, Any] | None:
+        return await self.project(owner, name)
+
+    async def _create(self, name: str, description: str) -> dict[str, Any]:
+        return await self.create_project(name, description)
+
+    def _missing(self, owner: str, name: str) -> ChangeError:
+        return ChangeError(
+            f"GitLab has no project {owner}/{name} that this token can see (a missing "
+            "project and one the token may not read look the same to GitLab)"
+        )
+
     def _remote(self, project: dict[str, Any]) -> GitRemote:
         return GitRemote(str(project["http_url_to_repo"]), token=self._token, username=GIT_USERNAME)
 
-    async def remote_for(self, repository: str) -> GitRemote | None:
-        """The project's git remote (its HTTPS URL, with `oauth2:<token>` as a header)."""
-        owner, name = split_repository(repository)
-        project = await self.project(owner, name)
-        return None if project is None else self._remote(project)
+    def _web_url(self, project: dict[str, Any]) -> str:
+        return str(project.get("web_url") or project["http_url_to_repo"])
 
-    async def submit(self, request: ChangeRequest) -> ChangeResult:
-        owner, name = split_repository(request.repository)
-        created: list[str] = []
-        project = await self.project(owner, name)
-        if request.new_repository and project is None:
-            if owner != self.org:
-                raise ChangeError(f"new projects are created in {self.org}, not {owner}")
-            project = await self.create_project(name, request.description)
-            created.append("repository")
-        if project is None:
-            raise ChangeError(
-                f"GitLab has no project {owner}/{name} that this token can see (a missing "
-                "project and one the token may not read look the same to GitLab)"
-            )
-        remote = self._remote(project)
-        default = project.get("default_branch") or "main"
-        base = request.base if request.new_repository else default
-        branch = base if request.new_repository else request.branch
-        pushed = await asyncio.to_thread(
-            push_files,
-            remote,
-            request.files,
-            branch=branch,
-            base=base,
-            message=request.message,
-            initial=request.new_repository,
-        )
-        if pushed.pushed:
-            created.append("commit")
-        if request.new_repository:
-            url = str(project.get("web_url") or project["http_url_to_repo"])
-            return ChangeResult(f"{owner}/{name}", branch, pushed.commit, url, None, created)
+    async def _open_change(
+        self, owner: str, name: str, *, branch: str, base: str, title: str, body: str
+    ) -> tuple[str, int, bool]:
         merge_request, opened = await self.open_merge_request(
-            owner, name, branch=branch, base=base, title=request.title, body=request.body
+            owner, name, branch=branch, base=base, title=title, body=body
         )
-        if opened:
-            created.append("pull request")  # the generic name other agents look for
-        return ChangeResult(
-            f"{owner}/{name}",
-            branch,
-            pushed.commit,
-            str(merge_request["web_url"]),
-            int(merge_request["iid"]),
-            created,
-        )
+        return str(merge_request["web_url"]), int(merge_request["iid"]), opened
