@@ -409,12 +409,12 @@ async def test_runtime_inputs_the_catalog_cannot_fill_are_asked_for_then_taken_b
 @pytest.mark.parametrize(
     ("words", "said"),
     [
-        ("change_ticket=CHG-1 ticket=CHG-1", "has no runtime input named ticket (its runtime "
+        ("change_ticket=CHG-1 ticket=CHG-1", "no runtime input named ticket (the runtime "
          "inputs: image_tag, environment, change_ticket); nothing was run"),
         ("change_ticket=CHG-1 pipeline.variables.image_tag.value=v9",
          "pipeline.variables.image_tag.value=v9 contradicts the request, which makes "
          "pipeline.variables.image_tag.value v2.0.0"),
-        ("change_ticket=CHG-1 image_version=v9", "has no runtime input named image_version"),
+        ("change_ticket=CHG-1 image_version=v9", "no runtime input named image_version"),
         ("change_ticket=<+secrets.getValue(\"prod_db\")>", "a literal value, not a Harness "
          "expression"),
         ("change_ticket=CHG-1 pipeline.variables.environment.value=dev",

@@ -135,8 +135,8 @@ async def test_refusals_a_pipeline_without_ci_stage_and_a_missing_input(deps):
     with pytest.raises(Refusal, match=r"pipeline payment_service_deploy has no CI stage \(its "
                        r"stages: Deploy \(Deployment\)\)"):  # fmt: skip
         await _unit(deps, {"service": "payment-service", "environment": "staging"}, {})
-    with pytest.raises(Refusal, match=r"need runtime input\(s\) I cannot fill: "
-                       r"pipeline\.properties\.ci\.codebase\.build"):  # fmt: skip
+    with pytest.raises(Refusal, match=r"CI stages: runtime input\(s\) I cannot fill from the "
+                       r"request: pipeline\.properties\.ci\.codebase\.build"):  # fmt: skip
         await _unit(deps, {"service": "ledger-norepo", "environment": "staging"}, {})
     plan = await _plan(deps, "ledger-norepo", runtime_inputs={"branch": "fix-rounding"})
     assert "fix-rounding" in plan.body["inputs"]
@@ -229,3 +229,22 @@ def test_staging_runs_at_once_and_a_pipeline_without_ci_is_refused(tmp_path: Pat
     no_traceback(refused)
     assert refused.code not in (EXIT_OK, EXIT_PAUSED), refused
     assert "pipeline payment_service_deploy has no CI stage" in refused.both, refused
+
+
+async def test_an_input_contradicting_the_request_is_a_question_not_a_guess(deps, harness):
+    """The same check as a deploy's: `branch=fix` fills the codebase build, and a literal for
+    the very same field saying otherwise is asked back; nothing is planned or run."""
+    with pytest.raises(Refusal, match=r"CI stages: .* contradicts the request"):
+        await _unit(
+            deps,
+            {
+                "service": "ledger",
+                "environment": "staging",
+                "runtime_inputs": {
+                    "branch": "fix",
+                    "pipeline.properties.ci.codebase.build": "tag-v1",
+                },
+            },
+            {},
+        )
+    assert harness.executions == {}

@@ -24,7 +24,6 @@ from workflow.agents.harness_expert.client import (
     TestReport,
 )
 from workflow.agents.harness_expert.follow import until_settled
-from workflow.agents.harness_expert.inputs import fill_template, runtime_inputs
 from workflow.catalog import ServiceEntry
 
 __all__ = [
@@ -78,7 +77,7 @@ async def plan_ci_run(
     given: Any,
 ) -> CiPlan:
     """The CI stages and their inputs; `given`: the request's `name=value` words."""
-    from workflow.agents.harness_expert.node import _Answers, _given_inputs
+    from workflow.agents.harness_expert.node import _Answers, _given_inputs, fill_inputs
 
     given = _given_inputs({"runtime_inputs": given})
     stored = await client.get_pipeline(pipeline)
@@ -95,23 +94,12 @@ async def plan_ci_run(
     ids = [s["identifier"] for s in stages]
     template = await client.input_template(pipeline, ids)
     answer = _Answers(entry, environment, "", given)
-    try:
-        inputs, missing = fill_template(template, answer) if template else ("", [])
-    except ValueError as exc:
-        raise Refusal(f"pipeline {pipeline}: {exc}") from None
-    if answer.unused():
-        names = ", ".join(f.key for f in runtime_inputs(template)) or "none"
-        raise Refusal(
-            f"pipeline {pipeline}'s CI stages have no runtime input named "
-            f"{', '.join(answer.unused())} (their runtime inputs: {names}); nothing was run"
-        )
-    if missing:
-        names = ", ".join(m.fqn for m in missing)
-        raise Refusal(
-            f"pipeline {pipeline}'s CI stages need runtime input(s) I cannot fill: {names}. "
-            f"Give them as name=value, e.g. 'run the unit tests of {entry.name if entry else 'X'}"
-            f" {missing[0].key}=...'"
-        )
+    inputs = fill_inputs(
+        template,
+        answer,
+        whose=f"pipeline {pipeline}'s CI stages",
+        example=f"run the unit tests of {entry.name if entry else 'X'}",
+    )
     return CiPlan(pipeline, stages, inputs, dict(answer.used), stored.version)
 
 

@@ -27,7 +27,6 @@ from workflow.agents.harness_expert import NAME, SPEC
 from workflow.agents.harness_expert.authoring import (
     DesignError,
     design_pipeline,
-    edit_pipeline,
     render_pipeline,
     stages_of,
     unified_diff,
@@ -39,6 +38,7 @@ from workflow.agents.harness_expert.client import (
     HarnessError,
     StoredPipeline,
 )
+from workflow.agents.harness_expert.editing import edit_pipeline
 from workflow.agents.harness_expert.inputs import RuntimeInput, fill_template, runtime_inputs
 from workflow.agents.harness_expert.rules import check_pipeline, problems_sentence
 from workflow.agents.spec import BackendMissing
@@ -444,6 +444,33 @@ class _Answers:
         return [w for w in self.given if w not in self.words_used]
 
 
+def fill_inputs(
+    template: str, answer: _Answers, *, whose: str, example: str, or_else: str = ""
+) -> str:
+    """The runtime inputs YAML of `template` filled by `answer`; a contradiction, a given
+    name the template does not have, or a required input nobody gave is a question back
+    (`whose`: "pipeline X" or "pipeline X's CI stages"; `example`: a request to amend)."""
+    try:
+        inputs, missing = fill_template(template, answer) if template else ("", [])
+    except ValueError as exc:
+        raise Refusal(f"{whose}: {exc}") from None
+    if answer.conflicts:
+        raise Refusal(f"{whose}: {'; '.join(answer.conflicts)}")
+    if answer.unused():
+        names = ", ".join(f.key for f in runtime_inputs(template)) or "none"
+        raise Refusal(
+            f"{whose}: no runtime input named {', '.join(answer.unused())} (the runtime "
+            f"inputs: {names}); nothing was run"
+        )
+    if missing:
+        names = ", ".join(m.fqn for m in missing)
+        raise Refusal(
+            f"{whose}: runtime input(s) I cannot fill from the request: {names}. Give "
+            f"them as name=value, e.g. '{example} {missing[0].key}=...'{or_else}"
+        )
+    return inputs
+
+
 async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgentState) -> Answer:
     client = _client(deps)
     service, entry = _service(deps, context, "deploy")
@@ -461,25 +488,13 @@ async def _deploy(deps: WorkflowDeps, context: dict[str, Any], state: DevOpsAgen
     stored = await _stored(client, pipeline)
     template = await client.input_template(pipeline)
     answer = _Answers(entry, environment, str(tag), _given_inputs(context))
-    try:
-        inputs, missing = fill_template(template, answer) if template else ("", [])
-    except ValueError as exc:
-        raise Refusal(f"pipeline {pipeline}: {exc}") from None
-    if answer.conflicts:
-        raise Refusal(f"pipeline {pipeline}: {'; '.join(answer.conflicts)}")
-    if answer.unused():
-        names = ", ".join(f.key for f in runtime_inputs(template)) or "none"
-        raise Refusal(
-            f"pipeline {pipeline} has no runtime input named "
-            f"{', '.join(answer.unused())} (its runtime inputs: {names}); nothing was run"
-        )
-    if missing:
-        names = ", ".join(m.fqn for m in missing)
-        raise Refusal(
-            f"pipeline {pipeline} needs runtime input(s) I cannot fill from the request: "
-            f"{names}. Give them as name=value, e.g. '{_EXAMPLES['deploy']} "
-            f"{missing[0].key}=...', or add the refs to the catalog's harness entry"
-        )
+    inputs = fill_inputs(
+        template,
+        answer,
+        whose=f"pipeline {pipeline}",
+        example=_EXAMPLES["deploy"],
+        or_else=", or add the refs to the catalog's harness entry",
+    )
     used = answer.used
     if not any(
         RuntimeInput(tuple(k.split(".")), "<+input>").key.lower() in _IMAGE_TAG_INPUTS for k in used
