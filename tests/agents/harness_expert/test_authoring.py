@@ -16,11 +16,11 @@ from workflow.agents.harness_expert.authoring import (
     PipelineDesign,
     design_pipeline,
     dump_yaml,
-    edit_pipeline,
     render_pipeline,
     stages_of,
     unified_diff,
 )
+from workflow.agents.harness_expert.editing import edit_pipeline
 from workflow.agents.harness_expert.rules import check_pipeline
 from workflow.assembly import SANDBOX_CATALOG
 from workflow.catalog import ServiceEntry, load_catalog

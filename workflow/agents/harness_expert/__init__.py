@@ -2,7 +2,8 @@
 
 client.py      the Harness NG API client (x-api-key, envelope, errors, retries), its
                settings (HARNESS_*) and the `connect` hook
-authoring.py   pipeline YAML from a request and the catalog, and edits of existing YAML
+authoring.py   pipeline YAML from a request and the catalog (design, render, read back)
+editing.py     one change to an existing pipeline's YAML (approval, environment, strategy)
 rules.py       the product's own structural checks of pipeline YAML
 inputs.py      runtime inputs: `<+input>` fields, their template, filling it
 node.py        the node: create / update (planned), deploy through a pipeline (planned),
@@ -59,5 +60,5 @@ SPEC = AgentSpec(
     # the scaffold agent writes a new service's pipeline with these; testing_agent runs a
     # service's unit tests in its pipeline's CI stages with `ci` (its `name=value` inputs
     # read as `reading` reads a deploy's)
-    public=("authoring", "rules", "ci", "reading"),
+    public=("authoring", "editing", "rules", "ci", "reading"),
 )

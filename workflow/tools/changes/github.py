@@ -23,6 +23,8 @@ API_VERSION = "2022-11-28"
 
 
 class GitHubForge(HostedForge):
+    forge_name = "GitHub"
+
     def __init__(
         self,
         *,
@@ -47,21 +49,6 @@ class GitHubForge(HostedForge):
             timeout=timeout,
             transport=transport,
         )
-
-    def __repr__(self) -> str:
-        return f"GitHubForge({self.api_url!r}, org={self.org!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ChangeError(
-                f"GitHub at {self.api_url} is unreachable ({type(exc).__name__}); nothing was "
-                "pushed or opened"
-            ) from None
 
     def _refused(self, what: str, response: httpx.Response) -> ChangeError:
         try:

@@ -62,6 +62,8 @@ def _said(data: Any) -> str:
 class GitLabForge(HostedForge):
     request_noun = "merge request"
     repositories = "projects"
+    forge_name = "GitLab"
+    unreachable_hint = ": check DEVOPS_BOT_FORGE_URL (e.g. https://gitlab.com/api/v4)"
 
     def __init__(
         self,
@@ -82,21 +84,6 @@ class GitLabForge(HostedForge):
             timeout=timeout,
             transport=transport,
         )
-
-    def __repr__(self) -> str:
-        return f"GitLabForge({self.api_url!r}, org={self.org!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ChangeError(
-                f"GitLab at {self.api_url} is unreachable ({type(exc).__name__}); nothing was "
-                "pushed or opened: check DEVOPS_BOT_FORGE_URL (e.g. https://gitlab.com/api/v4)"
-            ) from None
 
     def _refused(self, what: str, response: httpx.Response) -> ChangeError:
         try:

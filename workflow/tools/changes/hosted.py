@@ -12,6 +12,8 @@ import asyncio
 from abc import ABC, abstractmethod
 from typing import Any
 
+import httpx
+
 from workflow.tools.changes import ChangeError, ChangeRequest, ChangeResult, split_repository
 from workflow.tools.changes.git import GitRemote, push_files
 
@@ -19,9 +21,28 @@ __all__ = ["HostedForge"]
 
 
 class HostedForge(ABC):
+    forge_name: str  # "GitHub", "GitLab": how messages name it
+    api_url: str
     org: str
     label: str
     repositories = "repositories"  # what the forge calls them, in its refusals
+    unreachable_hint = ""  # what to check when the API cannot be reached
+    _http: httpx.AsyncClient
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.api_url!r}, org={self.org!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ChangeError(
+                f"{self.forge_name} at {self.api_url} is unreachable ({type(exc).__name__}); "
+                f"nothing was pushed or opened{self.unreachable_hint}"
+            ) from None
 
     @abstractmethod
     async def _find(self, owner: str, name: str) -> dict[str, Any] | None:
