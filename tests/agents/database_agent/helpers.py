@@ -7,8 +7,9 @@ from typing import Any
 import psycopg
 
 from workflow.agents.database_agent.applier import apply_postgres
-from workflow.agents.database_agent.node import _migrate, _query
+from workflow.agents.database_agent.node import _migrate
 from workflow.agents.database_agent.reader import read_request
+from workflow.agents.database_agent.reads import answer_read as _query
 from workflow.agents.spec import Applied
 from workflow.deps import WorkflowDeps
 from workflow.plan import Plan

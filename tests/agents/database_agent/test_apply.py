@@ -182,7 +182,8 @@ async def test_reads(deps, database):
 
 
 async def test_reads_are_read_only(deps, database):
-    from workflow.agents.database_agent.node import _read_only, _target
+    from workflow.agents.database_agent.reads import read_only as _read_only
+    from workflow.agents.database_agent.reads import target_of as _target
 
     target = _target(deps, {"environment": "production"})
     conn = await _read_only(target, 5)

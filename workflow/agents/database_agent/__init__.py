@@ -8,7 +8,8 @@ migrations.py  typed requests -> SQL steps, deterministically
 inspect.py     schema reads from the catalog tables, fingerprints, schema diffs
 checks.py      squawk, the rehearsal (BEGIN ... ROLLBACK) and the locks it took
 ledger.py      devops_bot.migrations in the target database
-node.py        the node: reads (completed) and migrations (planned)
+reads.py       reads (completed at once) and where a request's database is
+node.py        the node: migrations (planned); reads are handed to reads.py
 applier.py     applies an approved `postgres` plan exactly once
 pull_request.py  `migrations: pull_request`: the migration file in the service's repository,
                one pull request (the change-request tool), recorded in the ledger
