@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import yaml
 
+from workflow.agents.harness_expert.answers import RequestAnswers, given_inputs
 from workflow.agents.harness_expert.authoring import design_pipeline, render_pipeline
 from workflow.agents.harness_expert.inputs import fill_template, input_template
-from workflow.agents.harness_expert.node import _Answers, _given_inputs
 from workflow.catalog import ServiceEntry
 from workflow.classify.rules import classify_rules
 
@@ -27,7 +27,7 @@ def filled(entry: ServiceEntry, **given: str) -> tuple[dict, list[str]]:
     pipeline = render_pipeline(design, entry, org="default", project="default_project")
     template = input_template(pipeline)
     assert "build: <+input>" in template
-    answer = _Answers(entry, "staging", "v0.1.0", _given_inputs({"runtime_inputs": given}))
+    answer = RequestAnswers(entry, "staging", "v0.1.0", given_inputs({"runtime_inputs": given}))
     text, missing = fill_template(template, answer)
     build = yaml.safe_load(text)["pipeline"]["properties"]["ci"]["codebase"]["build"]
     return build, [m.fqn for m in missing]

@@ -6,6 +6,8 @@ authoring.py   pipeline YAML from a request and the catalog (design, render, rea
 editing.py     one change to an existing pipeline's YAML (approval, environment, strategy)
 rules.py       the product's own structural checks of pipeline YAML
 inputs.py      runtime inputs: `<+input>` fields, their template, filling it
+answers.py     what fills them from a request (tag, environment refs, codebase build,
+               `name=value` words) and the questions back when it cannot
 node.py        the node: create / update (planned), deploy through a pipeline (planned),
                status, re-run, abort (planned)
 applier.py     applies an approved `harness` plan

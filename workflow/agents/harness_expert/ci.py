@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from workflow.agents.base import Refusal
+from workflow.agents.harness_expert.answers import RequestAnswers, fill_inputs, given_inputs
 from workflow.agents.harness_expert.client import (
     Execution,
     HarnessClient,
@@ -77,9 +78,7 @@ async def plan_ci_run(
     given: Any,
 ) -> CiPlan:
     """The CI stages and their inputs; `given`: the request's `name=value` words."""
-    from workflow.agents.harness_expert.node import _Answers, _given_inputs, fill_inputs
-
-    given = _given_inputs({"runtime_inputs": given})
+    given = given_inputs({"runtime_inputs": given})
     stored = await client.get_pipeline(pipeline)
     if stored is None:
         raise Refusal(f"pipeline {pipeline} does not exist on {client.label}")
@@ -93,7 +92,7 @@ async def plan_ci_run(
         )
     ids = [s["identifier"] for s in stages]
     template = await client.input_template(pipeline, ids)
-    answer = _Answers(entry, environment, "", given)
+    answer = RequestAnswers(entry, environment, "", given)
     inputs = fill_inputs(
         template,
         answer,
